@@ -1,0 +1,78 @@
+"""Progress reporting and cancellation shared by the GUI, the CLI and scripts.
+
+The core's long computations are *generators*: they ``yield`` a :class:`ProgressEvent`
+after each tile or slice and ``return`` their result. A caller either drains them with
+:func:`drain` (scripts, CLI), or re-yields the events from a napari ``thread_worker``
+(GUI), where ``worker.quit()`` stops the generator at its next ``yield``. Either way a
+run can be stopped within one tile, and nothing is written until the generator finishes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Generator
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class ProgressEvent:
+    """One step of a long computation.
+
+    Attributes:
+        done: steps completed so far (0 <= done <= total).
+        total: steps in the whole run (tiles x planes, for segmentation).
+        stage: what the step was, e.g. ``"tile"``, ``"link"``.
+    """
+
+    done: int
+    total: int
+    stage: str = "tile"
+
+
+ProgressGenerator = Generator[ProgressEvent, None, T]
+ProgressCallback = Callable[[ProgressEvent], Any]
+CancelCheck = Callable[[], bool]
+
+
+class Cancelled(RuntimeError):
+    """Raised by :func:`drain` when ``should_cancel`` asked to stop."""
+
+
+def drain(
+    gen: ProgressGenerator[T],
+    on_progress: ProgressCallback | None = None,
+    should_cancel: CancelCheck | None = None,
+) -> T:
+    """Run a progress generator to the end and return its result.
+
+    Args:
+        gen: a generator yielding :class:`ProgressEvent` and returning the result.
+        on_progress: called with every event (e.g. to advance a progress bar).
+        should_cancel: polled after every event; when it returns True the generator
+            is closed and :class:`Cancelled` is raised, so no result is produced.
+    """
+    try:
+        while True:
+            event = next(gen)
+            if on_progress is not None:
+                on_progress(event)
+            if should_cancel is not None and should_cancel():
+                gen.close()
+                raise Cancelled("cancelled by the user")
+    except StopIteration as stop:
+        return stop.value
+
+
+class StepCounter:
+    """Counts steps across nested loops so one generator can report a global total."""
+
+    def __init__(self, total: int, stage: str = "tile"):
+        self.total = max(int(total), 1)
+        self.done = 0
+        self.stage = stage
+
+    def step(self, n: int = 1, stage: str | None = None) -> ProgressEvent:
+        self.done = min(self.done + n, self.total)
+        return ProgressEvent(self.done, self.total, stage or self.stage)

@@ -1,0 +1,49 @@
+"""Tile grids over a 2D plane, shared by the U-Net and Mask R-CNN tiled inference."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+def tile_starts(length: int, tile: int, step: int) -> list[int]:
+    """Start offsets of windows of size ``tile`` covering ``[0, length)`` with stride ``step``.
+
+    The last window is shifted back so it ends exactly at ``length`` (no window hangs
+    over the edge unless ``length < tile``, in which case the single window starts at 0).
+
+    >>> tile_starts(10, 4, 3)
+    [0, 3, 6]
+    >>> tile_starts(3, 4, 3)
+    [0]
+    """
+    if tile <= 0 or step <= 0:
+        raise ValueError(f"tile ({tile}) and step ({step}) must be positive")
+    if length <= tile:
+        return [0]
+    starts = list(range(0, length - tile, step))
+    starts.append(length - tile)
+    return sorted(set(starts))
+
+
+@dataclass(frozen=True)
+class Window:
+    """A rectangle ``[y0, y1) x [x0, x1)`` in plane pixel coordinates."""
+
+    y0: int
+    y1: int
+    x0: int
+    x1: int
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return (self.y1 - self.y0, self.x1 - self.x0)
+
+
+def grid(shape: tuple[int, int], tile: int, step: int) -> list[Window]:
+    """Row-major windows of at most ``tile x tile`` covering a plane of ``shape`` (H, W)."""
+    height, width = shape
+    return [
+        Window(y, min(y + tile, height), x, min(x + tile, width))
+        for y in tile_starts(height, tile, step)
+        for x in tile_starts(width, tile, step)
+    ]
