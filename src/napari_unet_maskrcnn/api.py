@@ -1,0 +1,320 @@
+"""Public Python API: segment numpy images with U-Net (classes) or Mask R-CNN (instances).
+
+Both tasks exist in two forms sharing one code path with the GUI and the CLI:
+
+- ``iter_segment_*`` generators yield :class:`~napari_unet_maskrcnn.core.progress.ProgressEvent`
+  after each tile and return the result (napari re-yields them from a worker; stopping the
+  generator cancels the run within one tile);
+- ``segment_*`` run to the end, with optional ``on_progress`` and ``should_cancel`` callbacks.
+
+Example::
+
+    from napari_unet_maskrcnn import api
+    result = api.segment_instances(image, "maskrcnn-nuclei", axes="ZYX")
+    result.labels      # uint32 (Z, Y, X), one id per nucleus, linked across z
+    result.table       # dict of columns: label, class_name, score, area, bbox_*, centroid_*
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from functools import partial
+
+import numpy as np
+
+from .core.axes import from_canonical, guess_axes, output_axes, to_canonical, validate_axes
+from .core.model_file import ModelFileError, ModelSpec, read_spec
+from .core.progress import (
+    CancelCheck,
+    Cancelled,
+    ProgressCallback,
+    ProgressEvent,
+    ProgressGenerator,
+    drain,
+)
+from .core.registry import ModelInfo, list_models, register_model_file, resolve_model
+from .core.tiling import grid
+
+__all__ = [
+    "Cancelled",
+    "InstanceResult",
+    "ModelFileError",
+    "ModelInfo",
+    "ProgressEvent",
+    "SemanticResult",
+    "get_model_spec",
+    "iter_segment_instances",
+    "iter_segment_semantic",
+    "list_models",
+    "register_model_file",
+    "segment_instances",
+    "segment_semantic",
+]
+
+DEFAULT_TILE = 512
+DEFAULT_OVERLAP = 64
+DEFAULT_MARGIN = 64
+MIN_TILE = 64
+
+
+@dataclass
+class SemanticResult:
+    """U-Net output.
+
+    Attributes:
+        classes: uint8, the input's shape without its channel axis; value k = class_names[k].
+        class_names: names of the classes, index 0 first.
+        probabilities: float32 (K, *classes.shape) per-class probabilities, or None.
+        axes: axes of ``classes`` (the input axes without C).
+    """
+
+    classes: np.ndarray
+    class_names: list[str]
+    probabilities: np.ndarray | None
+    axes: str
+
+
+@dataclass
+class InstanceResult:
+    """Mask R-CNN output.
+
+    Attributes:
+        labels: uint32, the input's shape without its channel axis; 0 = background, ids
+            unique over the whole stack (linked across z).
+        table: per-instance columns (label, class_id, class_name, score, area, bbox_*,
+            centroid_*; ``t`` for time series), as numpy arrays of equal length.
+        class_names: the model's object classes (class_id 1 first).
+        axes: axes of ``labels``.
+    """
+
+    labels: np.ndarray
+    table: dict[str, np.ndarray]
+    class_names: list[str]
+    axes: str
+
+
+def get_model_spec(model: str | os.PathLike) -> ModelSpec:
+    """The spec (task, classes, input channels, defaults) of a model name or file, without loading weights."""
+    return read_spec(resolve_model(model))
+
+
+def _prepare(image, model, axes, device, task: str):
+    """Validate inputs and load the model: returns (canonical TZYXC view, axes, spec, network, device)."""
+    from .core.device import choose_device
+    from .core.registry import load_model
+
+    image = np.asarray(image)
+    if image.ndim < 2 or image.size == 0:
+        raise ValueError(
+            f"The image has shape {image.shape}; segmentation needs at least a 2D (Y, X) image."
+        )
+    axes = guess_axes(image.shape) if axes is None else validate_axes(axes, image.shape)
+    dev = choose_device(device)
+    spec, network = load_model(model, dev)
+    if spec.task != task:
+        other = "segment_instances / the Mask R-CNN widget" if spec.task == "instances" else (
+            "segment_semantic / the U-Net widget")
+        raise ValueError(
+            f"Model '{model}' is a {spec.task} model ({spec.arch}); use it with {other}."
+        )
+    return to_canonical(image, axes), axes, spec, network, dev
+
+
+def _plane(canonical: np.ndarray, t: int, z: int) -> np.ndarray:
+    """(H, W) or (H, W, C) plane of a canonical TZYXC array (no copy)."""
+    plane = canonical[t, z]
+    return plane[..., 0] if plane.shape[-1] == 1 else plane
+
+
+def _check_tile(tile: int, context: int, name: str) -> None:
+    if tile < MIN_TILE or tile <= 2 * context:
+        raise ValueError(
+            f"Tile size {tile} is too small for {name} {context}: use a tile of at least "
+            f"{max(MIN_TILE, 2 * context + 32)} pixels."
+        )
+
+
+def _relay(gen: ProgressGenerator, done_before: int, total: int, stage: str) -> ProgressGenerator:
+    """Re-yield a per-plane generator's events on the whole run's scale; return its result."""
+    try:
+        event = next(gen)
+        while True:
+            yield ProgressEvent(done_before + event.done, total, stage)
+            event = next(gen)
+    except StopIteration as stop:
+        return stop.value
+    finally:
+        gen.close()
+
+
+def iter_segment_semantic(
+    image,
+    model: str | os.PathLike,
+    *,
+    axes: str | None = None,
+    channel: int | None = None,
+    tile: int = DEFAULT_TILE,
+    overlap: int = DEFAULT_OVERLAP,
+    device: str = "auto",
+    return_probabilities: bool = False,
+) -> ProgressGenerator[SemanticResult]:
+    """Per-pixel classes of every 2D plane of ``image`` with a U-Net model.
+
+    Args:
+        image: array of any dtype; its axes are ``axes`` (letters T, Z, C, Y, X), guessed when None.
+        model: a model name (see :func:`list_models`) or a model file path.
+        channel: which channel to segment when the image has several (not RGB).
+        tile: tile edge in pixels; peak memory grows with tile**2, not with the image.
+        overlap: pixels shared by neighbouring tiles, blended smoothly.
+        device: ``"auto"`` (CUDA, MPS, CPU), ``"cpu"``, ``"cuda"``...
+        return_probabilities: also return float32 per-class probabilities.
+
+    Yields ProgressEvent per tile; returns :class:`SemanticResult`.
+    """
+    from .core.inputs import prepare_plane
+    from .core.semantic import predict_semantic_plane
+
+    _check_tile(tile, overlap, "overlap")
+    canonical, axes, spec, network, dev = _prepare(image, model, axes, device, "semantic")
+    n_t, n_z, height, width, _ = canonical.shape
+    n_classes = len(spec.class_names)
+    per_plane = len(grid((height, width), tile, tile - overlap))
+    total = n_t * n_z * per_plane
+    classes = np.zeros((n_t, n_z, height, width), np.uint8)
+    probabilities = (
+        np.zeros((n_classes, n_t, n_z, height, width), np.float32) if return_probabilities else None
+    )
+    done = 0
+    for t in range(n_t):
+        for z in range(n_z):
+            source = prepare_plane(_plane(canonical, t, z), spec.in_channels, channel, spec.normalization)
+            plane_gen = predict_semantic_plane(
+                source, network, tile=tile, overlap=overlap, device=dev,
+                return_probabilities=return_probabilities,
+            )
+            plane_classes, plane_probs = yield from _relay(plane_gen, done, total, "tile")
+            classes[t, z] = plane_classes
+            if probabilities is not None:
+                probabilities[:, t, z] = plane_probs
+            done += per_plane
+    out_probs = None
+    if probabilities is not None:
+        out_probs = np.stack([from_canonical(p, axes) for p in probabilities])
+    return SemanticResult(from_canonical(classes, axes), list(spec.class_names), out_probs, output_axes(axes))
+
+
+def iter_segment_instances(
+    image,
+    model: str | os.PathLike,
+    *,
+    axes: str | None = None,
+    channel: int | None = None,
+    tile: int = DEFAULT_TILE,
+    margin: int = DEFAULT_MARGIN,
+    device: str = "auto",
+    score_threshold: float = 0.5,
+    mask_threshold: float = 0.5,
+    nms_iou: float = 0.5,
+    min_size: int = 10,
+    z_link_iou: float = 0.3,
+    spacing: tuple[float, ...] | None = None,
+) -> ProgressGenerator[InstanceResult]:
+    """One id per object in every 2D plane of ``image`` with a Mask R-CNN model.
+
+    Objects are linked across z (IoU >= ``z_link_iou`` with the previous slice keeps the id;
+    0 disables linking); time points are not linked; ids are unique over the whole stack.
+
+    Args:
+        image, model, axes, channel, tile, device: as in :func:`iter_segment_semantic`.
+        margin: context pixels read around each tile's core; objects larger than about
+            ``margin`` may be cut at tile seams, so keep it above the object diameter.
+        score_threshold: detections scoring lower are dropped (0..1).
+        mask_threshold: mask probability above which a pixel belongs to the object (0..1).
+        nms_iou: boxes overlapping more than this IoU are suppressed (0..1).
+        min_size: objects smaller than this (pixels, after overlap resolution) are dropped.
+        spacing: physical pixel size per output spatial axis (Z, Y, X order) for calibrated areas.
+
+    Yields ProgressEvent per tile; returns :class:`InstanceResult`.
+    """
+    from .core.inputs import prepare_plane
+    from .core.instance_table import instance_table
+    from .core.instances import predict_instances_plane
+    from .core.linking import link_slices
+    from .core.models.maskrcnn import detect
+
+    _check_tile(tile, margin, "margin")
+    for name, value in (("score_threshold", score_threshold), ("mask_threshold", mask_threshold),
+                        ("nms_iou", nms_iou)):
+        if not 0.0 <= value <= 1.0:
+            raise ValueError(f"{name} must be between 0 and 1 (got {value}).")
+    canonical, axes, spec, network, dev = _prepare(image, model, axes, device, "instances")
+    n_t, n_z, height, width, _ = canonical.shape
+    detector = partial(detect, network, score_threshold=score_threshold, nms_iou=nms_iou, device=dev)
+    per_plane = len(grid((height, width), tile - 2 * margin, tile - 2 * margin))
+    total = n_t * n_z * per_plane
+    labels = np.zeros((n_t, n_z, height, width), np.uint32)
+    tables = []
+    next_id = 0
+    done = 0
+    for t in range(n_t):
+        planes = []
+        for z in range(n_z):
+            source = prepare_plane(_plane(canonical, t, z), spec.in_channels, channel, spec.normalization)
+            plane_gen = predict_instances_plane(
+                source, detector, tile=tile, margin=margin,
+                mask_threshold=mask_threshold, min_size=min_size,
+            )
+            planes.append((yield from _relay(plane_gen, done, total, "tile")))
+            done += per_plane
+        stack, scores, classes = link_slices(planes, z_link_iou if n_z > 1 else 0.0)
+        table = instance_table(
+            stack if n_z > 1 else stack[0], scores, classes, list(spec.class_names),
+            spacing=_table_spacing(spacing, n_z),
+        )
+        table["label"] = table["label"] + next_id
+        if n_t > 1:
+            table["t"] = np.full(len(table["label"]), t, np.int64)
+        tables.append(table)
+        labels[t] = np.where(stack > 0, stack.astype(np.uint32) + np.uint32(next_id), 0)
+        next_id += len(scores)
+    table = {key: np.concatenate([tab[key] for tab in tables]) for key in tables[0]}
+    return InstanceResult(from_canonical(labels, axes), table, list(spec.class_names), output_axes(axes))
+
+
+def _table_spacing(spacing, n_z: int):
+    """Spacing matching the table's dimensionality: (z, y, x) for stacks, (y, x) for planes."""
+    if spacing is None:
+        return None
+    spacing = tuple(float(s) for s in spacing)
+    if n_z > 1:
+        return spacing[-3:] if len(spacing) >= 3 else (1.0,) + spacing[-2:]
+    return spacing[-2:]
+
+
+def segment_semantic(
+    image,
+    model: str | os.PathLike,
+    *,
+    on_progress: ProgressCallback | None = None,
+    should_cancel: CancelCheck | None = None,
+    **options,
+) -> SemanticResult:
+    """Run :func:`iter_segment_semantic` to the end (options as there).
+
+    ``on_progress(event)`` is called after every tile; when ``should_cancel()`` returns True
+    the run stops and :class:`Cancelled` is raised.
+    """
+    return drain(iter_segment_semantic(image, model, **options), on_progress, should_cancel)
+
+
+def segment_instances(
+    image,
+    model: str | os.PathLike,
+    *,
+    on_progress: ProgressCallback | None = None,
+    should_cancel: CancelCheck | None = None,
+    **options,
+) -> InstanceResult:
+    """Run :func:`iter_segment_instances` to the end (options as there); see :func:`segment_semantic`."""
+    return drain(iter_segment_instances(image, model, **options), on_progress, should_cancel)

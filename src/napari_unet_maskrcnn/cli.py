@@ -1,0 +1,192 @@
+"""The ``unet-maskrcnn`` command line: list models and segment files in batch.
+
+    unet-maskrcnn models [--model FILE ...]
+    unet-maskrcnn segment INPUT... --model NAME_OR_FILE --output DIR [--axes AXES] [--channel N]
+                  [--device DEV] [--tile N] [--score-threshold F] [--mask-threshold F]
+                  [--nms-iou F] [--min-size N] [--z-link-iou F] [--probabilities]
+
+Every input gets ``DIR/<input stem>.tif`` (uint16 labels; uint32 when more ids are needed),
+instance models also ``DIR/<input stem>.csv`` (the per-instance table). Files are written
+atomically: a failed or interrupted run leaves no partial output.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import sys
+from pathlib import Path
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="unet-maskrcnn",
+        description="U-Net semantic and Mask R-CNN instance segmentation of microscopy images.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    models = commands.add_parser("models", help="list bundled, user and given models")
+    models.add_argument("--model", action="append", default=[], metavar="FILE",
+                        help="also describe this model file (repeatable)")
+
+    seg = commands.add_parser("segment", help="segment image files into label TIFFs")
+    seg.add_argument("inputs", nargs="+", metavar="INPUT", help="TIFF, PNG or JPEG images")
+    seg.add_argument("--model", required=True, help="model name (see 'models') or .safetensors file")
+    seg.add_argument("--output", required=True, type=Path, metavar="DIR", help="output folder")
+    seg.add_argument("--axes", help="input axes, e.g. YX, YXC, ZYX, TZYX, CZYX (default: from the file)")
+    seg.add_argument("--channel", type=int, help="channel to segment in multichannel images")
+    seg.add_argument("--device", default="auto", help="auto (default), cpu, cuda, mps")
+    seg.add_argument("--tile", type=int, default=512, help="tile edge in pixels (default 512)")
+    seg.add_argument("--score-threshold", type=float, default=0.5, help="instances: min score (0.5)")
+    seg.add_argument("--mask-threshold", type=float, default=0.5, help="instances: mask cut-off (0.5)")
+    seg.add_argument("--nms-iou", type=float, default=0.5, help="instances: NMS IoU (0.5)")
+    seg.add_argument("--min-size", type=int, default=10, help="instances: min object pixels (10)")
+    seg.add_argument("--z-link-iou", type=float, default=0.3,
+                     help="instances: IoU linking objects across z, 0 = off (0.3)")
+    seg.add_argument("--probabilities", action="store_true",
+                     help="semantic: also write DIR/<stem>_probabilities.tif (float32)")
+    seg.add_argument("--quiet", action="store_true", help="no progress bar")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "models":
+            return _list_models(args)
+        return _segment(args)
+    except KeyboardInterrupt:
+        print("\nInterrupted: no partial output was written.", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+def _list_models(args) -> int:
+    from .core.model_file import ModelFileError
+    from .core.registry import list_models, register_model_file
+
+    status = EXIT_OK
+    for path in args.model:
+        try:
+            register_model_file(path)
+        except ModelFileError as err:
+            print(f"error: {err}", file=sys.stderr)
+            status = EXIT_FAILED
+    rows = [("name", "task", "classes", "status", "file")]
+    for info in list_models():
+        rows.append((
+            info.name, info.task, ", ".join(info.class_names),
+            ("bundled" if info.bundled else "user") + ("" if info.available else ", not installed"),
+            str(info.path) if info.path else "-",
+        ))
+    widths = [max(len(row[i]) for row in rows) for i in range(4)]
+    for row in rows:
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)) + "  " + row[4])
+    return status
+
+
+def _segment(args) -> int:
+    from . import api
+
+    try:
+        spec = api.get_model_spec(args.model)
+    except (api.ModelFileError, ValueError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return EXIT_USAGE
+    if args.output.exists() and not args.output.is_dir():
+        print(f"error: --output '{args.output}' exists and is not a folder.", file=sys.stderr)
+        return EXIT_USAGE
+    args.output.mkdir(parents=True, exist_ok=True)
+    failures = 0
+    for text in args.inputs:
+        try:
+            written = _segment_one(Path(text), spec.task, args)
+        except (ValueError, OSError, api.ModelFileError) as err:
+            failures += 1
+            print(f"error: {text}: {err}", file=sys.stderr)
+            continue
+        if not args.quiet:
+            print(f"{text} -> {', '.join(str(p) for p in written)}", file=sys.stderr)
+    if failures:
+        print(f"{failures} of {len(args.inputs)} inputs failed; their outputs were not written.",
+              file=sys.stderr)
+    return EXIT_FAILED if failures else EXIT_OK
+
+
+def _segment_one(path: Path, task: str, args) -> list[Path]:
+    from tqdm import tqdm
+
+    from . import api
+    from .core.axes import output_axes, validate_axes
+    from .core.io import read_image, write_labels
+
+    image = read_image(path)
+    axes = validate_axes(args.axes, image.data.shape) if args.axes else image.axes
+    with tqdm(total=1, desc=path.name, unit="tile", disable=args.quiet, leave=False) as bar:
+        def advance(event: api.ProgressEvent) -> None:
+            bar.total = event.total
+            bar.n = event.done
+            bar.refresh()
+
+        common = dict(axes=axes, channel=args.channel, device=args.device, tile=args.tile)
+        if task == "semantic":
+            result = api.segment_semantic(
+                image.data, args.model, on_progress=advance,
+                return_probabilities=args.probabilities, **common,
+            )
+            labels = result.classes
+        else:
+            result = api.segment_instances(
+                image.data, args.model, on_progress=advance,
+                score_threshold=args.score_threshold, mask_threshold=args.mask_threshold,
+                nms_iou=args.nms_iou, min_size=args.min_size, z_link_iou=args.z_link_iou,
+                spacing=_spacing(image.pixel_size, output_axes(axes)),
+                **common,
+            )
+            labels = result.labels
+    written = [write_labels(args.output / f"{path.stem}.tif", labels, result.axes, image.pixel_size)]
+    if task == "instances":
+        written.append(write_table_csv(args.output / f"{path.stem}.csv", result.table))
+    elif result.probabilities is not None:
+        written.append(write_probabilities(
+            args.output / f"{path.stem}_probabilities.tif", result.probabilities, "C" + result.axes
+        ))
+    return written
+
+
+def write_probabilities(path: Path, probabilities, axes: str) -> Path:
+    """Write float32 (K, ...) class probabilities as a TIFF (axes in its metadata) atomically."""
+    import tifffile
+
+    from .core.io import atomic_path
+
+    with atomic_path(path) as tmp:
+        tifffile.imwrite(tmp, probabilities, metadata={"axes": axes},
+                         compression="zlib")
+    return path
+
+
+def _spacing(pixel_size: dict[str, float], axes: str) -> tuple[float, ...] | None:
+    """Physical size per spatial axis (Z, Y, X present in ``axes``), or None if unknown."""
+    spatial = [a for a in "ZYX" if a in axes]
+    if not pixel_size or not all(a in pixel_size for a in spatial if a != "Z"):
+        return None
+    return tuple(pixel_size.get(a, 1.0) for a in spatial)
+
+
+def write_table_csv(path: Path, table: dict) -> Path:
+    """Write a table of equal-length columns to CSV atomically."""
+    from .core.io import atomic_path
+
+    columns = list(table)
+    with atomic_path(path) as tmp, open(tmp, "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(columns)
+        for row in zip(*(table[c].tolist() for c in columns)):
+            writer.writerow(row)
+    return path
+
+
+if __name__ == "__main__":
+    sys.exit(main())
