@@ -1,0 +1,91 @@
+"""The unet-maskrcnn command line: listing, batch segmentation, bad input without partial files."""
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import tifffile
+from PIL import Image
+
+from napari_unet_maskrcnn import cli
+from napari_unet_maskrcnn.core.testing import make_tiny_model_file
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("models")
+    return {
+        "unet": make_tiny_model_file(folder / "unet.safetensors", arch="unet"),
+        "maskrcnn": make_tiny_model_file(folder / "mrcnn.safetensors", arch="maskrcnn"),
+    }
+
+
+@pytest.fixture
+def inputs(tmp_path):
+    rng = np.random.default_rng(0)
+    folder = tmp_path / "in"
+    folder.mkdir()
+    tifffile.imwrite(folder / "stack.tif", rng.integers(0, 4000, (3, 64, 72)).astype(np.uint16),
+                     imagej=True, metadata={"axes": "ZYX"})
+    Image.fromarray(rng.integers(0, 255, (60, 70, 3)).astype(np.uint8)).save(folder / "rgb.png")
+    Image.fromarray(rng.integers(0, 255, (60, 70)).astype(np.uint8)).save(folder / "grey.jpg")
+    return folder
+
+
+def test_models_lists_bundled_and_given(models, capsys):
+    assert cli.main(["models", "--model", str(models["maskrcnn"])]) == 0
+    out = capsys.readouterr().out
+    for name in ("maskrcnn-nuclei", "unet-nuclei", "maskrcnn-phasecells", "unet-phasecells"):
+        assert name in out
+    assert "mrcnn" in out and "instances" in out and "background, nucleus, boundary" in out
+
+
+def test_segment_writes_one_label_file_per_input(models, inputs, tmp_path):
+    out = tmp_path / "out"
+    files = [str(inputs / name) for name in ("stack.tif", "rgb.png", "grey.jpg")]
+    code = cli.main(["segment", *files, "--model", str(models["unet"]), "--output", str(out),
+                     "--tile", "64", "--channel", "0", "--quiet"])
+    assert code == 0
+    assert tifffile.imread(out / "stack.tif").shape == (3, 64, 72)
+    assert tifffile.imread(out / "rgb.tif").shape == (60, 70)
+    assert tifffile.imread(out / "grey.tif").dtype == np.uint16
+
+
+def test_instances_write_labels_and_table(models, inputs, tmp_path):
+    out = tmp_path / "out"
+    code = cli.main(["segment", str(inputs / "stack.tif"), "--model", str(models["maskrcnn"]),
+                     "--output", str(out), "--tile", "64", "--score-threshold", "0", "--quiet"])
+    assert code == 0
+    labels = tifffile.imread(out / "stack.tif")
+    assert labels.shape == (3, 64, 72) and labels.dtype == np.uint16
+    header = (out / "stack.csv").read_text().splitlines()[0]
+    assert header.startswith("label,class_id,class_name,score,area")
+
+
+def test_bad_inputs_fail_cleanly_without_partial_files(models, inputs, tmp_path, capsys):
+    (inputs / "broken.tif").write_bytes(b"II*\x00garbage")
+    out = tmp_path / "out"
+    code = cli.main(["segment", str(inputs / "broken.tif"), str(inputs / "missing.tif"),
+                     str(inputs / "grey.jpg"), "--model", str(models["unet"]), "--output", str(out),
+                     "--tile", "64", "--quiet"])
+    err = capsys.readouterr().err
+    assert code != 0
+    assert "broken.tif" in err and "missing.tif" in err
+    assert sorted(p.name for p in out.iterdir()) == ["grey.tif"]
+
+
+def test_bad_model_and_axes_give_clear_errors(models, inputs, tmp_path, capsys):
+    assert cli.main(["segment", str(inputs / "grey.jpg"), "--model", "no-such-model",
+                     "--output", str(tmp_path / "o")]) != 0
+    assert "Unknown model 'no-such-model'" in capsys.readouterr().err
+    assert cli.main(["segment", str(inputs / "stack.tif"), "--model", str(models["unet"]),
+                     "--output", str(tmp_path / "o"), "--axes", "YX", "--quiet"]) != 0
+    assert "axes" in capsys.readouterr().err
+    assert not list((tmp_path / "o").glob("*.tif"))
+
+
+def test_console_script_runs(models):
+    done = subprocess.run([sys.executable, "-m", "napari_unet_maskrcnn.cli", "models"],
+                          capture_output=True, text=True, check=True)
+    assert "unet-nuclei" in done.stdout
