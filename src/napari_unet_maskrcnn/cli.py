@@ -4,6 +4,7 @@
     unet-maskrcnn segment INPUT... --model NAME_OR_FILE --output DIR [--axes AXES] [--channel N]
                   [--device DEV] [--tile N] [--score-threshold F] [--mask-threshold F]
                   [--nms-iou F] [--min-size N] [--z-link-iou F] [--probabilities]
+    unet-maskrcnn evaluate --gt DIR --pred DIR [--semantic] [--json]
 
 Every input gets ``DIR/<input stem>.tif`` (uint16 labels; uint32 when more ids are needed),
 instance models also ``DIR/<input stem>.csv`` (the per-instance table). Files are written
@@ -16,6 +17,8 @@ import argparse
 import csv
 import sys
 from pathlib import Path
+
+from .cli_evaluate import add_evaluate_parser, run_evaluate
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -48,6 +51,8 @@ def build_parser() -> argparse.ArgumentParser:
     seg.add_argument("--probabilities", action="store_true",
                      help="semantic: also write DIR/<stem>_probabilities.tif (float32)")
     seg.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    add_evaluate_parser(commands)
     return parser
 
 
@@ -56,6 +61,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "models":
             return _list_models(args)
+        if args.command == "evaluate":
+            return run_evaluate(args)
         return _segment(args)
     except KeyboardInterrupt:
         print("\nInterrupted: no partial output was written.", file=sys.stderr)
