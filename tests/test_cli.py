@@ -89,3 +89,42 @@ def test_console_script_runs(models):
     done = subprocess.run([sys.executable, "-m", "napari_unet_maskrcnn.cli", "models"],
                           capture_output=True, text=True, check=True)
     assert "unet-nuclei" in done.stdout
+
+
+def test_evaluate_matches_files_by_stem_and_sums_counts(tmp_path, capsys):
+    import json
+
+    gt, pred = tmp_path / "gt", tmp_path / "pred"
+    gt.mkdir(), pred.mkdir()
+    a = np.zeros((8, 8), np.uint16)
+    a[0:4, 0:4] = 1
+    a[5:8, 5:8] = 2
+    tifffile.imwrite(gt / "a.tif", a)
+    tifffile.imwrite(pred / "a.tif", a)              # 2 TP
+    b = np.zeros((8, 8), np.uint16)
+    b[0:2, 0:2] = 1
+    tifffile.imwrite(gt / "b.tif", b)
+    tifffile.imwrite(pred / "b.tif", np.zeros_like(b))  # 1 FN
+    assert cli.main(["evaluate", "--gt", str(gt), "--pred", str(pred), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    first = report["thresholds"][0]
+    assert report["images"] == 2 and first["thresh"] == 0.5
+    assert (first["tp"], first["fp"], first["fn"]) == (2, 0, 1)
+    assert first["accuracy"] == pytest.approx(2 / 3)
+
+    (gt / "c.tif").write_bytes((gt / "b.tif").read_bytes())
+    assert cli.main(["evaluate", "--gt", str(gt), "--pred", str(pred)]) == 2
+    assert "no prediction" in capsys.readouterr().err
+
+
+def test_evaluate_semantic(tmp_path, capsys):
+    import json
+
+    gt, pred = tmp_path / "gt", tmp_path / "pred"
+    gt.mkdir(), pred.mkdir()
+    tifffile.imwrite(gt / "x.tif", np.array([[1, 1], [2, 2]], np.uint8))
+    tifffile.imwrite(pred / "x.tif", np.array([[1, 2], [2, 2]], np.uint8))
+    assert cli.main(["evaluate", "--gt", str(gt), "--pred", str(pred), "--semantic",
+                     "--ignore-label", "0", "--json"]) == 0
+    rows = {row["class"]: row for row in json.loads(capsys.readouterr().out)["classes"]}
+    assert rows[1]["iou"] == pytest.approx(0.5) and rows[2]["iou"] == pytest.approx(2 / 3)
