@@ -146,3 +146,13 @@ def test_instances_link_across_z_and_stay_unique_over_time(monkeypatch, maskrcnn
     assert not set(np.unique(timed.labels[0])[1:]) & set(np.unique(timed.labels[1])[1:])
     assert list(timed.table["t"]) == [0, 0, 0, 1, 1, 1]
     assert len(np.unique(timed.table["label"])) == 6
+
+
+def test_semantic_split_instances(unet_file, maskrcnn_file, tmp_path):
+    image = np.random.default_rng(4).random((2, 64, 64)).astype(np.float32)
+    result = api.segment_semantic(image, unet_file, tile=64, overlap=16, split_instances=True)
+    assert result.instances.shape == (2, 64, 64) and result.instances.dtype == np.uint32
+    assert result.probabilities is None
+    two_class = make_tiny_model_file(tmp_path / "two.safetensors", class_names=["background", "tissue"])
+    with pytest.raises(ValueError, match="boundary"):
+        api.segment_semantic(image, two_class, tile=64, overlap=16, split_instances=True)

@@ -67,12 +67,15 @@ class SemanticResult:
         class_names: names of the classes, index 0 first.
         probabilities: float32 (K, *classes.shape) per-class probabilities, or None.
         axes: axes of ``classes`` (the input axes without C).
+        instances: uint32 labels split from the object class by seeded watershed (one id per
+            object, unique over the stack), when asked for with ``split_instances``.
     """
 
     classes: np.ndarray
     class_names: list[str]
     probabilities: np.ndarray | None
     axes: str
+    instances: np.ndarray | None = None
 
 
 @dataclass
@@ -158,6 +161,8 @@ def iter_segment_semantic(
     overlap: int = DEFAULT_OVERLAP,
     device: str = "auto",
     return_probabilities: bool = False,
+    split_instances: bool = False,
+    min_size: int = 10,
 ) -> ProgressGenerator[SemanticResult]:
     """Per-pixel classes of every 2D plane of ``image`` with a U-Net model.
 
@@ -169,6 +174,9 @@ def iter_segment_semantic(
         overlap: pixels shared by neighbouring tiles, blended smoothly.
         device: ``"auto"`` (CUDA, MPS, CPU), ``"cpu"``, ``"cuda"``...
         return_probabilities: also return float32 per-class probabilities.
+        split_instances: also derive instances (seeded watershed of the object class inside
+            the boundary class); needs a model with a ``boundary`` class.
+        min_size: smallest instance kept by ``split_instances`` (pixels).
 
     Yields ProgressEvent per tile; returns :class:`SemanticResult`.
     """
@@ -177,13 +185,19 @@ def iter_segment_semantic(
 
     _check_tile(tile, overlap, "overlap")
     canonical, axes, spec, network, dev = _prepare(image, model, axes, device, "semantic")
+    if split_instances and "boundary" not in spec.class_names:
+        raise ValueError(
+            f"Model '{model}' has classes {spec.class_names} without a 'boundary' class, so "
+            "instances cannot be split from it; untick the instances option."
+        )
     n_t, n_z, height, width, _ = canonical.shape
     n_classes = len(spec.class_names)
+    keep_probabilities = return_probabilities or split_instances
     per_plane = len(grid((height, width), tile, tile - overlap))
     total = n_t * n_z * per_plane
     classes = np.zeros((n_t, n_z, height, width), np.uint8)
     probabilities = (
-        np.zeros((n_classes, n_t, n_z, height, width), np.float32) if return_probabilities else None
+        np.zeros((n_classes, n_t, n_z, height, width), np.float32) if keep_probabilities else None
     )
     done = 0
     for t in range(n_t):
@@ -191,17 +205,26 @@ def iter_segment_semantic(
             source = prepare_plane(_plane(canonical, t, z), spec.in_channels, channel, spec.normalization)
             plane_gen = predict_semantic_plane(
                 source, network, tile=tile, overlap=overlap, device=dev,
-                return_probabilities=return_probabilities,
+                return_probabilities=keep_probabilities,
             )
             plane_classes, plane_probs = yield from _relay(plane_gen, done, total, "tile")
             classes[t, z] = plane_classes
             if probabilities is not None:
                 probabilities[:, t, z] = plane_probs
             done += per_plane
+    instances = None
+    if split_instances:
+        from .core.postprocess import instances_from_class_stack
+
+        instances = from_canonical(instances_from_class_stack(
+            classes, probabilities, object_class=1,
+            boundary_class=spec.class_names.index("boundary"), min_size=min_size,
+        ), axes)
     out_probs = None
-    if probabilities is not None:
+    if return_probabilities:
         out_probs = np.stack([from_canonical(p, axes) for p in probabilities])
-    return SemanticResult(from_canonical(classes, axes), list(spec.class_names), out_probs, output_axes(axes))
+    return SemanticResult(from_canonical(classes, axes), list(spec.class_names), out_probs,
+                          output_axes(axes), instances)
 
 
 def iter_segment_instances(
