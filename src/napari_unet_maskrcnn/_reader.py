@@ -1,0 +1,82 @@
+"""napari reader: TIFF, PNG and JPEG images with their axes and pixel size.
+
+Files are read by :func:`napari_unet_maskrcnn.core.io.read_image`. Layers get the pixel
+size as ``scale`` (micrometres), the axes in ``metadata["axes"]`` (the widgets use them),
+RGB(A) images as ``rgb`` layers and other channels split into one layer each.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+SUFFIXES = (".tif", ".tiff", ".png", ".jpg", ".jpeg")
+
+LayerData = tuple[Any, dict[str, Any], str]
+
+
+def get_reader(path: str | Sequence[str]) -> Callable[[Any], list[LayerData] | None] | None:
+    """The reader for ``path`` (one file or a list of files), or None if it is not ours."""
+    paths = [path] if isinstance(path, (str, os.PathLike)) else list(path)
+    if not paths or not all(_readable_name(p) for p in paths):
+        return None
+    return read_layers
+
+
+def read_layers(path: str | Sequence[str]) -> list[LayerData] | None:
+    """Layer data for every image in ``path``; None when a file cannot be read.
+
+    The reason is shown as a napari warning; nothing is raised, so napari can offer
+    another reader.
+    """
+    from .core.io import ImageReadError, read_image
+
+    paths = [path] if isinstance(path, (str, os.PathLike)) else list(path)
+    layers: list[LayerData] = []
+    for one in paths:
+        try:
+            image = read_image(one)
+        except ImageReadError as err:
+            from napari.utils.notifications import show_warning
+
+            show_warning(str(err))
+            return None
+        layers.extend(image_layer_data(image.data, image.axes, image.pixel_size, Path(one).stem))
+    return layers
+
+
+def image_layer_data(
+    data, axes: str, pixel_size: dict[str, float] | None, name: str
+) -> list[LayerData]:
+    """napari image layer data for an array with ``axes`` (letters of TZCYX).
+
+    A last ``C`` axis of 3 or 4 uint8/uint16 values becomes one RGB(A) layer with
+    ``metadata["axes"] == axes``; any other ``C`` axis is split with ``channel_axis`` into
+    one layer per channel (``metadata["axes"]`` without ``C``). ``scale`` comes from
+    ``pixel_size`` (micrometres per pixel for Z, Y, X; 1 for others and when unknown).
+    """
+    axes = axes.upper().replace("S", "C")
+    pixel_size = pixel_size or {}
+    spatial = axes.replace("C", "")
+    kwargs: dict[str, Any] = {
+        "name": name,
+        "scale": [float(pixel_size.get(axis) or 1.0) for axis in spatial],
+    }
+    if "C" in axes:
+        n_channels = data.shape[axes.index("C")]
+        if axes.endswith("C") and n_channels in (3, 4) and data.dtype.kind == "u":
+            kwargs["rgb"] = True
+            kwargs["metadata"] = {"axes": axes}
+        else:
+            kwargs["channel_axis"] = axes.index("C")
+            kwargs["name"] = [f"{name} ch{i}" for i in range(n_channels)]
+            kwargs["metadata"] = {"axes": spatial}
+    else:
+        kwargs["metadata"] = {"axes": axes}
+    return [(data, kwargs, "image")]
+
+
+def _readable_name(path) -> bool:
+    return isinstance(path, (str, os.PathLike)) and str(path).lower().endswith(SUFFIXES)

@@ -1,0 +1,457 @@
+"""What both dock widgets share: input and model choosers, Run/Cancel in a worker, output layers.
+
+The widgets compute nothing themselves. A run takes a snapshot of the input layer
+(:class:`InputImage`), starts the core's progress generator in a napari ``thread_worker``
+(re-yielding its :class:`~napari_unet_maskrcnn.core.progress.ProgressEvent`), and turns the
+result into layers in the main thread. ``worker.quit()`` stops the generator at its next
+tile; a cancelled run adds nothing.
+
+Output layers are never edited behind the user's back: each carries a marker in its
+``metadata`` with a checksum of its data taken when the plugin wrote it, and painting sets
+an ``edited`` flag. A re-run replaces the plugin's own output only while both say it is
+untouched; otherwise the new result becomes a new layer.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import zlib
+from dataclasses import dataclass
+from functools import partial
+from importlib.util import find_spec
+from typing import Any
+
+import numpy as np
+from magicgui.application import use_app
+from magicgui.widgets import ComboBox, Container, Label, PushButton, SpinBox, Widget
+from napari.layers import Image, Labels, Layer
+from napari.qt.threading import create_worker
+from napari.utils import cancelable_progress
+from napari.utils.notifications import show_error, show_info
+from psygnal import Signal
+
+from . import api
+from .core.device import available_devices
+
+MARKER = "napari_unet_maskrcnn"
+"""Key of the plugin's entry in an output layer's ``metadata``."""
+
+WIDGET_NAMES = {"semantic": "U-Net segmentation", "instances": "Mask R-CNN instances"}
+_AXES_BY_NDIM = {2: "YX", 3: "ZYX", 4: "TZYX"}
+_COLOUR_NAMES = ("red", "green", "blue", "alpha")
+
+
+class SegmentationError(Exception):
+    """A run failed; the message is meant for the user.
+
+    (Not a RuntimeError: napari's workers take a RuntimeError for a deleted worker and
+    swallow it, which would leave the Run button disabled.)
+    """
+
+
+class _ModelEvents:
+    """Tells every open widget that the list of models changed."""
+
+    changed = Signal()
+
+
+model_events = _ModelEvents()
+
+
+def load_torch_beside_opengl() -> None:
+    """Import torch (and triton, when installed) so that they cannot crash napari.
+
+    Mesa's OpenGL drivers, which napari's canvas loads, put their LLVM into the process's
+    global symbols. triton (installed with torch from PyPI on Linux, imported by
+    torchvision) carries its own LLVM and, loaded afterwards, binds to Mesa's copy and
+    crashes the process. Loaded with ``RTLD_DEEPBIND`` it uses its own copy.
+    """
+    import torch  # noqa: F401  (loaded normally, before the flags change)
+
+    if not hasattr(os, "RTLD_DEEPBIND") or "triton" in sys.modules or find_spec("triton") is None:
+        return
+    flags = sys.getdlopenflags()
+    sys.setdlopenflags(flags | os.RTLD_DEEPBIND)
+    try:
+        import triton  # noqa: F401
+    finally:
+        sys.setdlopenflags(flags)
+
+
+def ask_model_file(parent=None) -> str | None:
+    """Ask the user for a model file; returns its path, or None when cancelled."""
+    show_file_dialog = use_app().get_obj("show_file_dialog")
+    return show_file_dialog(
+        mode="r",
+        caption="Load model file",
+        filter="napari-unet-maskrcnn models (*.safetensors);;All files (*)",
+        parent=parent,
+    )
+
+
+class ModelChooser(Container):
+    """The models available for one task, and a button to add a model file.
+
+    ``value`` is the chosen model's name (None when there is none). Models whose weights
+    are not installed are not offered; the tooltip names them.
+    """
+
+    def __init__(self, task: str):
+        self._task = task
+        self.combo = ComboBox(choices=self._choices)
+        self.load_button = PushButton(text="Load model file…")
+        super().__init__(layout="horizontal", labels=False, label="model")
+        self.margins = (0, 0, 0, 0)
+        self.extend([self.combo, self.load_button])
+        self.load_button.changed.connect(self.load_model_file)
+        model_events.changed.connect(self.reset_choices)
+
+    @property
+    def value(self) -> str | None:
+        return self.combo.value
+
+    @value.setter
+    def value(self, name: str) -> None:
+        self.combo.value = name
+
+    def _choices(self, combo: ComboBox) -> list[str]:
+        models = [info for info in api.list_models() if info.task == self._task]
+        missing = [info.name for info in models if not info.available]
+        tooltip = f"Models for {WIDGET_NAMES[self._task]}."
+        if missing:
+            tooltip += f" Not installed in this copy: {', '.join(missing)}."
+        combo.tooltip = tooltip
+        return [info.name for info in models if info.available]
+
+    def load_model_file(self) -> None:
+        """Ask for a model file, add it to every widget's list and choose it here."""
+        path = ask_model_file(self.native)
+        if not path:
+            return
+        try:
+            info = api.register_model_file(path)
+        except ValueError as err:  # ModelFileError: missing, truncated or foreign file
+            show_error(str(err))
+            return
+        model_events.changed.emit()
+        if info.task == self._task:
+            self.combo.value = info.name
+        else:
+            show_info(
+                f"'{info.name}' is a {info.task} model; it is now listed in the "
+                f"'{WIDGET_NAMES[info.task]}' widget."
+            )
+
+
+@dataclass(frozen=True)
+class InputImage:
+    """What a run needs from the input layer, taken when Run is clicked.
+
+    Attributes:
+        name: the layer's name (output layers are named after it).
+        data: the image array (highest resolution of a multiscale layer).
+        axes: letters of TZCYX for ``data``, e.g. ``"ZYX"`` or ``"YXC"``.
+        scale, translate: of the output layers (the input's, without a channel axis).
+    """
+
+    name: str
+    data: Any
+    axes: str
+    scale: tuple[float, ...]
+    translate: tuple[float, ...]
+
+    @property
+    def output_axes(self) -> str:
+        """Axes of per-pixel results: ``axes`` without ``C``."""
+        return self.axes.replace("C", "")
+
+    @property
+    def spacing(self) -> tuple[float, ...]:
+        """Pixel size along the output's Z, Y, X axes (the layer's scale)."""
+        return tuple(s for s, a in zip(self.scale, self.output_axes) if a in "ZYX")
+
+
+def layer_axes(layer: Image, viewer=None) -> str:
+    """Axes (letters of TZCYX) of an image layer's data.
+
+    ``metadata["axes"]`` wins when it has one letter per dimension (the plugin's reader
+    sets it). Otherwise: RGB layers end with ``C``; 2D is YX, 4D is TZYX, and 3D is ZYX,
+    or TYX when the layer's or the viewer's label for the first axis says time.
+
+    Raises:
+        ValueError: for layers with more than 4 dimensions and no ``metadata["axes"]``.
+    """
+    data = layer.data[0] if layer.multiscale else layer.data
+    declared = layer.metadata.get("axes")
+    if isinstance(declared, str) and len(declared) == data.ndim:
+        return declared.upper()
+    if layer.ndim not in _AXES_BY_NDIM:
+        raise ValueError(
+            f"Layer '{layer.name}' has {layer.ndim} dimensions; say which are which with "
+            f"layer.metadata['axes'] = 'TZCYX' (one letter per dimension)."
+        )
+    axes = _AXES_BY_NDIM[layer.ndim]
+    if layer.ndim == 3 and _first_axis_is_time(layer, viewer):
+        axes = "TYX"
+    return axes + ("C" if layer.rgb else "")
+
+
+def _first_axis_is_time(layer: Image, viewer) -> bool:
+    labels = [layer.axis_labels[0]]
+    if viewer is not None and viewer.dims.ndim >= layer.ndim:
+        labels.append(viewer.dims.axis_labels[viewer.dims.ndim - layer.ndim])
+    return any(str(label).strip().lower() in ("t", "time") for label in labels)
+
+
+def input_image(layer: Image, viewer=None) -> InputImage:
+    """Snapshot of ``layer`` for a run (see :class:`InputImage`)."""
+    axes = layer_axes(layer, viewer)
+    keep = range(layer.ndim) if layer.rgb else [i for i, a in enumerate(axes) if a != "C"]
+    return InputImage(
+        name=layer.name,
+        data=layer.data[0] if layer.multiscale else layer.data,
+        axes=axes,
+        scale=tuple(float(layer.scale[i]) for i in keep),
+        translate=tuple(float(layer.translate[i]) for i in keep),
+    )
+
+
+def channel_choices(layer: Image, axes: str) -> list[tuple[str, int | None]]:
+    """(label, channel index) pairs for a multichannel layer; empty when it has one channel."""
+    if "C" not in axes:
+        return []
+    count = layer.data.shape[axes.index("C")]
+    names = _COLOUR_NAMES[:count] if layer.rgb else [f"channel {i}" for i in range(count)]
+    return [("all (as the model needs)", None), *zip(names, range(count))]
+
+
+def checksum(data) -> str:
+    """Cheap fingerprint of an array's content (dtype, shape and CRC-32 of its bytes)."""
+    array = np.ascontiguousarray(data)
+    return f"{array.dtype.str}{array.shape}:{zlib.crc32(array.reshape(-1).view(np.uint8)):08x}"
+
+
+def is_untouched(layer: Layer) -> bool:
+    """True when ``layer`` is a plugin output that nobody changed since the plugin wrote it."""
+    mark = layer.metadata.get(MARKER)
+    return (
+        isinstance(mark, dict)
+        and not mark.get("edited", True)
+        and mark.get("checksum") == checksum(layer.data)
+    )
+
+
+def _mark_edited(event) -> None:
+    """Paint/fill callback of the plugin's Labels layers: remember the manual edit."""
+    mark = event.source.metadata.get(MARKER)
+    if isinstance(mark, dict):
+        mark["edited"] = True
+
+
+def show_output(
+    viewer, layer_type: str, data: np.ndarray, source: InputImage, kind: str, **properties
+) -> Layer:
+    """Add the result ``data`` as layer "<input> <kind>", or put it into an untouched old one.
+
+    The most recent plugin output of the same ``kind`` for the same input, of the same
+    type and dimensionality, is reused when :func:`is_untouched`; otherwise a new layer
+    is added (napari names it "... [1]"), so manual corrections are never overwritten.
+
+    Args:
+        layer_type: ``"labels"`` or ``"image"``.
+        data: the layer data; a leading non-spatial axis (e.g. classes) gets scale 1.
+        kind: ``"classes"``, ``"probabilities"`` or ``"instances"``.
+        properties: further layer properties (``features``, ``colormap``...).
+    """
+    extra = data.ndim - len(source.scale)
+    metadata = {
+        "axes": "C" * extra + source.output_axes,
+        MARKER: {"source": source.name, "output": kind, "checksum": checksum(data), "edited": False},
+    }
+    properties.update(
+        scale=(1.0,) * extra + source.scale,
+        translate=(0.0,) * extra + source.translate,
+        metadata=metadata,
+    )
+    layer_class = Labels if layer_type == "labels" else Image
+    for layer in reversed(viewer.layers):
+        mark = layer.metadata.get(MARKER)
+        if (
+            isinstance(layer, layer_class)
+            and isinstance(mark, dict)
+            and (mark.get("source"), mark.get("output")) == (source.name, kind)
+            and layer.ndim == data.ndim
+            and is_untouched(layer)
+        ):
+            layer.data = data
+            for key, value in properties.items():
+                setattr(layer, key, value)
+            return layer
+    layer = viewer.add_layer(Layer.create(data, {"name": f"{source.name} {kind}", **properties}, layer_type))
+    if isinstance(layer, Labels):
+        layer.events.paint.connect(_mark_edited)
+    return layer
+
+
+def _relay(job):
+    """Worker body: re-yield the core's progress events; give failures a user message."""
+    try:
+        return (yield from job)
+    except ValueError as err:  # bad input, ModelFileError: the core's message says the fix
+        raise SegmentationError(str(err)) from err
+    except Exception as err:
+        raise SegmentationError(f"Segmentation failed ({type(err).__name__}: {err}).") from err
+
+
+class SegmentationWidget(Container):
+    """Base of the dock widgets: image, model, channel, options, device, Run and Cancel.
+
+    Subclasses set :attr:`task`, pass their option widgets keyed by the API's keyword
+    names (a model's ``defaults`` fill them in), and implement :meth:`_job` and :meth:`_show`.
+    """
+
+    task = "semantic"
+
+    def __init__(self, viewer, options: dict[str, Widget]):
+        super().__init__()
+        load_torch_beside_opengl()
+        self._viewer = viewer
+        self._worker = None
+        self._progress = None
+        self._options = {"tile": SpinBox(label="tile size", min=192, max=4096, step=64, value=512,
+                                         tooltip="Tile edge in pixels; smaller tiles use less memory."),
+                         **options}
+        self.image = ComboBox(label="image", choices=self._image_layers)
+        self.model = ModelChooser(self.task)
+        self.channel = ComboBox(label="channel", choices=self._channels, visible=False,
+                                tooltip="Which channel the model sees.")
+        self.device = ComboBox(label="device", choices=["auto", *available_devices()])
+        self.run_button = PushButton(text="Run")
+        self.cancel_button = PushButton(text="Cancel", enabled=False)
+        buttons = Container(layout="horizontal", labels=False, widgets=[self.run_button, self.cancel_button])
+        buttons.margins = (0, 0, 0, 0)
+        self.status = Label(value="")
+        self.extend([self.image, self.model, self.channel, *self._options.values(), self.device,
+                     buttons, self.status])
+        self.image.changed.connect(self._on_image_changed)
+        self.model.combo.changed.connect(self._apply_model_defaults)
+        self.run_button.changed.connect(self.run)
+        self.cancel_button.changed.connect(self.cancel)
+        self._on_image_changed()
+        self._apply_model_defaults()
+
+    @property
+    def running(self) -> bool:
+        return self._worker is not None
+
+    def run(self) -> None:
+        """Start segmenting the chosen image in a worker thread (Run button)."""
+        if self.running:
+            return
+        try:
+            if self.image.value is None:
+                raise ValueError("Open an image first: there is no image layer to segment.")
+            if self.model.value is None:
+                raise ValueError("Choose a model first, or add one with 'Load model file…'.")
+            source = input_image(self.image.value, self._viewer)
+            job = self._job(source)
+        except ValueError as err:
+            show_error(str(err))
+            return
+        self._progress = cancelable_progress(
+            total=0, desc=f"{WIDGET_NAMES[self.task]}: {source.name}", cancel_callback=self.cancel
+        )
+        worker = create_worker(_relay, job, _start_thread=False, _ignore_errors=True)
+        worker.yielded.connect(self._on_progress)
+        worker.returned.connect(partial(self._on_result, source))
+        worker.errored.connect(self._on_error)
+        worker.aborted.connect(self._on_cancelled)
+        worker.finished.connect(self._on_finished)
+        self._worker = worker
+        self.run_button.enabled = False
+        self.cancel_button.enabled = True
+        self.status.value = "Starting…"
+        worker.start()
+
+    def cancel(self) -> None:
+        """Stop the run at its next tile (Cancel button); nothing is added."""
+        if self._worker is not None:
+            self._worker.quit()
+            self.cancel_button.enabled = False
+            self.status.value = "Cancelling…"
+
+    def _arguments(self, source: InputImage) -> dict[str, Any]:
+        """Keyword arguments of the API's ``iter_segment_*`` call for ``source``."""
+        return {
+            "model": self.model.value,
+            "axes": source.axes,
+            "channel": self.channel.value,
+            "device": self.device.value,
+            **{key: widget.value for key, widget in self._options.items()},
+        }
+
+    def _job(self, source: InputImage):
+        """The core's progress generator for one run on ``source``."""
+        raise NotImplementedError
+
+    def _show(self, source: InputImage, result) -> str:
+        """Turn the API's result into layers (main thread); returns a one-line summary."""
+        raise NotImplementedError
+
+    def _image_axes(self) -> str:
+        """Axes of the chosen image layer ("" when there is none or they are unknown)."""
+        if self.image.value is None:
+            return ""
+        try:
+            return layer_axes(self.image.value, self._viewer)
+        except ValueError:
+            return ""
+
+    def _image_layers(self, _widget=None) -> list[tuple[str, Image]]:
+        return [(layer.name, layer) for layer in self._viewer.layers if isinstance(layer, Image)]
+
+    def _channels(self, _widget=None) -> list[tuple[str, int | None]]:
+        return channel_choices(self.image.value, self._image_axes())
+
+    def _on_image_changed(self, _value=None) -> None:
+        """Offer the channels of the new image (hidden for single-channel images)."""
+        self.channel.reset_choices()
+        self.channel.visible = bool(self.channel.choices)
+
+    def _apply_model_defaults(self, _value=None) -> None:
+        """Fill the options with the chosen model's suggested settings."""
+        if self.model.value is None:
+            return
+        try:
+            defaults = api.get_model_spec(self.model.value).defaults
+        except ValueError:
+            return
+        for key, value in defaults.items():
+            if key in self._options:
+                self._options[key].value = value
+
+    def _on_progress(self, event) -> None:
+        bar = self._progress
+        if bar is None:  # napari's progress bar may process events: the run can end in here
+            return
+        self.status.value = f"{event.stage} {event.done} / {event.total}"
+        if bar.total != event.total:
+            bar.total = event.total
+        bar.update(event.done - bar.n)
+
+    def _on_result(self, source: InputImage, result) -> None:
+        self.status.value = self._show(source, result)
+
+    def _on_error(self, _error: Exception) -> None:
+        self.status.value = "Failed; see the notification."
+
+    def _on_cancelled(self) -> None:
+        self.status.value = "Cancelled; nothing was added."
+
+    def _on_finished(self) -> None:
+        self._progress.close()
+        self._progress = None
+        self._worker = None
+        self.run_button.enabled = True
+        self.cancel_button.enabled = False

@@ -1,0 +1,62 @@
+"""Dock widget "Mask R-CNN instances": one id per object, with a per-object table."""
+
+from __future__ import annotations
+
+import pandas as pd
+from magicgui.widgets import FloatSpinBox, SpinBox
+
+from . import api
+from ._widget_common import InputImage, SegmentationWidget, show_output
+
+
+def _fraction(label: str, value: float, tooltip: str) -> FloatSpinBox:
+    return FloatSpinBox(label=label, value=value, min=0.0, max=1.0, step=0.05, tooltip=tooltip)
+
+
+class InstanceSegmentationWidget(SegmentationWidget):
+    """Mask R-CNN instance segmentation of the chosen image layer.
+
+    Output: Labels layer "<image> instances" (0 = background, one id per object, linked
+    across z), whose ``features`` hold the per-object table (label, class, score, area,
+    bounding box, centroid) indexed by label id.
+    """
+
+    task = "instances"
+
+    def __init__(self, napari_viewer):
+        self.z_link_iou = _fraction(
+            "z-linking IoU", 0.3,
+            "Objects overlapping at least this much in neighbouring z-slices get the same id "
+            "(0 = no linking).",
+        )
+        super().__init__(
+            napari_viewer,
+            {
+                "score_threshold": _fraction(
+                    "score threshold", 0.5, "Detections scoring lower are dropped."),
+                "mask_threshold": _fraction(
+                    "mask threshold", 0.5, "Mask probability above which a pixel is in the object."),
+                "nms_iou": _fraction(
+                    "NMS IoU", 0.5, "Detections overlapping more than this are merged into the best."),
+                "min_size": SpinBox(
+                    label="minimum size", value=10, min=0, max=1_000_000,
+                    tooltip="Objects smaller than this many pixels are dropped."),
+                "z_link_iou": self.z_link_iou,
+            },
+        )
+
+    def _on_image_changed(self, _value=None) -> None:
+        """Show z-linking only for images with a Z axis."""
+        super()._on_image_changed(_value)
+        self.z_link_iou.visible = "Z" in self._image_axes()
+
+    def _job(self, source: InputImage):
+        return api.iter_segment_instances(
+            source.data, spacing=source.spacing, **self._arguments(source)
+        )
+
+    def _show(self, source: InputImage, result: api.InstanceResult) -> str:
+        features = pd.DataFrame(result.table)
+        features.insert(0, "index", features["label"])
+        show_output(self._viewer, "labels", result.labels, source, "instances", features=features)
+        return f"{len(features)} objects in '{source.name}'."

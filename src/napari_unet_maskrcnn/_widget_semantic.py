@@ -1,0 +1,59 @@
+"""Dock widget "U-Net segmentation": one class per pixel, as a Labels layer with a legend."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from magicgui.widgets import CheckBox, Label
+
+from . import api
+from ._widget_common import InputImage, SegmentationWidget, show_output
+
+
+class SemanticSegmentationWidget(SegmentationWidget):
+    """U-Net segmentation of the chosen image layer into the model's classes.
+
+    Output: Labels layer "<image> classes" (value k = class k; ``features`` name the
+    classes, shown in the status bar on hover and in the widget's legend), and with
+    "probability map" an Image layer "<image> probabilities" (classes along its first axis).
+    """
+
+    task = "semantic"
+
+    def __init__(self, napari_viewer):
+        self.probabilities = CheckBox(
+            text="probability map", value=False,
+            tooltip="Also add each class's probability (0-1) as an image layer.",
+        )
+        super().__init__(napari_viewer, {"return_probabilities": self.probabilities})
+        self.legend = Label(value="")
+        self.append(self.legend)
+
+    def _job(self, source: InputImage):
+        return api.iter_segment_semantic(source.data, **self._arguments(source))
+
+    def _show(self, source: InputImage, result: api.SemanticResult) -> str:
+        features = pd.DataFrame(
+            {"index": np.arange(len(result.class_names)), "class_name": result.class_names}
+        )
+        classes = show_output(self._viewer, "labels", result.classes, source, "classes", features=features)
+        if result.probabilities is not None:
+            show_output(
+                self._viewer, "image", result.probabilities, source, "probabilities",
+                colormap="magma", contrast_limits=(0.0, 1.0),
+            )
+        self.legend.value = class_legend(classes, result.class_names)
+        return f"{len(result.class_names)} classes in '{source.name}'."
+
+
+def class_legend(layer, class_names: list[str]) -> str:
+    """HTML legend: a swatch in the layer's colour, the value and the name of each class."""
+    rows = []
+    for value, name in enumerate(class_names):
+        rgba = layer.get_color(value)
+        if rgba is None or rgba[3] == 0:
+            rows.append(f"&#9633; {value} {name}")
+            continue
+        colour = "#{:02x}{:02x}{:02x}".format(*(np.round(np.asarray(rgba[:3]) * 255).astype(int)))
+        rows.append(f"<span style='color:{colour}'>&#9632;</span> {value} {name}")
+    return "<br>".join(rows)

@@ -1,0 +1,55 @@
+"""Shared test set-up: tiny model files, an isolated user model folder, a display check.
+
+Widget tests need a real X display with OpenGL (napari's canvas does not work on Qt's
+``offscreen`` platform): run them with ``scripts/setup_and_test.sh``, which starts Xvfb.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import pytest
+
+GUI_FIXTURES = {"make_napari_viewer", "qtbot", "qapp"}
+
+if sys.platform.startswith("linux"):
+    os.environ.setdefault("QT_QPA_PLATFORM", "xcb")
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Fail GUI tests early, with the fix, when there is no display (Qt would abort)."""
+    needs_display = GUI_FIXTURES & set(getattr(item, "fixturenames", ()))
+    if needs_display and sys.platform.startswith("linux") and not os.environ.get("DISPLAY"):
+        pytest.fail(
+            "No X display: run the tests with scripts/setup_and_test.sh "
+            "(or `xvfb-run -a python -m pytest`).",
+            pytrace=False,
+        )
+
+
+@pytest.fixture(scope="session")
+def tiny_models(tmp_path_factory) -> dict:
+    """Tiny untrained model files: ``unet`` and ``maskrcnn`` (1 channel), ``unet-rgb``."""
+    from napari_unet_maskrcnn.core.testing import make_tiny_model_file
+
+    folder = tmp_path_factory.mktemp("models")
+    return {
+        "unet": make_tiny_model_file(folder / "tiny-unet.safetensors", "unet"),
+        "maskrcnn": make_tiny_model_file(folder / "tiny-maskrcnn.safetensors", "maskrcnn"),
+        "unet-rgb": make_tiny_model_file(folder / "tiny-unet-rgb.safetensors", "unet", in_channels=3),
+    }
+
+
+@pytest.fixture
+def user_model_folder(tmp_path, monkeypatch):
+    """An empty user model folder, so the models installed on this machine do not leak in."""
+    folder = tmp_path / "user-models"
+    monkeypatch.setenv("NAPARI_UNET_MASKRCNN_MODELS", str(folder))
+    return folder
+
+
+@pytest.fixture
+def viewer(make_napari_viewer, user_model_folder):
+    """A napari viewer (shown, so its OpenGL canvas really draws) and no user models."""
+    return make_napari_viewer(show=True)
