@@ -47,3 +47,42 @@ def grid(shape: tuple[int, int], tile: int, step: int) -> list[Window]:
         for y in tile_starts(height, tile, step)
         for x in tile_starts(width, tile, step)
     ]
+
+
+def split_evenly(length: int, parts: int) -> list[int]:
+    """Boundaries ``[0, ..., length]`` of ``parts`` consecutive near-equal intervals.
+
+    >>> split_evenly(10, 3)
+    [0, 3, 6, 10]
+    """
+    return [i * length // parts for i in range(parts + 1)]
+
+
+def core_bounds(length: int, tile: int, margin: int) -> list[int]:
+    """Boundaries of the cores along one axis for :func:`core_grid` (one core if ``length <= tile``)."""
+    if margin < 0 or tile <= 2 * margin:
+        raise ValueError(f"tile ({tile}) must be larger than twice the margin ({margin}), and margin >= 0")
+    if length <= tile:
+        return [0, length]
+    core = tile - 2 * margin
+    return split_evenly(length, -(-length // core))
+
+
+def core_grid(shape: tuple[int, int], tile: int, margin: int) -> list[tuple[Window, Window]]:
+    """Row-major ``(core, read)`` windows for tiled detection with ownership.
+
+    The cores (at most ``tile - 2 * margin`` pixels a side, near-equal) partition the plane
+    of ``shape`` (H, W); each read window is its core grown by ``margin`` on every side and
+    clipped to the plane, so it is at most ``tile x tile``. An axis no longer than ``tile``
+    gets a single core spanning it.
+    """
+    height, width = shape
+    ys, xs = core_bounds(height, tile, margin), core_bounds(width, tile, margin)
+    return [
+        (
+            Window(y0, y1, x0, x1),
+            Window(max(y0 - margin, 0), min(y1 + margin, height), max(x0 - margin, 0), min(x1 + margin, width)),
+        )
+        for y0, y1 in zip(ys[:-1], ys[1:])
+        for x0, x1 in zip(xs[:-1], xs[1:])
+    ]
