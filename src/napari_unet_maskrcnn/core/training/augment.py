@@ -1,0 +1,158 @@
+"""Random training crops with microscopy augmentation, image and labels kept aligned.
+
+One sample is made in three steps (:func:`random_sample`):
+
+1. geometry at read time (:func:`read_scaled_crop`): a random window of side ``crop / s``
+   (scale jitter ``s``, log-uniform) is read through the model's normalisation
+   (``PlaneSource.read``, exactly as at inference), the part outside the image padded, and
+   resized to ``crop x crop``, bilinear for the image and nearest for the labels;
+2. a random flip and 90-degree rotation (the 8 symmetries of the square);
+3. intensity jitter on the normalised image (:func:`jitter_intensity`): contrast,
+   brightness, gamma and Gaussian noise.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import ndimage
+
+from .data import PAD_LABEL
+
+
+@dataclass(frozen=True)
+class AugmentSettings:
+    """How strongly training crops are varied.
+
+    Attributes:
+        scale_range: (min, max) zoom factor of a crop (>1 enlarges objects), log-uniform.
+        flips: random flips and 90-degree rotations.
+        contrast: contrast factor drawn from ``[1 - contrast, 1 + contrast]``.
+        brightness: offset (normalised units, ~0..1 image range) from ``[-brightness, brightness]``.
+        gamma_range: (min, max) exponent applied to positive intensities, log-uniform.
+        noise_std: Gaussian noise standard deviation drawn from ``[0, noise_std]`` (normalised units).
+    """
+
+    scale_range: tuple[float, float] = (0.75, 1.33)
+    flips: bool = True
+    contrast: float = 0.2
+    brightness: float = 0.1
+    gamma_range: tuple[float, float] = (0.75, 1.33)
+    noise_std: float = 0.05
+
+    def __post_init__(self) -> None:
+        for name in ("scale_range", "gamma_range"):
+            low, high = getattr(self, name)
+            if not 0 < low <= high:
+                raise ValueError(f"{name} must be (min, max) with 0 < min <= max, got {(low, high)}.")
+
+
+NO_AUGMENTATION = AugmentSettings(
+    scale_range=(1.0, 1.0), flips=False, contrast=0.0, brightness=0.0, gamma_range=(1.0, 1.0), noise_std=0.0
+)
+
+
+def random_sample(
+    source,
+    labels: np.ndarray,
+    crop: int,
+    rng: np.random.Generator,
+    settings: AugmentSettings,
+    pad_label: int = PAD_LABEL,
+) -> tuple[np.ndarray, np.ndarray]:
+    """One augmented training crop.
+
+    Args:
+        source: a ``PlaneSource`` of the image (``shape`` (H, W), ``channels`` C, ``read``).
+        labels: int64 (H, W) labels of the same plane.
+        crop: side of the crop in pixels.
+        rng: the random generator of the run.
+        settings: augmentation strengths.
+        pad_label: label of pixels outside the image.
+
+    Returns:
+        ``(image float32 (C, crop, crop), labels int64 (crop, crop))``.
+    """
+    scale = _log_uniform(rng, *settings.scale_range)
+    image, crop_labels = read_scaled_crop(source, labels, crop, scale, rng, pad_label)
+    if settings.flips:
+        image, crop_labels = random_symmetry(image, crop_labels, rng)
+    return jitter_intensity(image, rng, settings), crop_labels
+
+
+def read_scaled_crop(
+    source,
+    labels: np.ndarray,
+    crop: int,
+    scale: float,
+    rng: np.random.Generator,
+    pad_label: int = PAD_LABEL,
+) -> tuple[np.ndarray, np.ndarray]:
+    """A random ``crop x crop`` window of the plane zoomed by ``scale``.
+
+    A window of side ``round(crop / scale)`` is placed uniformly at random (when the image is
+    smaller than the window, the image is placed at random inside it); pixels outside the
+    image read as 0 (image) and ``pad_label`` (labels).
+
+    Returns:
+        ``(image float32 (C, crop, crop), labels int64 (crop, crop))``.
+    """
+    side = max(1, round(crop / scale))
+    height, width = source.shape
+    y0 = _window_start(height, side, rng)
+    x0 = _window_start(width, side, rng)
+    image = np.zeros((source.channels, side, side), np.float32)
+    window_labels = np.full((side, side), pad_label, np.int64)
+    ys, ye = max(y0, 0), min(y0 + side, height)
+    xs, xe = max(x0, 0), min(x0 + side, width)
+    image[:, ys - y0 : ye - y0, xs - x0 : xe - x0] = source.read(ys, ye, xs, xe)
+    window_labels[ys - y0 : ye - y0, xs - x0 : xe - x0] = labels[ys:ye, xs:xe]
+    if side == crop:
+        return image, window_labels
+    zoom = (1.0, crop / side, crop / side)
+    image = ndimage.zoom(image, zoom, order=1, mode="nearest", grid_mode=True)
+    nearest = np.minimum(((np.arange(crop) + 0.5) * side / crop).astype(np.int64), side - 1)
+    return image.astype(np.float32, copy=False), window_labels[np.ix_(nearest, nearest)]
+
+
+def _window_start(length: int, side: int, rng: np.random.Generator) -> int:
+    """Uniform start of a ``side`` window over ``length`` pixels (negative: the window overhangs)."""
+    low, high = min(0, length - side), max(0, length - side)
+    return int(rng.integers(low, high + 1))
+
+
+def random_symmetry(
+    image: np.ndarray, labels: np.ndarray, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """The same random flip and 90-degree rotation of image (C, h, w) and labels (h, w)."""
+    turns = int(rng.integers(4))
+    image, labels = np.rot90(image, turns, axes=(1, 2)), np.rot90(labels, turns)
+    if rng.random() < 0.5:
+        image, labels = image[:, :, ::-1], labels[:, ::-1]
+    return np.ascontiguousarray(image), np.ascontiguousarray(labels)
+
+
+def jitter_intensity(image: np.ndarray, rng: np.random.Generator, settings: AugmentSettings) -> np.ndarray:
+    """Contrast, brightness, gamma and noise jitter of a normalised float32 image (C, h, w).
+
+    The contrast is scaled about the crop's mean; gamma applies to positive values only
+    (the normalised background sits near 0), keeping the sign of the rest.
+    """
+    contrast = rng.uniform(1 - settings.contrast, 1 + settings.contrast)
+    brightness = rng.uniform(-settings.brightness, settings.brightness)
+    mean = image.mean()
+    out = (image - mean) * contrast + mean + brightness
+    gamma = _log_uniform(rng, *settings.gamma_range)
+    if gamma != 1.0:
+        positive = out > 0
+        out[positive] = out[positive] ** gamma
+    noise = rng.uniform(0.0, settings.noise_std)
+    if noise > 0:
+        out += rng.normal(0.0, noise, out.shape).astype(np.float32)
+    return out.astype(np.float32, copy=False)
+
+
+def _log_uniform(rng: np.random.Generator, low: float, high: float) -> float:
+    return low if low == high else math.exp(rng.uniform(math.log(low), math.log(high)))

@@ -1,0 +1,280 @@
+"""Training data: image/label pairs, the validation split, crop sampling and network targets.
+
+A training pair is one 2D image, (H, W) or (H, W, C) of any real dtype, and its label image
+(H, W) of non-negative integers. Labels are either *instances* (0 = background, one id per
+object) or *classes* (0 = unlabelled, k = class k; sparse annotations are fine).
+
+Targets:
+
+- U-Net from instances: three classes, 0 background, 1 object, 2 boundary (object pixels
+  touching another label or the background: a 1-pixel inner rim, 2 pixels between two
+  touching objects), see :func:`instances_to_classes`.
+- U-Net from class maps: class k > 0 becomes network class k - 1; unlabelled pixels (0)
+  become :data:`IGNORE_INDEX` and are left out of the loss.
+- Mask R-CNN from instances: boxes, classes and masks of the objects in a crop
+  (:func:`instance_targets`).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+IGNORE_INDEX = -100
+"""Target value of pixels left out of the U-Net loss (``torch.nn.CrossEntropyLoss``'s default)."""
+PAD_LABEL = -1
+"""Label of crop pixels outside the image (images smaller than the crop are padded)."""
+MIN_BOX_SIDE = 4
+"""Objects whose box in a crop is narrower or lower than this (pixels) are not Mask R-CNN targets."""
+LABEL_KINDS = ("instances", "classes")
+IMAGE_SUFFIXES = (".tif", ".tiff", ".png", ".jpg", ".jpeg", ".bmp")
+
+
+@dataclass
+class TrainingPair:
+    """One training image and its labels.
+
+    Attributes:
+        image: (H, W) or (H, W, C) array of any real dtype (raw intensities).
+        labels: (H, W) non-negative integer labels (instances or classes).
+        name: identifies the pair (the file stem for pairs read from folders).
+        pixel_size_um: X pixel size in micrometres, when known.
+    """
+
+    image: np.ndarray
+    labels: np.ndarray
+    name: str
+    pixel_size_um: float | None = None
+
+    def __post_init__(self) -> None:
+        self.image = np.asarray(self.image)
+        self.labels = checked_labels(self.labels, self.name)
+        if self.image.ndim not in (2, 3) or self.image.shape[:2] != self.labels.shape:
+            raise ValueError(
+                f"'{self.name}': the image has shape {self.image.shape} but its labels have shape "
+                f"{self.labels.shape}; the image must be (H, W) or (H, W, C) with the labels' (H, W)."
+            )
+
+
+def as_pairs(pairs: Sequence) -> list[TrainingPair]:
+    """:class:`TrainingPair` objects from pairs or ``(image, labels)`` tuples (named ``"pair <i>"``)."""
+    out = []
+    for index, pair in enumerate(pairs):
+        if not isinstance(pair, TrainingPair):
+            image, labels = pair
+            pair = TrainingPair(image, labels, f"pair {index}")
+        out.append(pair)
+    if not out:
+        raise ValueError("No training pairs were given.")
+    names = [pair.name for pair in out]
+    if len(set(names)) != len(names):
+        raise ValueError("Training pairs must have distinct names.")
+    return out
+
+
+def checked_labels(labels, name: str) -> np.ndarray:
+    """``labels`` as a 2D int64 array; ValueError naming ``name`` for float fractions or negatives."""
+    labels = np.asarray(labels)
+    if labels.ndim == 3 and labels.shape[-1] == 1:
+        labels = labels[..., 0]
+    if labels.ndim != 2:
+        raise ValueError(f"'{name}': labels must be one 2D (H, W) image, got shape {labels.shape}.")
+    if labels.dtype.kind == "f":
+        if not np.all(np.isfinite(labels)) or np.any(labels != np.round(labels)):
+            raise ValueError(f"'{name}': labels must be whole numbers (ids or classes), got fractions.")
+    elif labels.dtype.kind not in "biu":
+        raise ValueError(f"'{name}': labels must be integers, got dtype {labels.dtype}.")
+    labels = labels.astype(np.int64)
+    if labels.size and labels.min() < 0:
+        raise ValueError(f"'{name}': labels must be >= 0 (0 = background or unlabelled).")
+    return labels
+
+
+def load_pairs(images_dir: str | os.PathLike, labels_dir: str | os.PathLike) -> list[TrainingPair]:
+    """Read every image of ``images_dir`` with the label image of the same stem in ``labels_dir``.
+
+    Images: TIFF, PNG, JPEG or BMP, 2D greyscale or colour (YX or YXC; RGBA with an opaque
+    alpha is read as RGB by the normalisation). Labels: 2D integer images.
+
+    Raises:
+        ValueError: a folder without images, an image without labels (all such stems are
+            listed), a stack instead of a 2D image, or labels of another size.
+    """
+    from ..io import read_image
+
+    images = _images_by_stem(Path(images_dir))
+    labels = _images_by_stem(Path(labels_dir))
+    if not images:
+        raise ValueError(f"No images ({', '.join(IMAGE_SUFFIXES)}) found in '{images_dir}'.")
+    missing = sorted(set(images) - set(labels))
+    if missing:
+        shown = ", ".join(missing[:10]) + (" ..." if len(missing) > 10 else "")
+        raise ValueError(
+            f"{len(missing)} image(s) in '{images_dir}' have no label image of the same stem in "
+            f"'{labels_dir}': {shown}."
+        )
+    pairs = []
+    for stem in sorted(images):
+        image = read_image(images[stem])
+        label_image = read_image(labels[stem])
+        pairs.append(TrainingPair(
+            _plane(image.data, image.axes, images[stem]),
+            _plane(label_image.data, label_image.axes, labels[stem]),
+            stem,
+            image.pixel_size.get("X"),
+        ))
+    return pairs
+
+
+def _images_by_stem(folder: Path) -> dict[str, Path]:
+    if not folder.is_dir():
+        raise ValueError(f"'{folder}' is not a folder.")
+    found: dict[str, Path] = {}
+    for path in sorted(folder.iterdir()):
+        if path.suffix.lower() in IMAGE_SUFFIXES and not path.name.startswith("."):
+            if path.stem in found:
+                raise ValueError(f"'{found[path.stem]}' and '{path}' have the same stem; keep one.")
+            found[path.stem] = path
+    return found
+
+
+def _plane(data: np.ndarray, axes: str, path: Path) -> np.ndarray:
+    """(H, W) or (H, W, C) plane of an image with ``axes``; ValueError for stacks and time series."""
+    from ..axes import to_canonical
+
+    canonical = to_canonical(data, axes)  # (T, Z, Y, X, C)
+    if canonical.shape[0] * canonical.shape[1] != 1:
+        raise ValueError(
+            f"'{path}' is a stack (axes {axes}, shape {data.shape}); training takes 2D images: "
+            "save each plane as its own file."
+        )
+    plane = canonical[0, 0]
+    return plane[..., 0] if plane.shape[-1] == 1 else plane
+
+
+def read_name_list(path: str | os.PathLike) -> list[str]:
+    """File stems listed one per line in a text file (blank lines and ``#`` comments skipped)."""
+    names = []
+    for line in Path(path).read_text().splitlines():
+        line = line.split("#", 1)[0].strip()
+        if line:
+            names.append(Path(line).stem if Path(line).suffix.lower() in IMAGE_SUFFIXES else line)
+    return names
+
+
+def split_pairs(
+    pairs: Sequence[TrainingPair],
+    *,
+    val_fraction: float = 0.2,
+    val_names: Sequence[str] | None = None,
+    seed: int = 0,
+) -> tuple[list[TrainingPair], list[TrainingPair]]:
+    """Split pairs into (training, validation).
+
+    ``val_names`` (pair names) wins over ``val_fraction``; otherwise ``round(val_fraction * n)``
+    pairs, at least one when the fraction is positive and there are two pairs or more, are
+    drawn with ``seed``. The training set is never empty.
+    """
+    by_name = {pair.name: pair for pair in pairs}
+    if val_names is not None:
+        unknown = sorted(set(val_names) - set(by_name))
+        if unknown:
+            raise ValueError(f"Validation names not among the training pairs: {', '.join(unknown)}.")
+        chosen = set(val_names)
+    else:
+        if not 0.0 <= val_fraction < 1.0:
+            raise ValueError(f"val_fraction must be in [0, 1), got {val_fraction}.")
+        n_val = round(val_fraction * len(pairs))
+        if val_fraction > 0 and len(pairs) >= 2:
+            n_val = min(max(n_val, 1), len(pairs) - 1)
+        order = np.random.default_rng(seed).permutation(len(pairs))
+        chosen = {pairs[i].name for i in order[:n_val]}
+    train = [pair for pair in pairs if pair.name not in chosen]
+    if not train:
+        raise ValueError("Every pair is in the validation set: keep at least one for training.")
+    return train, [pair for pair in pairs if pair.name in chosen]
+
+
+def crops_per_image(shape: tuple[int, int], crop: int, max_crops: int) -> int:
+    """Crops taken from an image of ``shape`` (H, W) per epoch: ``sqrt(H W) / crop``, in [1, max_crops]."""
+    return int(min(max(round(math.sqrt(shape[0] * shape[1]) / crop), 1), max_crops))
+
+
+def epoch_order(
+    shapes: Sequence[tuple[int, int]], crop: int, max_crops: int, rng: np.random.Generator
+) -> np.ndarray:
+    """Indices of the images to crop from, in one epoch's order (int64, shuffled).
+
+    Every image appears :func:`crops_per_image` times, so each epoch sees every image and
+    larger images a little more often.
+    """
+    counts = [crops_per_image(shape, crop, max_crops) for shape in shapes]
+    return rng.permutation(np.repeat(np.arange(len(shapes)), counts))
+
+
+def instances_to_classes(instances: np.ndarray) -> np.ndarray:
+    """Background / object / boundary classes of an instance label image.
+
+    Args:
+        instances: (H, W) integer ids, 0 = background.
+
+    Returns:
+        uint8 (H, W): 0 background, 1 object interior, 2 boundary (object pixels with a
+        4-neighbour of another id or of the background).
+    """
+    from skimage.segmentation import find_boundaries
+
+    classes = (instances > 0).astype(np.uint8)
+    classes[find_boundaries(instances, connectivity=1, mode="inner") & (instances > 0)] = 2
+    return classes
+
+
+def semantic_targets(labels: np.ndarray, label_kind: str) -> np.ndarray:
+    """U-Net targets of a label crop: int64 (H, W) classes, :data:`IGNORE_INDEX` where unknown.
+
+    Args:
+        labels: (H, W) ids or classes; :data:`PAD_LABEL` outside the image.
+        label_kind: ``"instances"`` (3 classes, padding ignored) or ``"classes"``
+            (class k -> k - 1, unlabelled 0 and padding ignored).
+    """
+    if label_kind == "instances":
+        targets = instances_to_classes(np.maximum(labels, 0)).astype(np.int64)
+        targets[labels == PAD_LABEL] = IGNORE_INDEX
+        return targets
+    if label_kind == "classes":
+        return np.where(labels > 0, labels - 1, IGNORE_INDEX).astype(np.int64)
+    raise ValueError(f"label_kind must be one of {', '.join(LABEL_KINDS)}, got {label_kind!r}.")
+
+
+def instance_targets(instances: np.ndarray, min_box_side: int = MIN_BOX_SIDE) -> dict[str, np.ndarray]:
+    """Mask R-CNN targets of the objects of an instance crop (single class).
+
+    Args:
+        instances: (H, W) ids, 0 (or :data:`PAD_LABEL`) = background.
+        min_box_side: objects whose box is narrower or lower than this (pixels) are dropped,
+            e.g. slivers of objects cut by the crop edge.
+
+    Returns:
+        ``boxes`` float32 (N, 4) x0, y0, x1, y1 in pixel edges (columns a..b give x0 = a,
+        x1 = b + 1), ``labels`` int64 (N,) all 1, ``masks`` uint8 (N, H, W); N may be 0.
+    """
+    from scipy import ndimage
+
+    ids, compact = np.unique(np.maximum(instances, 0), return_inverse=True)
+    compact = compact.reshape(instances.shape) + (0 if ids[0] == 0 else 1)  # objects 1..n
+    boxes, values = [], []
+    for value, (rows, cols) in enumerate(ndimage.find_objects(compact), start=1):
+        if rows.stop - rows.start >= min_box_side and cols.stop - cols.start >= min_box_side:
+            boxes.append((cols.start, rows.start, cols.stop, rows.stop))
+            values.append(value)
+    masks = compact[np.newaxis] == np.asarray(values, np.int64).reshape(-1, 1, 1)
+    return {
+        "boxes": np.asarray(boxes, np.float32).reshape(-1, 4),
+        "labels": np.ones(len(values), np.int64),
+        "masks": masks.astype(np.uint8),
+    }

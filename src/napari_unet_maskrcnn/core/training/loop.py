@@ -1,0 +1,651 @@
+"""Training runs of the U-Net and Mask R-CNN: epochs, validation, best model, checkpoints.
+
+:func:`train_unet` and :func:`train_maskrcnn` take in-memory pairs (the GUI passes layers;
+the CLI reads folders with :func:`~.data.load_pairs`) and share one loop (:class:`_Run`):
+
+- each epoch crops every training image a few times in random order
+  (:func:`~.data.epoch_order`), augments the crops (:mod:`.augment`) and takes AdamW steps
+  with gradient clipping and the warm-up + cosine :class:`~.config.Schedule`, in bfloat16
+  autocast where the hardware has it;
+- after each epoch the whole validation images go through the inference code users run
+  (see :mod:`.tasks`) and the best epoch's weights are kept;
+- with a ``checkpoint_dir``, ``last.pt`` (:mod:`.checkpoint`) is written every
+  ``checkpoint_every`` epochs and at the end, and ``best.safetensors`` (a usable model
+  file) whenever validation improves; ``resume`` continues from ``last.pt``;
+- progress goes to ``on_progress(TrainEvent)``; ``should_stop()`` is polled before every
+  step and validation image.
+
+However a run ends (epochs done, time budget, ``should_stop``, or Ctrl-C, whose
+``KeyboardInterrupt`` is re-raised afterwards), the best weights (the current ones if no
+epoch was validated) are written atomically to ``output`` with the provenance inside.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import os
+import platform
+import time
+from collections.abc import Callable, Sequence
+from contextlib import nullcontext
+from dataclasses import asdict, dataclass, field, replace
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..inputs import DEFAULT_NORMALIZATION, prepare_plane
+from ..model_file import ModelSpec, build_network, load_model_file, read_spec, save_model
+from .augment import random_sample
+from .checkpoint import (
+    BEST_FILE,
+    load_checkpoint,
+    random_states,
+    restore_random_states,
+    save_checkpoint,
+    seed_everything,
+)
+from .config import Schedule, TrainConfig
+from .data import TrainingPair, as_pairs, crops_per_image, epoch_order, split_pairs
+from .tasks import InstanceTask, SemanticTask, unet_class_names
+
+
+@dataclass(frozen=True)
+class EpochReport:
+    """What one epoch did.
+
+    Attributes:
+        epoch: 1-based epoch number.
+        step: optimisation steps of the whole run so far.
+        losses: mean training losses of the epoch (``loss`` is their sum).
+        metrics: validation metrics (empty without validation images; None = undefined).
+        score: the metric that selects the best epoch (U-Net ``object_iou`` or ``mean_iou``,
+            Mask R-CNN ``ap50``), or None.
+        is_best: this epoch's weights are the best so far.
+        lr: learning rate of the epoch's last step.
+        elapsed_s: training time so far, in seconds (a resumed run's included).
+    """
+
+    epoch: int
+    step: int
+    losses: dict[str, float]
+    metrics: dict[str, float | None]
+    score: float | None
+    is_best: bool
+    lr: float
+    elapsed_s: float
+
+
+@dataclass(frozen=True)
+class TrainEvent:
+    """Progress of a training run, given to ``on_progress``.
+
+    Attributes:
+        stage: ``"step"`` after each optimisation step, ``"validate"`` after each validation
+            image, ``"epoch"`` after each epoch (with ``report``), ``"note"`` for a message.
+        epoch: the 1-based epoch in progress (or just finished, for ``"epoch"``).
+        step: optimisation steps of the whole run so far.
+        steps_per_epoch: optimisation steps in one epoch.
+        epochs: planned epochs, or None with only a time budget.
+        elapsed_s: training time so far, in seconds.
+        loss: this step's total loss (``"step"`` only).
+        report: the epoch's summary (``"epoch"`` only).
+        message: text of a ``"note"``, e.g. that a fine-tuned model's head was re-initialised.
+    """
+
+    stage: str
+    epoch: int
+    step: int
+    steps_per_epoch: int
+    epochs: int | None
+    elapsed_s: float
+    loss: float | None = None
+    report: EpochReport | None = None
+    message: str = ""
+
+
+@dataclass
+class TrainResult:
+    """The outcome of a training run.
+
+    Attributes:
+        network: the kept weights (best epoch), in eval mode on the training device.
+        spec: the model description with its provenance.
+        path: the model file written, or None without ``output``.
+        history: one report per epoch (a resumed run's earlier epochs included).
+        best_epoch: the epoch whose weights were kept, or None if no epoch was validated.
+        best_metrics: its validation metrics.
+        stop_reason: ``"epochs"``, ``"time budget"``, ``"stopped"`` or ``"interrupted"``.
+        elapsed_s: training time in seconds.
+        steps: optimisation steps taken.
+    """
+
+    network: torch.nn.Module
+    spec: ModelSpec
+    path: Path | None
+    history: list[EpochReport]
+    best_epoch: int | None
+    best_metrics: dict[str, float | None]
+    stop_reason: str
+    elapsed_s: float
+    steps: int
+
+
+ProgressHandler = Callable[[TrainEvent], Any]
+StopCheck = Callable[[], bool]
+PairsLike = Sequence[TrainingPair | tuple[np.ndarray, np.ndarray]]
+
+
+def train_unet(
+    pairs: PairsLike,
+    *,
+    output: str | os.PathLike | None = None,
+    config: TrainConfig | None = None,
+    label_kind: str = "instances",
+    class_names: Sequence[str] | None = None,
+    depth: int = 4,
+    base_width: int = 32,
+    in_channels: int | None = None,
+    channel: int | None = None,
+    normalization: dict | None = None,
+    provenance: dict | None = None,
+    on_progress: ProgressHandler | None = None,
+    should_stop: StopCheck | None = None,
+) -> TrainResult:
+    """Train a U-Net on labelled images; return the best model and write it to ``output``.
+
+    Args:
+        pairs: :class:`~.data.TrainingPair` objects or ``(image, labels)`` tuples; images
+            (H, W) or (H, W, C) of any real dtype, labels (H, W) integers.
+        output: model file written atomically at the end, also when stopped; None = not written.
+        config: the recipe; None = :class:`~.config.TrainConfig` defaults.
+        label_kind: ``"instances"`` (object ids; background / object / boundary are learned)
+            or ``"classes"`` (class maps 1..K; 0 = unlabelled, left out of the loss).
+        class_names: instances: the object's name or all three names; classes: K names.
+        depth, base_width: U-Net size (a ``config.base`` or ``config.resume`` model's win).
+        in_channels: network input channels; None = from the images (1 grey, 3 colour).
+        channel: train on this channel of multichannel images.
+        normalization: intensity normalisation dict; None = the default percentiles.
+        provenance: extra provenance stored in the file (e.g. data folders, command line).
+        on_progress: called with every :class:`TrainEvent`.
+        should_stop: polled before every step; True ends the run, keeping the best weights.
+    """
+    pairs = as_pairs(pairs)
+    spec = ModelSpec(
+        arch="unet",
+        config={"depth": int(depth), "base_width": int(base_width)},
+        class_names=unet_class_names(pairs, label_kind, class_names),
+        in_channels=in_channels or infer_in_channels(pairs, channel),
+        normalization=dict(normalization or DEFAULT_NORMALIZATION),
+    )
+    run = _Run(SemanticTask(label_kind), spec, pairs, config, channel, provenance, on_progress, should_stop)
+    return run.execute(output)
+
+
+def train_maskrcnn(
+    pairs: PairsLike,
+    *,
+    output: str | os.PathLike | None = None,
+    config: TrainConfig | None = None,
+    class_name: str = "object",
+    backbone: str = "resnet18",
+    fpn_channels: int = 256,
+    in_channels: int | None = None,
+    channel: int | None = None,
+    normalization: dict | None = None,
+    provenance: dict | None = None,
+    on_progress: ProgressHandler | None = None,
+    should_stop: StopCheck | None = None,
+) -> TrainResult:
+    """Train a single-class Mask R-CNN on instance labels; arguments as in :func:`train_unet`.
+
+    Args:
+        class_name: the objects' name, e.g. ``"nucleus"``.
+        backbone, fpn_channels: Mask R-CNN size (a ``config.base`` or ``config.resume`` model's win).
+    """
+    pairs = as_pairs(pairs)
+    spec = ModelSpec(
+        arch="maskrcnn",
+        config={"backbone": backbone, "fpn_channels": int(fpn_channels)},
+        class_names=[class_name],
+        in_channels=in_channels or infer_in_channels(pairs, channel),
+        normalization=dict(normalization or DEFAULT_NORMALIZATION),
+    )
+    run = _Run(InstanceTask(), spec, pairs, config, channel, provenance, on_progress, should_stop)
+    return run.execute(output)
+
+
+def infer_in_channels(pairs: Sequence[TrainingPair], channel: int | None = None) -> int:
+    """Input channels for these images: 1 with ``channel``; 3 if any is RGB(A) and the rest grey; else their count."""
+    if channel is not None:
+        return 1
+    counts = {1 if pair.image.ndim == 2 else min(pair.image.shape[2], 3) for pair in pairs}
+    if counts <= {1, 3} or len(counts) == 1:
+        return max(counts)
+    raise ValueError(
+        f"The images have different channel counts ({sorted(counts)}): choose one channel or give in_channels."
+    )
+
+
+def cpu_has_native_bf16() -> bool:
+    """Whether this CPU computes bfloat16 natively (AVX-512 BF16 or AMX), so autocast pays off."""
+    checks = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
+    return any(getattr(torch.cpu, name, lambda: False)() for name in checks)
+
+
+class _Precision:
+    """Mixed precision on a device: the autocast context, loss scaling, the optimiser step."""
+
+    def __init__(self, device: torch.device, amp: bool | None):
+        self.device_type = device.type
+        self.dtype = None
+        if device.type == "cuda" and amp is not False:
+            self.dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        elif device.type == "cpu" and (amp or (amp is None and cpu_has_native_bf16())):
+            self.dtype = torch.bfloat16
+        self.scaler = torch.amp.GradScaler("cuda") if self.dtype == torch.float16 else None
+        self.label = {None: "float32", torch.bfloat16: "bfloat16 autocast",
+                      torch.float16: "float16 autocast"}[self.dtype]
+
+    def autocast(self):
+        return torch.autocast(self.device_type, dtype=self.dtype) if self.dtype else nullcontext()
+
+    def step(self, loss: torch.Tensor, optimizer, parameters: list, grad_clip: float) -> bool:
+        """Backpropagate ``loss``, clip, update; False (and no update) if the loss is not finite."""
+        optimizer.zero_grad(set_to_none=True)
+        if not torch.isfinite(loss):
+            return False
+        if self.scaler is None:
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(parameters, grad_clip)
+            optimizer.step()
+        else:
+            self.scaler.scale(loss).backward()
+            self.scaler.unscale_(optimizer)
+            torch.nn.utils.clip_grad_norm_(parameters, grad_clip)
+            self.scaler.step(optimizer)
+            self.scaler.update()
+        return True
+
+    def state_dict(self) -> dict:
+        return self.scaler.state_dict() if self.scaler is not None else {}
+
+    def load_state_dict(self, state: dict) -> None:
+        if self.scaler is not None and state:
+            self.scaler.load_state_dict(state)
+
+
+class _Clock:
+    """Training seconds: those of a resumed run plus the time since this run started."""
+
+    def __init__(self, offset_s: float):
+        self.offset_s = offset_s
+        self.start = time.monotonic()
+
+    def elapsed(self) -> float:
+        return self.offset_s + time.monotonic() - self.start
+
+
+@dataclass
+class _State:
+    """What a run accumulates (and a checkpoint carries)."""
+
+    epoch: int = 0
+    step: int = 0
+    best_epoch: int | None = None
+    best_score: float = -math.inf
+    best_metrics: dict = field(default_factory=dict)
+    best_weights: dict | None = None
+    history: list[EpochReport] = field(default_factory=list)
+
+
+class _Stopped(Exception):
+    """``should_stop`` asked to end the run."""
+
+
+class _Run:
+    """One training run (see the module docstring); :meth:`execute` runs it."""
+
+    def __init__(self, task, spec: ModelSpec, pairs: list[TrainingPair], config: TrainConfig | None,
+                 channel: int | None, provenance: dict | None, on_progress: ProgressHandler | None,
+                 should_stop: StopCheck | None):
+        from ..device import choose_device
+
+        self.task = task
+        self.config = config = (config or TrainConfig()).resolved(task.arch)
+        self.channel = channel
+        self.extra_provenance = copy.deepcopy(provenance or {})
+        self.on_progress = on_progress or (lambda event: None)
+        self.should_stop = should_stop or (lambda: False)
+        self.notes: list[str] = []
+        self.device = choose_device(config.device)
+        checkpoint = load_checkpoint(config.resume) if config.resume else None
+        if checkpoint is not None:
+            spec = self._resumed_spec(checkpoint)
+        elif config.base:
+            spec = self._base_spec(spec)
+        if spec.pixel_size_um is None:
+            spec = replace(spec, pixel_size_um=_common_pixel_size(pairs))
+        self.spec = spec
+        self.train_pairs, self.val_pairs = split_pairs(
+            pairs, val_fraction=config.val_fraction, val_names=self.config.val_names, seed=config.seed
+        )
+        seed_everything(config.seed)
+        self.rng = np.random.default_rng(config.seed)
+        self.network = build_network(spec)
+        if config.base and checkpoint is None:
+            self._load_base_weights()
+        self.network.to(self.device)
+        self.parameters = list(self.network.parameters())
+        self.optimizer = torch.optim.AdamW(self.parameters, lr=config.lr, weight_decay=config.weight_decay)
+        self.precision = _Precision(self.device, config.amp)
+        self.state = _State()
+        elapsed = self._restore(checkpoint) if checkpoint is not None else 0.0
+        self.train_data = [(self._source(pair), pair.labels) for pair in self.train_pairs]
+        self.val_data = [(self._source(pair), task.truth(pair.labels)) for pair in self.val_pairs]
+        self.shapes = [source.shape for source, _ in self.train_data]
+        crops = sum(crops_per_image(shape, config.crop, config.max_crops_per_image) for shape in self.shapes)
+        self.steps_per_epoch = math.ceil(crops / config.batch_size)
+        self.schedule = Schedule.for_run(config, self.steps_per_epoch)
+        self.clock = _Clock(elapsed)
+        self.lr = 0.0
+
+    # -- setup -------------------------------------------------------------------------------
+
+    def _resumed_spec(self, checkpoint: dict) -> ModelSpec:
+        spec = ModelSpec.from_json(checkpoint["spec"], self.config.resume)
+        if spec.arch != self.task.arch:
+            raise ValueError(f"Checkpoint '{self.config.resume}' is a {spec.arch} run, not {self.task.arch}.")
+        folder = Path(self.config.resume)
+        self.config = replace(
+            self.config,
+            val_names=list(checkpoint["val_names"]),
+            checkpoint_dir=self.config.checkpoint_dir or str(folder if folder.is_dir() else folder.parent),
+        )
+        return spec
+
+    def _base_spec(self, spec: ModelSpec) -> ModelSpec:
+        """``spec`` with the base model's architecture, input channels and normalisation."""
+        from ..registry import resolve_model
+
+        base = read_spec(resolve_model(self.config.base))
+        if base.arch != spec.arch:
+            raise ValueError(f"Base model '{self.config.base}' is a {base.arch} model; this trains a {spec.arch}.")
+        if base.in_channels != spec.in_channels:
+            self.notes.append(f"The base model takes {base.in_channels} channel(s); the images are converted to that.")
+        return replace(spec, config=dict(base.config), in_channels=base.in_channels,
+                       normalization=dict(base.normalization), pixel_size_um=base.pixel_size_um,
+                       defaults=dict(base.defaults))
+
+    def _load_base_weights(self) -> None:
+        """Copy the base model's weights; layers whose shape differs (class heads) stay new."""
+        from ..registry import resolve_model
+
+        base_spec, base = load_model_file(resolve_model(self.config.base))
+        own = self.network.state_dict()
+        kept = {key: value for key, value in base.state_dict().items()
+                if key in own and own[key].shape == value.shape}
+        self.network.load_state_dict(kept, strict=False)
+        fresh = sorted(set(own) - set(kept))
+        self.notes.append(f"Fine-tuning from '{self.config.base}' ({len(kept)} of {len(own)} tensors copied).")
+        if fresh:
+            self.notes.append(
+                f"The base model's classes ({', '.join(base_spec.class_names)}) differ from this training's "
+                f"({', '.join(self.spec.class_names)}): its class-specific layers are re-initialised "
+                f"({', '.join(fresh)})."
+            )
+
+    def _restore(self, checkpoint: dict) -> float:
+        """Load a checkpoint's weights, optimiser, progress and random states; return its seconds."""
+        self.network.load_state_dict(checkpoint["model"])
+        self.optimizer.load_state_dict(checkpoint["optimizer"])
+        self.precision.load_state_dict(checkpoint.get("scaler", {}))
+        state = self.state
+        state.epoch, state.step = int(checkpoint["epoch"]), int(checkpoint["step"])
+        state.history = [EpochReport(**report) for report in checkpoint.get("history", [])]
+        best = checkpoint.get("best", {})
+        best_file = Path(self.config.checkpoint_dir) / BEST_FILE
+        if best.get("epoch") is not None and best_file.is_file():
+            state.best_epoch, state.best_score = best["epoch"], float(best["score"])
+            state.best_metrics = dict(best["metrics"])
+            state.best_weights = load_model_file(best_file)[1].state_dict()
+        elif best.get("epoch") is not None:
+            self.notes.append(f"'{best_file}' is missing: the best epoch is chosen again from here on.")
+        restore_random_states(checkpoint["rng"], self.rng)
+        self.notes.append(f"Resumed after epoch {state.epoch} (step {state.step}).")
+        return float(checkpoint["elapsed_s"])
+
+    def _source(self, pair: TrainingPair):
+        return prepare_plane(pair.image, self.spec.in_channels, self.channel, self.spec.normalization)
+
+    # -- the run -----------------------------------------------------------------------------
+
+    def execute(self, output: str | os.PathLike | None) -> TrainResult:
+        """Train until a stopping rule, then write ``output``; Ctrl-C writes it and re-raises."""
+        for note in self.notes:
+            self._emit("note", message=note)
+        try:
+            reason = self._epochs()
+        except KeyboardInterrupt:
+            self._finish("interrupted", output)
+            raise
+        return self._finish(reason, output)
+
+    def _epochs(self) -> str:
+        """Run epochs until one of the stopping rules; return the reason."""
+        config, state = self.config, self.state
+        try:
+            while config.epochs is None or state.epoch < config.epochs:
+                if self.schedule.out_of_time(self.clock.elapsed()):
+                    return "time budget"
+                losses, cut_short = self._train_epoch()
+                self._end_epoch(self._validate(losses))
+                if cut_short:
+                    return "time budget"
+        except _Stopped:
+            return "stopped"
+        return "epochs"
+
+    def _train_epoch(self) -> tuple[dict[str, float], bool]:
+        """One pass over the training images: (mean losses, whether the time budget cut it short)."""
+        config = self.config
+        order = epoch_order(self.shapes, config.crop, config.max_crops_per_image, self.rng)
+        sums: dict[str, float] = {}
+        steps = 0
+        for start in range(0, len(order), config.batch_size):
+            if self.should_stop():
+                raise _Stopped
+            if self.schedule.out_of_time(self.clock.elapsed()):
+                return _means(sums, steps), True
+            losses = self._step(order[start : start + config.batch_size])
+            if losses is not None:
+                for key, value in losses.items():
+                    sums[key] = sums.get(key, 0.0) + value
+                steps += 1
+            self._emit("step", loss=None if losses is None else losses["loss"])
+        return _means(sums, steps), False
+
+    def _step(self, indices: np.ndarray) -> dict[str, float] | None:
+        """One optimisation step on crops of the given training images; None if it was skipped."""
+        config = self.config
+        samples = [random_sample(*self.train_data[i], config.crop, self.rng, config.augment, self.task.pad_label)
+                   for i in indices]
+        images = torch.from_numpy(np.stack([image for image, _ in samples])).to(self.device)
+        self.lr = self.schedule.lr(self.state.step + 1, self.clock.elapsed())
+        for group in self.optimizer.param_groups:
+            group["lr"] = self.lr
+        self.network.train()
+        with self.precision.autocast():
+            losses = self.task.losses(self.network, images, [labels for _, labels in samples])
+        total = sum(losses.values())
+        self.state.step += 1
+        if not self.precision.step(total, self.optimizer, self.parameters, config.grad_clip):
+            self._emit("note", message=f"Step {self.state.step}: the loss is not finite; the step was skipped.")
+            return None
+        return {"loss": total.item(), **{key: value.item() for key, value in losses.items()}}
+
+    def _validate(self, losses: dict[str, float]) -> EpochReport:
+        """Score the current weights on the whole validation images; keep them if best."""
+        state = self.state
+        metrics: dict[str, float | None] = {}
+        if self.val_data:
+            truths, predictions = [], []
+            for source, truth in self.val_data:
+                if self.should_stop():
+                    raise _Stopped
+                predictions.append(self.task.predict(self.network, source, self.device, self.config.val_tile))
+                truths.append(truth)
+                self._emit("validate")
+            metrics = self.task.metrics(truths, predictions, self.spec.class_names)
+        score = metrics.get(self.task.score_name)
+        value = -math.inf if score is None else score
+        is_best = value >= state.best_score  # ties go to the later, longer-trained epoch
+        if is_best:
+            state.best_epoch, state.best_score, state.best_metrics = state.epoch + 1, value, metrics
+            state.best_weights = {key: v.detach().to("cpu", copy=True) for key, v in self.network.state_dict().items()}
+        return EpochReport(state.epoch + 1, state.step, losses, metrics, score, is_best, self.lr, self.clock.elapsed())
+
+    def _end_epoch(self, report: EpochReport) -> None:
+        """Record the epoch, write the best model and the periodic checkpoint, report it."""
+        state, config = self.state, self.config
+        state.epoch += 1
+        state.history.append(report)
+        if config.checkpoint_dir and report.is_best:
+            save_model(Path(config.checkpoint_dir) / BEST_FILE, self._network_with(state.best_weights),
+                       self._spec_with_provenance("in progress"))
+        if config.checkpoint_dir and state.epoch % config.checkpoint_every == 0:
+            self._save_checkpoint()
+        self.on_progress(TrainEvent("epoch", state.epoch, state.step, self.steps_per_epoch, config.epochs,
+                                    self.clock.elapsed(), report=report))
+
+    def _finish(self, reason: str, output) -> TrainResult:
+        """Write the last checkpoint (unless interrupted mid-step) and the kept weights to ``output``."""
+        state = self.state
+        if self.config.checkpoint_dir and reason != "interrupted":
+            self._save_checkpoint()
+        if state.best_weights is not None:
+            self.network.load_state_dict(state.best_weights)
+        self.network.eval()
+        spec = self._spec_with_provenance(reason)
+        path = save_model(output, self.network, spec) if output is not None else None
+        return TrainResult(self.network, spec, path, list(state.history), state.best_epoch,
+                           dict(state.best_metrics), reason, self.clock.elapsed(), state.step)
+
+    # -- helpers -----------------------------------------------------------------------------
+
+    def _emit(self, stage: str, **fields) -> None:
+        self.on_progress(TrainEvent(stage, self.state.epoch + 1, self.state.step, self.steps_per_epoch,
+                                    self.config.epochs, self.clock.elapsed(), **fields))
+
+    def _network_with(self, weights: dict) -> torch.nn.Module:
+        """A CPU copy of the network holding ``weights`` (the training network is left alone)."""
+        network = build_network(self.spec)
+        network.load_state_dict(weights)
+        return network
+
+    def _save_checkpoint(self) -> None:
+        state = self.state
+        save_checkpoint(self.config.checkpoint_dir, {
+            "spec": self.spec.to_json(),
+            "model": self.network.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scaler": self.precision.state_dict(),
+            "epoch": state.epoch,
+            "step": state.step,
+            "elapsed_s": self.clock.elapsed(),
+            "best": {"epoch": state.best_epoch, "score": state.best_score, "metrics": state.best_metrics},
+            "history": [asdict(report) for report in state.history],
+            "val_names": [pair.name for pair in self.val_pairs],
+            "rng": random_states(self.rng),
+        })
+
+    def _spec_with_provenance(self, reason: str) -> ModelSpec:
+        """The spec with data, recipe, validation, training, hardware and software provenance."""
+        state, config, task = self.state, self.config, self.task
+        provenance = copy.deepcopy(self.extra_provenance)
+        label_kind = getattr(task, "label_kind", "instances")
+        provenance["data"] = {
+            **provenance.get("data", {}),
+            "n_images": len(self.train_pairs) + len(self.val_pairs),
+            "n_train": len(self.train_pairs),
+            "n_val": len(self.val_pairs),
+            "val_names": [pair.name for pair in self.val_pairs],
+            "label_kind": label_kind,
+            "channel": self.channel,
+        }
+        recipe = asdict(config)
+        for key in ("device", "resume", "checkpoint_dir", "val_names"):
+            recipe.pop(key)
+        provenance["recipe"] = {"arch": self.spec.arch, "architecture": dict(self.spec.config), **recipe}
+        provenance["validation"] = {
+            "metric": task.score_name,
+            "best_epoch": state.best_epoch,
+            "best_metrics": state.best_metrics,
+            "epochs": [{"epoch": r.epoch, "loss": r.losses.get("loss"), **r.metrics} for r in state.history],
+        }
+        provenance["training"] = {
+            "stop_reason": reason,
+            "epochs": state.epoch,
+            "steps": state.step,
+            "time_s": round(self.clock.elapsed(), 1),
+            "resumed_from": str(config.resume) if config.resume else None,
+            "base_model": config.base,
+            "finished_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        }
+        provenance["hardware"] = _hardware(self.device, self.precision)
+        provenance["software"] = _software()
+        score = state.best_metrics.get(task.score_name)
+        quality = f", {task.score_name} {score:.3f}" if score is not None else ""
+        provenance.setdefault("description", f"{self.spec.arch} trained on {len(self.train_pairs)} image(s)"
+                                             f"{quality} ({reason})")
+        return replace(self.spec, provenance=provenance)
+
+
+def _means(sums: dict[str, float], steps: int) -> dict[str, float]:
+    return {key: value / steps for key, value in sums.items()} if steps else {}
+
+
+def _common_pixel_size(pairs: Sequence[TrainingPair]) -> float | None:
+    """Median X pixel size (µm) of the pairs when every one has it, else None."""
+    sizes = [pair.pixel_size_um for pair in pairs]
+    return float(np.median(sizes)) if sizes and all(size is not None for size in sizes) else None
+
+
+def _hardware(device: torch.device, precision: _Precision) -> dict[str, Any]:
+    info = {
+        "device": str(device),
+        "precision": precision.label,
+        "torch_threads": torch.get_num_threads(),
+        "cpu": _cpu_name(),
+        "platform": platform.platform(),
+    }
+    if device.type == "cuda":
+        info["gpu"] = torch.cuda.get_device_name(device)
+    return info
+
+
+def _cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def _software() -> dict[str, str]:
+    import torchvision
+
+    from ... import __version__
+
+    return {
+        "napari_unet_maskrcnn": __version__,
+        "torch": torch.__version__,
+        "torchvision": torchvision.__version__,
+        "numpy": np.__version__,
+        "python": platform.python_version(),
+    }
