@@ -130,6 +130,11 @@ def _plane(canonical: np.ndarray, t: int, z: int) -> np.ndarray:
     return plane[..., 0] if plane.shape[-1] == 1 else plane
 
 
+def _context(tile: int, given: int | None, default: int) -> int:
+    """Overlap/margin in pixels: as given, else ``default`` capped at a quarter of the tile."""
+    return int(given) if given is not None else min(default, max(int(tile) // 4, 0))
+
+
 def _check_tile(tile: int, context: int, name: str) -> None:
     if tile < MIN_TILE or tile <= 2 * context:
         raise ValueError(
@@ -158,7 +163,7 @@ def iter_segment_semantic(
     axes: str | None = None,
     channel: int | None = None,
     tile: int = DEFAULT_TILE,
-    overlap: int = DEFAULT_OVERLAP,
+    overlap: int | None = None,
     device: str = "auto",
     return_probabilities: bool = False,
     split_instances: bool = False,
@@ -171,7 +176,8 @@ def iter_segment_semantic(
         model: a model name (see :func:`list_models`) or a model file path.
         channel: which channel to segment when the image has several (not RGB).
         tile: tile edge in pixels; peak memory grows with tile**2, not with the image.
-        overlap: pixels shared by neighbouring tiles, blended smoothly.
+        overlap: pixels shared by neighbouring tiles, blended smoothly (default: 64, or a
+            quarter of a smaller tile).
         device: ``"auto"`` (CUDA, MPS, CPU), ``"cpu"``, ``"cuda"``...
         return_probabilities: also return float32 per-class probabilities.
         split_instances: also derive instances (seeded watershed of the object class inside
@@ -183,6 +189,7 @@ def iter_segment_semantic(
     from .core.inputs import prepare_plane
     from .core.semantic import predict_semantic_plane
 
+    overlap = _context(tile, overlap, DEFAULT_OVERLAP)
     _check_tile(tile, overlap, "overlap")
     canonical, axes, spec, network, dev = _prepare(image, model, axes, device, "semantic")
     if split_instances and "boundary" not in spec.class_names:
@@ -234,7 +241,7 @@ def iter_segment_instances(
     axes: str | None = None,
     channel: int | None = None,
     tile: int = DEFAULT_TILE,
-    margin: int = DEFAULT_MARGIN,
+    margin: int | None = None,
     device: str = "auto",
     score_threshold: float = 0.5,
     mask_threshold: float = 0.5,
@@ -251,7 +258,8 @@ def iter_segment_instances(
     Args:
         image, model, axes, channel, tile, device: as in :func:`iter_segment_semantic`.
         margin: context pixels read around each tile's core; objects larger than about
-            ``margin`` may be cut at tile seams, so keep it above the object diameter.
+            ``margin`` may be cut at tile seams, so keep it above the object diameter
+            (default: 64, or a quarter of a smaller tile).
         score_threshold: detections scoring lower are dropped (0..1).
         mask_threshold: mask probability above which a pixel belongs to the object (0..1).
         nms_iou: boxes overlapping more than this IoU are suppressed (0..1).
@@ -266,6 +274,7 @@ def iter_segment_instances(
     from .core.linking import link_slices
     from .core.models.maskrcnn import detect
 
+    margin = _context(tile, margin, DEFAULT_MARGIN)
     _check_tile(tile, margin, "margin")
     for name, value in (("score_threshold", score_threshold), ("mask_threshold", mask_threshold),
                         ("nms_iou", nms_iou)):
