@@ -34,7 +34,7 @@ from .core.progress import (
     drain,
 )
 from .core.registry import ModelInfo, list_models, register_model_file, resolve_model
-from .core.tiling import grid
+from .core.tiling import core_grid, grid
 
 __all__ = [
     "Cancelled",
@@ -283,7 +283,7 @@ def iter_segment_instances(
     canonical, axes, spec, network, dev = _prepare(image, model, axes, device, "instances")
     n_t, n_z, height, width, _ = canonical.shape
     detector = partial(detect, network, score_threshold=score_threshold, nms_iou=nms_iou, device=dev)
-    per_plane = len(grid((height, width), tile - 2 * margin, tile - 2 * margin))
+    per_plane = len(core_grid((height, width), tile, margin))
     total = n_t * n_z * per_plane
     labels = np.zeros((n_t, n_z, height, width), np.uint32)
     tables = []

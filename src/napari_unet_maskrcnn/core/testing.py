@@ -9,7 +9,8 @@ from .model_file import ModelSpec, build_network, save_model
 
 TINY_CONFIGS = {
     "unet": {"depth": 2, "base_width": 8},
-    "maskrcnn": {"backbone": "resnet18", "fpn_channels": 32},
+    "maskrcnn": {"backbone": "resnet18", "fpn_channels": 32, "box_head_size": 64,
+                 "mask_head_channels": 32},
 }
 
 
