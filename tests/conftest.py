@@ -53,3 +53,46 @@ def user_model_folder(tmp_path, monkeypatch):
 def viewer(make_napari_viewer, user_model_folder):
     """A napari viewer (shown, so its OpenGL canvas really draws) and no user models."""
     return make_napari_viewer(show=True)
+
+
+@pytest.fixture
+def dock(viewer):
+    """Dock one of the plugin's widgets, by display name, through the installed manifest."""
+
+    def dock_widget(display_name: str):
+        _, widget = viewer.window.add_plugin_dock_widget("napari-unet-maskrcnn", display_name)
+        return widget
+
+    return dock_widget
+
+
+@pytest.fixture
+def load_model(monkeypatch):
+    """Click a widget's "Load model file…" and answer the file dialog with ``path``."""
+    from napari_unet_maskrcnn import _widget_common
+
+    def load(widget, path) -> None:
+        monkeypatch.setattr(_widget_common, "ask_model_file", lambda parent=None: str(path))
+        widget.model.load_button.native.click()
+
+    return load
+
+
+@pytest.fixture
+def run_widget(qtbot):
+    """Click a widget's Run button and wait until the run has finished."""
+
+    def run(widget, timeout_ms: int = 120_000) -> None:
+        widget.run_button.native.click()
+        qtbot.waitUntil(lambda: not widget.running, timeout=timeout_ms)
+
+    return run
+
+
+@pytest.fixture
+def new_notifications():
+    """A function returning the messages napari showed since the test started."""
+    from napari.utils.notifications import notification_manager
+
+    start = len(notification_manager.records)
+    return lambda: [record.message for record in notification_manager.records[start:]]

@@ -28,7 +28,7 @@ from magicgui.widgets import ComboBox, Container, Label, PushButton, SpinBox, Wi
 from napari.layers import Image, Labels, Layer
 from napari.qt.threading import create_worker
 from napari.utils import cancelable_progress
-from napari.utils.notifications import show_error, show_info
+from napari.utils.notifications import notification_manager, show_error, show_info
 from psygnal import Signal
 
 from . import api
@@ -105,7 +105,9 @@ class ModelChooser(Container):
         self.margins = (0, 0, 0, 0)
         self.extend([self.combo, self.load_button])
         self.load_button.changed.connect(self.load_model_file)
-        model_events.changed.connect(self.reset_choices)
+        refresh = self.reset_choices
+        model_events.changed.connect(refresh)
+        self.native.destroyed.connect(lambda *_: model_events.changed.disconnect(refresh))
 
     @property
     def value(self) -> str | None:
@@ -443,8 +445,10 @@ class SegmentationWidget(Container):
     def _on_result(self, source: InputImage, result) -> None:
         self.status.value = self._show(source, result)
 
-    def _on_error(self, _error: Exception) -> None:
+    def _on_error(self, error: Exception) -> None:
+        """Notify the failure (its message says what to change; the traceback is attached)."""
         self.status.value = "Failed; see the notification."
+        notification_manager.receive_error(type(error), error, error.__traceback__)
 
     def _on_cancelled(self) -> None:
         self.status.value = "Cancelled; nothing was added."

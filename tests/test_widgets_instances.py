@@ -1,0 +1,93 @@
+"""The "Mask R-CNN instances" dock widget, opened through the installed manifest."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from napari.layers import Labels
+from skimage.measure import label, regionprops
+from skimage.transform import resize
+
+WIDGET = "Mask R-CNN instances"
+
+
+def bright_blob_detector(network, image, **_):
+    """Stand-in for the untrained tiny network: each bright blob of the normalised tile is a detection.
+
+    It keeps everything else real (tiling, overlap resolution, z-linking, the table, the widget).
+    """
+    boxes, masks = [], []
+    for region in regionprops(label(image[0] > 0.15)):
+        y0, x0, y1, x1 = region.bbox
+        boxes.append([x0, y0, x1, y1])
+        masks.append(resize(region.image.astype(np.float32), (28, 28), order=1))
+    count = len(boxes)
+    return {
+        "boxes": np.asarray(boxes, np.float32).reshape(count, 4),
+        "scores": np.full(count, 0.9, np.float32),
+        "labels": np.ones(count, np.int64),
+        "masks": np.asarray(masks, np.float32).reshape(count, 28, 28),
+    }
+
+
+@pytest.fixture
+def blob_detector(monkeypatch):
+    from napari_unet_maskrcnn.core.models import maskrcnn
+
+    monkeypatch.setattr(maskrcnn, "detect", bright_blob_detector)
+
+
+def test_instances_of_the_2d_sample_with_the_tiny_model(viewer, dock, load_model, run_widget, tiny_models):
+    (image,) = viewer.open_sample("napari-unet-maskrcnn", "nuclei-2d")
+    widget = dock(WIDGET)
+    load_model(widget, tiny_models["maskrcnn"])
+    assert widget.model.value == "tiny-maskrcnn"
+    assert widget.z_link_iou.native.isHidden()  # no z axis: nothing to link
+    widget._options["score_threshold"].value = 0.0
+
+    run_widget(widget)
+
+    instances = viewer.layers["nuclei 2D instances"]
+    assert isinstance(instances, Labels)
+    assert instances.data.shape == image.data.shape and instances.data.dtype == np.uint32
+    np.testing.assert_allclose(instances.scale, image.scale)
+    assert {"index", "label", "class_name", "score", "area"} <= set(instances.features.columns)
+    assert len(instances.features) == len(np.unique(instances.data)) - 1
+    assert widget.status.value == f"{len(instances.features)} objects in 'nuclei 2D'."
+
+
+def test_features_table_describes_each_labelled_object(
+    viewer, dock, load_model, run_widget, tiny_models, blob_detector
+):
+    viewer.open_sample("napari-unet-maskrcnn", "nuclei-2d")
+    widget = dock(WIDGET)
+    load_model(widget, tiny_models["maskrcnn"])
+
+    run_widget(widget)
+
+    instances = viewer.layers["nuclei 2D instances"]
+    features = instances.features
+    ids = np.unique(instances.data)[1:]
+    assert len(ids) > 20
+    assert sorted(features["label"]) == list(ids)
+    assert list(features["index"]) == list(features["label"])
+    assert set(features["class_name"]) == {"object"}
+    first = features.iloc[0]
+    assert first["area"] == np.count_nonzero(instances.data == first["label"])
+
+
+def test_z_stack_objects_are_linked_across_slices(
+    viewer, dock, load_model, run_widget, tiny_models, blob_detector
+):
+    viewer.open_sample("napari-unet-maskrcnn", "nuclei-3d")
+    widget = dock(WIDGET)
+    load_model(widget, tiny_models["maskrcnn"])
+    assert not widget.z_link_iou.native.isHidden()
+
+    run_widget(widget)
+
+    instances = viewer.layers["nuclei 3D instances"]
+    assert instances.data.shape == (16, 128, 128)
+    np.testing.assert_allclose(instances.scale, (1.0, 0.5, 0.5))
+    per_slice = sum(len(np.unique(plane)) - 1 for plane in instances.data)
+    assert 0 < len(instances.features) < per_slice / 3  # each nucleus spans several slices
