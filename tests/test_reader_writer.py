@@ -1,0 +1,114 @@
+"""Reader and labels writer, called directly and through napari's plugin machinery."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import tifffile
+from napari.layers import Labels
+from napari.plugins.io import read_data_with_plugins, save_layers
+from npe2 import PluginManager
+from PIL import Image as PilImage
+
+from napari_unet_maskrcnn._reader import get_reader
+from napari_unet_maskrcnn._writer import write_labels
+from napari_unet_maskrcnn.core.io import read_image
+
+PLUGIN = "napari-unet-maskrcnn"
+
+
+@pytest.fixture(autouse=True, scope="module")
+def installed_plugins():
+    """Find the installed plugins, as napari does at start-up."""
+    PluginManager.instance().discover()
+
+
+def read_with_plugin(path) -> list:
+    layer_data, _ = read_data_with_plugins([str(path)], plugin=PLUGIN)
+    return layer_data
+
+
+def test_reader_declines_what_it_cannot_read(tmp_path):
+    assert get_reader(str(tmp_path / "notes.txt")) is None
+    assert get_reader([str(tmp_path / "a.tif"), str(tmp_path / "b.csv")]) is None
+    assert get_reader(str(tmp_path / "a.tif")) is not None
+
+
+@pytest.mark.parametrize("content", [b"", b"II*\x00 truncated nonsense"])
+def test_unreadable_files_give_none_not_an_exception(tmp_path, content):
+    path = tmp_path / "broken.tif"
+    path.write_bytes(content)
+    reader = get_reader(str(path))
+    assert reader(str(path)) is None
+    assert get_reader(str(tmp_path / "missing.tif"))(str(tmp_path / "missing.tif")) is None
+
+
+def test_calibrated_z_stack(tmp_path):
+    path = tmp_path / "stack.tif"
+    data = np.arange(3 * 20 * 30, dtype=np.uint16).reshape(3, 20, 30)
+    tifffile.imwrite(path, data, imagej=True, resolution=(1 / 0.25, 1 / 0.25),
+                     metadata={"axes": "ZYX", "spacing": 2.0, "unit": "um"})
+
+    ((layer_data, kwargs, layer_type),) = read_with_plugin(path)
+
+    assert layer_type == "image" and kwargs["name"] == "stack"
+    np.testing.assert_array_equal(layer_data, data)
+    np.testing.assert_allclose(kwargs["scale"], (2.0, 0.25, 0.25))
+    assert kwargs["metadata"]["axes"] == "ZYX"
+
+
+def test_channels_become_one_layer_each(tmp_path):
+    path = tmp_path / "two.tif"
+    data = np.zeros((4, 2, 16, 16), np.uint16)
+    tifffile.imwrite(path, data, imagej=True, metadata={"axes": "ZCYX"})
+
+    ((_, kwargs, _),) = read_with_plugin(path)
+
+    assert kwargs["channel_axis"] == 1
+    assert kwargs["name"] == ["two ch0", "two ch1"]
+    assert kwargs["metadata"]["axes"] == "ZYX"
+
+
+def test_rgb_png(tmp_path):
+    path = tmp_path / "colour.png"
+    PilImage.fromarray(np.full((12, 10, 3), 200, np.uint8)).save(path)
+
+    ((layer_data, kwargs, _),) = read_with_plugin(path)
+
+    assert layer_data.shape == (12, 10, 3) and kwargs["rgb"]
+    assert kwargs["metadata"]["axes"] == "YXC"
+    assert kwargs["scale"] == [1.0, 1.0]
+
+
+def test_labels_round_trip_through_napari(tmp_path):
+    data = np.zeros((3, 40, 50), np.uint32)
+    data[1, 10:20, 10:20] = 70_000  # needs 32 bits
+    data[2, 30:35, 5:9] = 3
+    layer = Labels(data, scale=(2.0, 0.5, 0.5), metadata={"axes": "ZYX"})
+    path = tmp_path / "labels.tif"
+
+    written = save_layers(str(path), [layer], plugin=PLUGIN)
+
+    assert written == [str(path)]
+    assert [p.name for p in tmp_path.iterdir()] == ["labels.tif"]  # no temporary leftovers
+    image = read_image(path)
+    np.testing.assert_array_equal(image.data, data)
+    assert image.axes == "ZYX"
+    assert image.pixel_size == pytest.approx({"Z": 2.0, "Y": 0.5, "X": 0.5})
+
+
+def test_uncalibrated_2d_labels_without_axes(tmp_path):
+    data = np.arange(20, dtype=np.uint8).reshape(4, 5)
+    path = tmp_path / "plain.tiff"
+
+    assert write_labels(str(path), data, {"scale": [1.0, 1.0], "metadata": {}}) == [str(path)]
+
+    image = read_image(path)
+    np.testing.assert_array_equal(image.data, data)
+    assert image.axes == "YX" and image.pixel_size == {}
+
+
+def test_labels_with_too_many_dimensions_are_refused_with_a_reason(tmp_path):
+    with pytest.raises(ValueError, match="dimensions"):
+        write_labels(str(tmp_path / "x.tif"), np.zeros((2,) * 5, np.uint8), {"metadata": {}})
+    assert not list(tmp_path.iterdir())
