@@ -19,6 +19,7 @@ import sys
 from pathlib import Path
 
 from .cli_evaluate import add_evaluate_parser, run_evaluate
+from .cli_train import add_train_parser, run_train
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -53,6 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
     seg.add_argument("--quiet", action="store_true", help="no progress bar")
 
     add_evaluate_parser(commands)
+    add_train_parser(commands)
     return parser
 
 
@@ -63,6 +65,8 @@ def main(argv: list[str] | None = None) -> int:
             return _list_models(args)
         if args.command == "evaluate":
             return run_evaluate(args)
+        if args.command == "train":
+            return run_train(args)
         return _segment(args)
     except KeyboardInterrupt:
         print("\nInterrupted: no partial output was written.", file=sys.stderr)

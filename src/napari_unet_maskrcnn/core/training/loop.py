@@ -193,6 +193,7 @@ def train_maskrcnn(
     class_name: str = "object",
     backbone: str = "resnet18",
     fpn_channels: int = 256,
+    builder_options: dict | None = None,
     in_channels: int | None = None,
     channel: int | None = None,
     normalization: dict | None = None,
@@ -205,11 +206,12 @@ def train_maskrcnn(
     Args:
         class_name: the objects' name, e.g. ``"nucleus"``.
         backbone, fpn_channels: Mask R-CNN size (a ``config.base`` or ``config.resume`` model's win).
+        builder_options: more keyword arguments of ``build_maskrcnn`` (e.g. ``box_head_size``).
     """
     pairs = as_pairs(pairs)
     spec = ModelSpec(
         arch="maskrcnn",
-        config={"backbone": backbone, "fpn_channels": int(fpn_channels)},
+        config={"backbone": backbone, "fpn_channels": int(fpn_channels), **(builder_options or {})},
         class_names=[class_name],
         in_channels=in_channels or infer_in_channels(pairs, channel),
         normalization=dict(normalization or DEFAULT_NORMALIZATION),
@@ -441,6 +443,8 @@ class _Run:
             while config.epochs is None or state.epoch < config.epochs:
                 if self.schedule.out_of_time(self.clock.elapsed()):
                     return "time budget"
+                if self.should_stop():
+                    raise _Stopped
                 losses, cut_short = self._train_epoch()
                 self._end_epoch(self._validate(losses))
                 if cut_short:
