@@ -101,7 +101,7 @@ class ModelChooser(Container):
         self._task = task
         self.combo = ComboBox(choices=self._choices)
         self.load_button = PushButton(text="Load model file…")
-        super().__init__(layout="horizontal", labels=False, label="model")
+        super().__init__(labels=False, label="model")
         self.margins = (0, 0, 0, 0)
         self.extend([self.combo, self.load_button])
         self.load_button.changed.connect(self.load_model_file)
