@@ -153,3 +153,12 @@ def test_running_without_a_model_explains_what_to_do(viewer, dock, new_notificat
 
     assert not widget.running
     assert any("Load model file" in message for message in new_notifications())
+
+
+def test_closing_napari_during_a_run_stops_it(viewer, dock, load_model, tiny_models, qtbot):
+    widget = start_long_run(viewer, dock, load_model, tiny_models, qtbot)
+    worker = widget._worker
+
+    viewer.close()
+
+    qtbot.waitUntil(lambda: not worker.is_running, timeout=30_000)

@@ -200,7 +200,7 @@ def layer_axes(layer: Image, viewer=None) -> str:
 
 
 def _first_axis_is_time(layer: Image, viewer) -> bool:
-    labels = [layer.axis_labels[0]]
+    labels = list(getattr(layer, "axis_labels", ()))[:1]  # Layer.axis_labels: napari >= 0.6
     if viewer is not None and viewer.dims.ndim >= layer.ndim:
         labels.append(viewer.dims.axis_labels[viewer.dims.ndim - layer.ndim])
     return any(str(label).strip().lower() in ("t", "time") for label in labels)
@@ -313,7 +313,7 @@ class SegmentationWidget(Container):
     names (a model's ``defaults`` fill them in), and implement :meth:`_job` and :meth:`_show`.
     """
 
-    task = "semantic"
+    task: str  # "semantic" or "instances"
 
     def __init__(self, viewer, options: dict[str, Widget]):
         super().__init__()
@@ -321,9 +321,9 @@ class SegmentationWidget(Container):
         self._viewer = viewer
         self._worker = None
         self._progress = None
-        self._options = {"tile": SpinBox(label="tile size", min=192, max=4096, step=64, value=512,
-                                         tooltip="Tile edge in pixels; smaller tiles use less memory."),
-                         **options}
+        tile = SpinBox(label="tile size", min=api.MIN_TILE, max=4096, step=64, value=api.DEFAULT_TILE,
+                       tooltip="Tile edge in pixels; smaller tiles use less memory.")
+        self._options = {"tile": tile, **options}
         self.image = ComboBox(label="image", choices=self._image_layers)
         self.model = ModelChooser(self.task)
         self.channel = ComboBox(label="channel", choices=self._channels, visible=False,
@@ -340,6 +340,7 @@ class SegmentationWidget(Container):
         self.model.combo.changed.connect(self._apply_model_defaults)
         self.run_button.changed.connect(self.run)
         self.cancel_button.changed.connect(self.cancel)
+        self.native.destroyed.connect(lambda *_: self._abandon_run())
         self._on_image_changed()
         self._apply_model_defaults()
 
@@ -427,11 +428,11 @@ class SegmentationWidget(Container):
             return
         try:
             defaults = api.get_model_spec(self.model.value).defaults
-        except ValueError:
+            for key, value in defaults.items():
+                if key in self._options:
+                    self._options[key].value = value
+        except ValueError:  # an unreadable model file, or a default outside a widget's range
             return
-        for key, value in defaults.items():
-            if key in self._options:
-                self._options[key].value = value
 
     def _on_progress(self, event) -> None:
         bar = self._progress
@@ -452,6 +453,16 @@ class SegmentationWidget(Container):
 
     def _on_cancelled(self) -> None:
         self.status.value = "Cancelled; nothing was added."
+
+    def _abandon_run(self) -> None:
+        """The widget is being destroyed (napari closes): stop the run, touch no widget."""
+        worker = self._worker
+        if worker is None:
+            return
+        for signal in (worker.yielded, worker.returned, worker.errored, worker.aborted, worker.finished):
+            signal.disconnect()
+        worker.quit()
+        self._progress.close()
 
     def _on_finished(self) -> None:
         self._progress.close()
