@@ -42,6 +42,16 @@ def test_package_manifest_is_a_link_to_the_root_file():
     assert yaml.safe_load(package_manifest.read_text())["name"] == DIST
 
 
+def test_importing_the_package_loads_neither_torch_nor_napari():
+    code = (
+        "import sys, napari_unet_maskrcnn as p; "
+        "assert p.__version__ and callable(p.list_models); "
+        "print(sorted(m for m in ('torch', 'napari', 'qtpy') if m in sys.modules))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]"
+
+
 def test_wheel_ships_the_manifest_and_sample_data(tmp_path):
     source = tmp_path / "source"  # a clean copy, so the build leaves the checkout untouched
     shutil.copytree(
