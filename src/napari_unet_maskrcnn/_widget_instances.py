@@ -37,7 +37,7 @@ class InstanceSegmentationWidget(SegmentationWidget):
                 "mask_threshold": _fraction(
                     "mask threshold", 0.5, "Mask probability above which a pixel is in the object."),
                 "nms_iou": _fraction(
-                    "NMS IoU", 0.5, "Detections overlapping more than this are merged into the best."),
+                    "NMS IoU", 0.5, "Of detections overlapping more than this, only the best is kept."),
                 "min_size": SpinBox(
                     label="minimum size", value=10, min=0, max=1_000_000,
                     tooltip="Objects smaller than this many pixels are dropped."),
