@@ -17,23 +17,27 @@ repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 venv="$repo/.venv"
 python="${PYTHON:-python3}"
 
-# What PyQt5's xcb platform plugin (libqxcb.so) and napari's OpenGL canvas link against,
-# found with `ldd .venv/lib/python3*/site-packages/PyQt5/Qt5/plugins/platforms/libqxcb.so`.
+# Xvfb, Mesa's OpenGL driver (loaded at run time), and the libraries that PyQt5's xcb
+# platform plugin and Qt libraries link against, found with
+#   ldd .venv/lib/python3*/site-packages/PyQt5/Qt5/{plugins/platforms/libqxcb.so,lib/libQt5*.so.5}
+# (libxcb-cursor0 is for Qt >= 6.5, should napari run on Qt6).
 system_packages=(
-    xvfb xauth
-    libgl1 libgl1-mesa-dri libegl1 libglib2.0-0 libdbus-1-3 libfontconfig1 libfreetype6
-    libxkbcommon0 libxkbcommon-x11-0 libx11-xcb1 libxrender1 libxi6
+    xvfb xauth libgl1-mesa-dri
+    libgl1 libegl1 libglib2.0-0 libdbus-1-3 libfontconfig1 libfreetype6 libx11-xcb1 libxext6
+    libxkbcommon0 libxkbcommon-x11-0
     libxcb1 libxcb-glx0 libxcb-icccm4 libxcb-image0 libxcb-keysyms1 libxcb-randr0
     libxcb-render0 libxcb-render-util0 libxcb-shape0 libxcb-shm0 libxcb-sync1 libxcb-xfixes0
-    libxcb-xinerama0 libxcb-xkb1 libxcb-cursor0 libxcb-util1
+    libxcb-xinerama0 libxcb-xkb1 libxcb-util1 libxcb-cursor0
 )
+
+is_installed() {
+    dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"
+}
 
 missing_packages() {
     local package
-    for package in "$@"; do
-        if ! dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed"; then
-            echo "$package"
-        fi
+    for package in "$@"; do  # Ubuntu >= 24.04 renamed some libraries "<name>t64"
+        is_installed "$package" || is_installed "${package}t64" || echo "$package"
     done
 }
 
@@ -67,7 +71,7 @@ install_python_packages() {
         echo "Python packages: up to date."
         return
     fi
-    "$venv/bin/python" -m pip install -e "$repo[testing]"
+    "$venv/bin/python" -m pip install -e "${repo}[testing]"
     echo "$wanted" > "$stamp"
 }
 
