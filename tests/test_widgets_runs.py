@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import time
 
 import numpy as np
@@ -162,3 +165,21 @@ def test_closing_napari_during_a_run_stops_it(viewer, dock, load_model, tiny_mod
     viewer.close()
 
     qtbot.waitUntil(lambda: not worker.is_running, timeout=30_000)
+
+
+def test_torchvision_loads_after_napari_opened_its_opengl_canvas():
+    """Mesa's LLVM (OpenGL canvas) and triton's LLVM (torchvision -> torch._dynamo) can clash.
+
+    Runs in a fresh process, the order a user meets: canvas first, widget, then the run's
+    torchvision import; a crash would be a segmentation fault, so it cannot be in-process.
+    """
+    assert os.environ.get("DISPLAY"), "run under Xvfb: scripts/setup_and_test.sh"
+    script = (
+        "import napari\n"
+        "viewer = napari.Viewer(show=True)\n"
+        "viewer.window.add_plugin_dock_widget('napari-unet-maskrcnn', 'Mask R-CNN instances')\n"
+        "import torchvision.ops\n"
+        "viewer.close()\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
