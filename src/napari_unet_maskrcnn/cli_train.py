@@ -3,7 +3,7 @@
     unet-maskrcnn train --arch {unet,maskrcnn} --images DIR --labels DIR --output MODEL.safetensors
                   [--base NAME_OR_FILE] [--epochs N] [--minutes N] [--val-fraction F | --val-list FILE]
                   [--device DEV] [--seed S] [--crop N] [--batch-size N] [--lr F] [--in-channels N]
-                  [--channel N] [--label-kind {instances,classes}] [--class-names NAME ...]
+                  [--channel N] [--label-kind {instances,classes}] [--class-names NAME ...] [--class-weights W ...]
                   [--depth N] [--width N] [--backbone NAME] [--fpn-channels N]
                   [--resume CHECKPOINT] [--checkpoint-dir DIR] [--checkpoint-every N]
                   [--bf16 | --no-bf16] [--no-augment] [--quiet]
@@ -63,6 +63,8 @@ def add_train_parser(commands) -> None:
                              "or class maps 1..K with 0 = unlabelled (ignored)")
     parser.add_argument("--class-names", nargs="+", metavar="NAME",
                         help="unet classes: one name per class; unet instances / maskrcnn: the object name")
+    parser.add_argument("--class-weights", nargs="+", type=float, metavar="W",
+                        help="unet: loss weight per class (default: 1 1 5 for instances, equal for classes)")
     parser.add_argument("--depth", type=int, default=4, help="unet: downsampling steps (4)")
     parser.add_argument("--width", type=int, default=32, help="unet: channels of the first level (32)")
     parser.add_argument("--backbone", default="resnet18", choices=("resnet18", "resnet34", "resnet50"),
@@ -86,6 +88,8 @@ def run_train(args: argparse.Namespace) -> int:
 
     if args.output.suffix != MODEL_SUFFIX or args.output.is_dir():
         return _usage(f"--output must be a {MODEL_SUFFIX} file name, got '{args.output}'.")
+    if args.arch == "maskrcnn" and args.label_kind != "instances":
+        return _usage("Mask R-CNN learns from instance labels: drop --label-kind classes.")
     try:
         pairs = load_pairs(args.images, args.labels)
         val_names = read_name_list(args.val_list) if args.val_list else None
@@ -146,7 +150,7 @@ def _config(args, val_names):
         val_fraction=args.val_fraction, val_names=val_names, seed=args.seed, device=args.device,
         amp=args.bf16, augment=NO_AUGMENTATION if args.no_augment else AugmentSettings(),
         checkpoint_dir=str(checkpoint_dir), checkpoint_every=args.checkpoint_every,
-        resume=str(args.resume) if args.resume else None, base=args.base,
+        resume=str(args.resume) if args.resume else None, base=args.base, class_weights=args.class_weights,
     )
 
 

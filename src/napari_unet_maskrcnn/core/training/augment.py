@@ -66,7 +66,7 @@ def random_sample(
 
     Args:
         source: a ``PlaneSource`` of the image (``shape`` (H, W), ``channels`` C, ``read``).
-        labels: int64 (H, W) labels of the same plane.
+        labels: integer (H, W) labels of the same plane.
         crop: side of the crop in pixels.
         rng: the random generator of the run.
         settings: augmentation strengths.

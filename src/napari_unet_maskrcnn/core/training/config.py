@@ -17,6 +17,10 @@ from .augment import AugmentSettings
 
 ARCH_DEFAULTS = {"unet": {"batch_size": 8, "lr": 1e-3}, "maskrcnn": {"batch_size": 4, "lr": 3e-4}}
 MIN_LR_FACTOR = 0.01
+INSTANCE_CLASS_WEIGHTS = [1.0, 1.0, 5.0]
+"""U-Net loss weights of background, object, boundary: the 1-2 pixel boundaries between touching
+objects are a few per cent of the pixels, and with equal weights they are barely ever predicted
+(DSB2018, 400 steps: boundary IoU 0.02 with equal weights, 0.25 with these, object IoU 0.82 both)."""
 
 
 @dataclass
@@ -50,6 +54,8 @@ class TrainConfig:
             validation names are reused.
         base: model name or file whose weights start the training (fine-tuning).
         val_tile: tile side (pixels) of validation inference.
+        class_weights: U-Net only: loss weight of each output class; None = equal weights
+            for class maps and :data:`INSTANCE_CLASS_WEIGHTS` for instance labels.
     """
 
     epochs: int | None = 50
@@ -72,6 +78,7 @@ class TrainConfig:
     resume: str | None = None
     base: str | None = None
     val_tile: int = 512
+    class_weights: list[float] | None = None
 
     def resolved(self, arch: str) -> TrainConfig:
         """A copy with the architecture's defaults filled in.
@@ -92,6 +99,8 @@ class TrainConfig:
             raise ValueError(f"minutes must be positive, got {config.minutes}.")
         if not 0.0 <= config.warmup_fraction < 1.0:
             raise ValueError(f"warmup_fraction must be in [0, 1), got {config.warmup_fraction}.")
+        if config.class_weights is not None and (arch != "unet" or min(config.class_weights) < 0):
+            raise ValueError("class_weights are for the U-Net, one non-negative weight per class.")
         if config.lr <= 0 or config.grad_clip <= 0:
             raise ValueError("lr and grad_clip must be positive.")
         return config

@@ -41,7 +41,7 @@ class TrainingPair:
 
     Attributes:
         image: (H, W) or (H, W, C) array of any real dtype (raw intensities).
-        labels: (H, W) non-negative integer labels (instances or classes).
+        labels: (H, W) non-negative integer labels (instances or classes), any integer dtype.
         name: identifies the pair (the file stem for pairs read from folders).
         pixel_size_um: X pixel size in micrometres, when known.
     """
@@ -78,19 +78,25 @@ def as_pairs(pairs: Sequence) -> list[TrainingPair]:
 
 
 def checked_labels(labels, name: str) -> np.ndarray:
-    """``labels`` as a 2D int64 array; ValueError naming ``name`` for float fractions or negatives."""
+    """``labels`` as a 2D integer array (its own integer dtype kept, to save memory).
+
+    Raises:
+        ValueError: naming ``name``, for a wrong shape, fractions, or negative values.
+    """
     labels = np.asarray(labels)
     if labels.ndim == 3 and labels.shape[-1] == 1:
         labels = labels[..., 0]
     if labels.ndim != 2:
         raise ValueError(f"'{name}': labels must be one 2D (H, W) image, got shape {labels.shape}.")
+    if labels.dtype.kind == "b":
+        return labels.astype(np.uint8)
     if labels.dtype.kind == "f":
         if not np.all(np.isfinite(labels)) or np.any(labels != np.round(labels)):
             raise ValueError(f"'{name}': labels must be whole numbers (ids or classes), got fractions.")
-    elif labels.dtype.kind not in "biu":
+        labels = labels.astype(np.int64)
+    elif labels.dtype.kind not in "iu":
         raise ValueError(f"'{name}': labels must be integers, got dtype {labels.dtype}.")
-    labels = labels.astype(np.int64)
-    if labels.size and labels.min() < 0:
+    if labels.dtype.kind == "i" and labels.size and labels.min() < 0:
         raise ValueError(f"'{name}': labels must be >= 0 (0 = background or unlabelled).")
     return labels
 

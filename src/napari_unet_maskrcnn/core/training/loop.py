@@ -48,7 +48,7 @@ from .checkpoint import (
     save_checkpoint,
     seed_everything,
 )
-from .config import Schedule, TrainConfig
+from .config import INSTANCE_CLASS_WEIGHTS, Schedule, TrainConfig
 from .data import TrainingPair, as_pairs, crops_per_image, epoch_order, split_pairs
 from .tasks import InstanceTask, SemanticTask, unet_class_names
 
@@ -174,6 +174,9 @@ def train_unet(
         should_stop: polled before every step; True ends the run, keeping the best weights.
     """
     pairs = as_pairs(pairs)
+    config = config or TrainConfig()
+    if config.class_weights is None and label_kind == "instances":
+        config = replace(config, class_weights=list(INSTANCE_CLASS_WEIGHTS))
     spec = ModelSpec(
         arch="unet",
         config={"depth": int(depth), "base_width": int(base_width)},
@@ -181,7 +184,11 @@ def train_unet(
         in_channels=in_channels or infer_in_channels(pairs, channel),
         normalization=dict(normalization or DEFAULT_NORMALIZATION),
     )
-    run = _Run(SemanticTask(label_kind), spec, pairs, config, channel, provenance, on_progress, should_stop)
+    if config.class_weights is not None and len(config.class_weights) != len(spec.class_names):
+        raise ValueError(f"Give one class weight per class ({', '.join(spec.class_names)}), "
+                         f"got {len(config.class_weights)}.")
+    task = SemanticTask(label_kind, config.class_weights)
+    run = _Run(task, spec, pairs, config, channel, provenance, on_progress, should_stop)
     return run.execute(output)
 
 
@@ -409,7 +416,8 @@ class _Run:
         state.epoch, state.step = int(checkpoint["epoch"]), int(checkpoint["step"])
         state.history = [EpochReport(**report) for report in checkpoint.get("history", [])]
         best = checkpoint.get("best", {})
-        best_file = Path(self.config.checkpoint_dir) / BEST_FILE
+        resumed = Path(self.config.resume)
+        best_file = (resumed if resumed.is_dir() else resumed.parent) / BEST_FILE
         if best.get("epoch") is not None and best_file.is_file():
             state.best_epoch, state.best_score = best["epoch"], float(best["score"])
             state.best_metrics = dict(best["metrics"])
@@ -517,9 +525,8 @@ class _Run:
         state, config = self.state, self.config
         state.epoch += 1
         state.history.append(report)
-        if config.checkpoint_dir and report.is_best:
-            save_model(Path(config.checkpoint_dir) / BEST_FILE, self._network_with(state.best_weights),
-                       self._spec_with_provenance("in progress"))
+        if config.checkpoint_dir and report.is_best:  # the network holds the best weights right now
+            save_model(Path(config.checkpoint_dir) / BEST_FILE, self.network, self._spec_with_provenance("in progress"))
         if config.checkpoint_dir and state.epoch % config.checkpoint_every == 0:
             self._save_checkpoint()
         self.on_progress(TrainEvent("epoch", state.epoch, state.step, self.steps_per_epoch, config.epochs,
@@ -543,12 +550,6 @@ class _Run:
     def _emit(self, stage: str, **fields) -> None:
         self.on_progress(TrainEvent(stage, self.state.epoch + 1, self.state.step, self.steps_per_epoch,
                                     self.config.epochs, self.clock.elapsed(), **fields))
-
-    def _network_with(self, weights: dict) -> torch.nn.Module:
-        """A CPU copy of the network holding ``weights`` (the training network is left alone)."""
-        network = build_network(self.spec)
-        network.load_state_dict(weights)
-        return network
 
     def _save_checkpoint(self) -> None:
         state = self.state

@@ -67,19 +67,24 @@ def unet_class_names(
     return list(class_names)
 
 
-def masked_cross_entropy(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+def masked_cross_entropy(
+    logits: torch.Tensor, targets: torch.Tensor, weights: torch.Tensor | None = None
+) -> torch.Tensor:
     """Mean cross-entropy over the pixels whose target is not :data:`IGNORE_INDEX`.
 
     Args:
         logits: (B, K, h, w), any float dtype (the loss is computed in float32).
         targets: int64 (B, h, w), classes in [0, K) or IGNORE_INDEX.
+        weights: float32 (K,) per-class weights, or None for 1 each; the mean is weighted.
 
     Returns:
         A scalar; 0 (with gradients) when every pixel is ignored, e.g. a crop of a sparse
         annotation that holds no labelled pixel.
     """
-    total = F.cross_entropy(logits.float(), targets, ignore_index=IGNORE_INDEX, reduction="sum")
-    return total / (targets != IGNORE_INDEX).sum().clamp(min=1)
+    total = F.cross_entropy(logits.float(), targets, weight=weights, ignore_index=IGNORE_INDEX, reduction="sum")
+    labelled = targets != IGNORE_INDEX
+    norm = labelled.sum().float() if weights is None else weights[targets[labelled]].sum()
+    return total / norm.clamp(min=1e-12)
 
 
 class SemanticTask:
@@ -94,16 +99,19 @@ class SemanticTask:
     arch = "unet"
     pad_label = PAD_LABEL
 
-    def __init__(self, label_kind: str):
+    def __init__(self, label_kind: str, class_weights: Sequence[float] | None = None):
+        """``class_weights``: loss weight of each output class (None = equal)."""
         if label_kind not in LABEL_KINDS:
             raise ValueError(f"label_kind must be one of {', '.join(LABEL_KINDS)}, got {label_kind!r}.")
         self.label_kind = label_kind
         self.score_name = "object_iou" if label_kind == "instances" else "mean_iou"
+        self.class_weights = None if class_weights is None else torch.tensor(class_weights, dtype=torch.float32)
 
     def losses(self, network, images: torch.Tensor, labels: list[np.ndarray]) -> dict[str, torch.Tensor]:
-        """``{"loss_ce": ...}`` for images float32 (B, C, h, w) and label crops int64 (h, w)."""
-        targets = np.stack([semantic_targets(crop, self.label_kind) for crop in labels])
-        return {"loss_ce": masked_cross_entropy(network(images), torch.from_numpy(targets).to(images.device))}
+        """``{"loss_ce": ...}`` for images float32 (B, C, h, w) and label crops (h, w)."""
+        targets = torch.from_numpy(np.stack([semantic_targets(crop, self.label_kind) for crop in labels]))
+        weights = None if self.class_weights is None else self.class_weights.to(images.device)
+        return {"loss_ce": masked_cross_entropy(network(images), targets.to(images.device), weights)}
 
     def truth(self, labels: np.ndarray) -> np.ndarray:
         """Ground truth of whole labels (H, W): 3 classes, or the class map itself (0 = ignored)."""
