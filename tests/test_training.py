@@ -304,10 +304,12 @@ def test_resume_continues_exactly_where_the_checkpoint_left_off(tmp_path):
 
 def test_fine_tuning_reinitialises_a_head_with_other_classes(tmp_path):
     pairs = disc_pairs(2, 48)
-    base = train_unet(pairs, output=tmp_path / "base.safetensors", **TINY_UNET, config=TrainConfig(epochs=1, **FAST))
+    base = train_unet(pairs, output=tmp_path / "base.safetensors", **TINY_UNET,
+                      config=TrainConfig(epochs=1, **FAST))
     classes = [TrainingPair(p.image, (p.labels > 0) + 1, p.name) for p in pairs]
     notes = []
-    tuned = train_unet(classes, label_kind="classes", depth=3, base_width=4, on_progress=lambda e: notes.append(e.message),
+    tuned = train_unet(classes, label_kind="classes", depth=3, base_width=4,
+                       on_progress=lambda e: notes.append(e.message),
                        config=TrainConfig(epochs=1, base=str(base.path), **FAST))
     assert tuned.spec.config == {"depth": 2, "base_width": 8}  # the base's architecture wins
     assert any("re-initialised" in note and "head.weight" in note for note in notes)
@@ -381,3 +383,19 @@ def test_cli_reports_images_without_labels(folders, tmp_path, capsys):
     assert code == 2
     assert "no label image" in capsys.readouterr().err
     assert not (tmp_path / "m.safetensors").exists()
+
+
+def test_cli_ctrl_c_writes_the_best_model_and_exits_130(folders, tmp_path, monkeypatch, capsys):
+    from napari_unet_maskrcnn import cli_train
+
+    def interrupt_in_epoch_two(self, event):
+        if event.stage == "step" and event.epoch == 2:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli_train._Reporter, "__call__", interrupt_in_epoch_two)
+    output = tmp_path / "model.safetensors"
+    code = cli.main(["train", "--arch", "unet", "--images", str(folders[0]), "--labels", str(folders[1]),
+                     "--output", str(output), "--epochs", "3", "--crop", "64", "--depth", "2", "--width", "8"])
+    assert code == 130
+    assert "best model so far was written" in capsys.readouterr().err
+    assert read_spec(output).provenance["training"]["stop_reason"] == "interrupted"

@@ -72,10 +72,10 @@ def add_train_parser(commands) -> None:
     parser.add_argument("--fpn-channels", type=int, default=256, help="maskrcnn: feature pyramid width (256)")
     parser.add_argument("--resume", type=Path, metavar="CHECKPOINT", help="continue from a last.pt checkpoint")
     parser.add_argument("--checkpoint-dir", type=Path, metavar="DIR",
-                        help="where last.pt and best.safetensors go (default: OUTPUT without suffix + '.checkpoints')")
+                        help="folder for last.pt and best.safetensors (default: OUTPUT's name + '.checkpoints')")
     parser.add_argument("--checkpoint-every", type=int, default=1, help="epochs between checkpoints (1)")
     parser.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=None,
-                        help="mixed precision (bfloat16 on CPUs that have it, AMP on CUDA); default: where supported")
+                        help="mixed precision: bf16 on CPUs that have it, AMP on CUDA (default: where supported)")
     parser.add_argument("--no-augment", action="store_true", help="train on plain crops (no augmentation)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 

@@ -228,7 +228,7 @@ def train_maskrcnn(
 
 
 def infer_in_channels(pairs: Sequence[TrainingPair], channel: int | None = None) -> int:
-    """Input channels for these images: 1 with ``channel``; 3 if any is RGB(A) and the rest grey; else their count."""
+    """Input channels for these images: 1 with ``channel``; 3 for RGB(A) mixed with grey; else their count."""
     if channel is not None:
         return 1
     counts = {1 if pair.image.ndim == 2 else min(pair.image.shape[2], 3) for pair in pairs}
@@ -384,7 +384,9 @@ class _Run:
         if base.arch != spec.arch:
             raise ValueError(f"Base model '{self.config.base}' is a {base.arch} model; this trains a {spec.arch}.")
         if base.in_channels != spec.in_channels:
-            self.notes.append(f"The base model takes {base.in_channels} channel(s); the images are converted to that.")
+            self.notes.append(
+                f"The base model takes {base.in_channels} channel(s); the images are converted to that."
+            )
         return replace(spec, config=dict(base.config), in_channels=base.in_channels,
                        normalization=dict(base.normalization), pixel_size_um=base.pixel_size_um,
                        defaults=dict(base.defaults))
@@ -517,8 +519,11 @@ class _Run:
         is_best = value >= state.best_score  # ties go to the later, longer-trained epoch
         if is_best:
             state.best_epoch, state.best_score, state.best_metrics = state.epoch + 1, value, metrics
-            state.best_weights = {key: v.detach().to("cpu", copy=True) for key, v in self.network.state_dict().items()}
-        return EpochReport(state.epoch + 1, state.step, losses, metrics, score, is_best, self.lr, self.clock.elapsed())
+            state.best_weights = {
+                key: value.detach().to("cpu", copy=True) for key, value in self.network.state_dict().items()
+            }
+        return EpochReport(state.epoch + 1, state.step, losses, metrics, score, is_best, self.lr,
+                           self.clock.elapsed())
 
     def _end_epoch(self, report: EpochReport) -> None:
         """Record the epoch, write the best model and the periodic checkpoint, report it."""
@@ -526,7 +531,8 @@ class _Run:
         state.epoch += 1
         state.history.append(report)
         if config.checkpoint_dir and report.is_best:  # the network holds the best weights right now
-            save_model(Path(config.checkpoint_dir) / BEST_FILE, self.network, self._spec_with_provenance("in progress"))
+            save_model(Path(config.checkpoint_dir) / BEST_FILE, self.network,
+                       self._spec_with_provenance("in progress"))
         if config.checkpoint_dir and state.epoch % config.checkpoint_every == 0:
             self._save_checkpoint()
         self.on_progress(TrainEvent("epoch", state.epoch, state.step, self.steps_per_epoch, config.epochs,
