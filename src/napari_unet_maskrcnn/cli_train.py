@@ -70,6 +70,11 @@ def add_train_parser(commands) -> None:
     parser.add_argument("--backbone", default="resnet18", choices=("resnet18", "resnet34", "resnet50"),
                         help="maskrcnn: backbone (resnet18)")
     parser.add_argument("--fpn-channels", type=int, default=256, help="maskrcnn: feature pyramid width (256)")
+    parser.add_argument("--mask-head-channels", type=int,
+                        help="maskrcnn: mask head width (256); 128 halves the step time on CPU")
+    parser.add_argument("--box-head-size", type=int, help="maskrcnn: box head width (1024)")
+    parser.add_argument("--box-batch-size", type=int,
+                        help="maskrcnn: sampled proposals per image for the heads (512)")
     parser.add_argument("--resume", type=Path, metavar="CHECKPOINT", help="continue from a last.pt checkpoint")
     parser.add_argument("--checkpoint-dir", type=Path, metavar="DIR",
                         help="folder for last.pt and best.safetensors (default: OUTPUT's name + '.checkpoints')")
@@ -135,8 +140,14 @@ def _train(args, pairs, config, reporter):
                           depth=args.depth, base_width=args.width, **common)
     if args.class_names is not None and len(args.class_names) != 1:
         raise ValueError("Mask R-CNN models here have one object class: give one --class-names.")
+    builder_options = {
+        key: value for key, value in (
+            ("mask_head_channels", args.mask_head_channels), ("box_head_size", args.box_head_size),
+            ("box_batch_size_per_image", args.box_batch_size),
+        ) if value is not None
+    }
     return train_maskrcnn(pairs, class_name=(args.class_names or ["object"])[0], backbone=args.backbone,
-                          fpn_channels=args.fpn_channels, **common)
+                          fpn_channels=args.fpn_channels, builder_options=builder_options, **common)
 
 
 def _config(args, val_names):

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Reproduce the four bundled models from ../shared/data with the project's own `train` command.
+#
+#   scripts/train_bundled.sh MODEL_NAME [OUTPUT_DIR]
+#
+# MODEL_NAME: maskrcnn-nuclei | unet-nuclei | maskrcnn-phasecells | unet-phasecells.
+# The validation images in recipes/*_val.txt are never trained on. Time budgets are for
+# this project's 2-core CPU machine (NAPARI_UNET_MASKRCNN_THREADS sets torch's threads).
+set -euo pipefail
+repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+data="${DATA:-$repo/../shared/data}"
+out="${2:-$repo/.train}"
+mkdir -p "$out"
+train=("$repo/.venv/bin/unet-maskrcnn" train --seed 0 --quiet)
+dsb=(--images "$data/dsb2018_train/images" --labels "$data/dsb2018_train/labels"
+     --val-list "$repo/recipes/dsb2018_val.txt")
+phase=(--images "$data/usiigaci_cells/images" --labels "$data/usiigaci_cells/labels"
+       --val-list "$repo/recipes/usiigaci_val.txt")
+case "$1" in
+    maskrcnn-nuclei)
+        "${train[@]}" --arch maskrcnn "${dsb[@]}" --in-channels 3 --class-names nucleus \
+            --backbone resnet18 --fpn-channels 128 --mask-head-channels 128 --box-batch-size 256 \
+            --crop 256 --batch-size 4 --minutes "${MINUTES:-110}" --output "$out/$1.safetensors" ;;
+    unet-nuclei)
+        "${train[@]}" --arch unet "${dsb[@]}" --in-channels 3 --class-names background nucleus boundary \
+            --depth 4 --width 16 --crop 256 --batch-size 8 --minutes "${MINUTES:-35}" \
+            --output "$out/$1.safetensors" ;;
+    maskrcnn-phasecells)
+        "${train[@]}" --arch maskrcnn "${phase[@]}" --in-channels 1 --class-names cell \
+            --backbone resnet18 --fpn-channels 128 --mask-head-channels 128 --box-batch-size 256 \
+            --crop 384 --batch-size 2 --minutes "${MINUTES:-45}" --output "$out/$1.safetensors" ;;
+    unet-phasecells)
+        "${train[@]}" --arch unet "${phase[@]}" --in-channels 1 --class-names background cell boundary \
+            --depth 4 --width 16 --crop 256 --batch-size 8 --minutes "${MINUTES:-30}" \
+            --output "$out/$1.safetensors" ;;
+    *) echo "unknown model '$1'" >&2; exit 2 ;;
+esac
