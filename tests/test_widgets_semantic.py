@@ -91,3 +91,18 @@ def test_bundled_models_without_weights_are_not_offered(viewer, dock):
     for name in missing:
         assert name not in widget.model.combo.choices
         assert name in widget.model.combo.tooltip
+
+
+def test_split_instances_adds_a_labels_layer_of_objects(viewer, dock, load_model, run_widget, tiny_models):
+    (image,) = viewer.open_sample("napari-unet-maskrcnn", "nuclei-3d")
+    widget = dock(WIDGET)
+    load_model(widget, tiny_models["unet"])
+    widget.split_instances.value = True
+
+    run_widget(widget)
+
+    instances = viewer.layers["nuclei 3D U-Net instances"]
+    assert isinstance(instances, Labels)
+    assert instances.data.shape == image.data.shape and instances.data.dtype == np.uint32
+    np.testing.assert_allclose(instances.scale, image.scale)
+    assert "nuclei 3D classes" in viewer.layers

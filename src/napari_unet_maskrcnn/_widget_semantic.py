@@ -14,8 +14,10 @@ class SemanticSegmentationWidget(SegmentationWidget):
     """U-Net segmentation of the chosen image layer into the model's classes.
 
     Output: Labels layer "<image> classes" (value k = class k; ``features`` name the
-    classes, shown in the status bar on hover and in the widget's legend), and with
-    "probability map" an Image layer "<image> probabilities" (classes along its first axis).
+    classes, shown in the status bar on hover and in the widget's legend), with
+    "probability map" an Image layer "<image> probabilities" (classes along its first axis),
+    and with "split instances" a Labels layer "<image> U-Net instances" (seeded watershed of
+    the object class inside the boundary class; one id per object).
     """
 
     task = "semantic"
@@ -25,7 +27,15 @@ class SemanticSegmentationWidget(SegmentationWidget):
             text="probability map", value=False,
             tooltip="Also add each class's probability (0-1) as an image layer.",
         )
-        super().__init__(napari_viewer, {"return_probabilities": self.probabilities})
+        self.split_instances = CheckBox(
+            text="split instances (watershed)", value=False,
+            tooltip="Also split the object class into one label per object, using the "
+                    "boundary class (models with background / object / boundary classes).",
+        )
+        super().__init__(
+            napari_viewer,
+            {"return_probabilities": self.probabilities, "split_instances": self.split_instances},
+        )
         self.legend = Label(value="")
         self.append(self.legend)
 
@@ -42,6 +52,8 @@ class SemanticSegmentationWidget(SegmentationWidget):
                 self._viewer, "image", result.probabilities, source, "probabilities",
                 colormap="magma", contrast_limits=(0.0, 1.0),
             )
+        if result.instances is not None:
+            show_output(self._viewer, "labels", result.instances, source, "U-Net instances")
         self.legend.value = class_legend(classes, result.class_names)
         return f"{len(result.class_names)} classes in '{source.name}'."
 
