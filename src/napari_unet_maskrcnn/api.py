@@ -24,6 +24,7 @@ from functools import partial
 import numpy as np
 
 from .core.axes import from_canonical, guess_axes, output_axes, to_canonical, validate_axes
+from .core.device import inference_dtype
 from .core.model_file import ModelFileError, ModelSpec, read_spec
 from .core.progress import (
     CancelCheck,
@@ -56,6 +57,7 @@ DEFAULT_TILE = 512
 DEFAULT_OVERLAP = 64
 DEFAULT_MARGIN = 64
 MIN_TILE = 64
+DEFAULT_PRECISION = "auto"
 
 
 @dataclass
@@ -168,6 +170,7 @@ def iter_segment_semantic(
     return_probabilities: bool = False,
     split_instances: bool = False,
     min_size: int = 10,
+    precision: str = DEFAULT_PRECISION,
 ) -> ProgressGenerator[SemanticResult]:
     """Per-pixel classes of every 2D plane of ``image`` with a U-Net model.
 
@@ -183,6 +186,7 @@ def iter_segment_semantic(
         split_instances: also derive instances (seeded watershed of the object class inside
             the boundary class); needs a model with a ``boundary`` class.
         min_size: smallest instance kept by ``split_instances`` (pixels).
+        precision: ``"auto"`` (bfloat16 where the CPU/GPU computes it natively), ``"fp32"``, ``"bf16"``.
 
     Yields ProgressEvent per tile; returns :class:`SemanticResult`.
     """
@@ -213,6 +217,7 @@ def iter_segment_semantic(
             plane_gen = predict_semantic_plane(
                 source, network, tile=tile, overlap=overlap, device=dev,
                 return_probabilities=keep_probabilities,
+                autocast_dtype=inference_dtype(precision, dev),
             )
             plane_classes, plane_probs = yield from _relay(plane_gen, done, total, "tile")
             classes[t, z] = plane_classes
@@ -249,6 +254,7 @@ def iter_segment_instances(
     min_size: int = 10,
     z_link_iou: float = 0.3,
     spacing: tuple[float, ...] | None = None,
+    precision: str = DEFAULT_PRECISION,
 ) -> ProgressGenerator[InstanceResult]:
     """One id per object in every 2D plane of ``image`` with a Mask R-CNN model.
 
@@ -265,6 +271,7 @@ def iter_segment_instances(
         nms_iou: boxes overlapping more than this IoU are suppressed (0..1).
         min_size: objects smaller than this (pixels, after overlap resolution) are dropped.
         spacing: physical pixel size per output spatial axis (Z, Y, X order) for calibrated areas.
+        precision: as in :func:`iter_segment_semantic`.
 
     Yields ProgressEvent per tile; returns :class:`InstanceResult`.
     """
@@ -282,7 +289,8 @@ def iter_segment_instances(
             raise ValueError(f"{name} must be between 0 and 1 (got {value}).")
     canonical, axes, spec, network, dev = _prepare(image, model, axes, device, "instances")
     n_t, n_z, height, width, _ = canonical.shape
-    detector = partial(detect, network, score_threshold=score_threshold, nms_iou=nms_iou, device=dev)
+    detector = partial(detect, network, score_threshold=score_threshold, nms_iou=nms_iou, device=dev,
+                       autocast_dtype=inference_dtype(precision, dev))
     per_plane = len(core_grid((height, width), tile, margin))
     total = n_t * n_z * per_plane
     labels = np.zeros((n_t, n_z, height, width), np.uint32)

@@ -2,7 +2,7 @@
 
     unet-maskrcnn models [--model FILE ...]
     unet-maskrcnn segment INPUT... --model NAME_OR_FILE --output DIR [--axes AXES] [--channel N]
-                  [--device DEV] [--tile N] [--score-threshold F] [--mask-threshold F]
+                  [--device DEV] [--tile N] [--precision P] [--score-threshold F] [--mask-threshold F]
                   [--nms-iou F] [--min-size N] [--z-link-iou F] [--probabilities]
     unet-maskrcnn evaluate --gt DIR --pred DIR [--semantic] [--json]
 
@@ -43,6 +43,8 @@ def build_parser() -> argparse.ArgumentParser:
     seg.add_argument("--channel", type=int, help="channel to segment in multichannel images")
     seg.add_argument("--device", default="auto", help="auto (default), cpu, cuda, mps")
     seg.add_argument("--tile", type=int, default=512, help="tile edge in pixels (default 512)")
+    seg.add_argument("--precision", default="auto", choices=("auto", "fp32", "bf16"),
+                     help="auto (default): bfloat16 where the CPU/GPU computes it natively")
     seg.add_argument("--score-threshold", type=float, default=0.5, help="instances: min score (0.5)")
     seg.add_argument("--mask-threshold", type=float, default=0.5, help="instances: mask cut-off (0.5)")
     seg.add_argument("--nms-iou", type=float, default=0.5, help="instances: NMS IoU (0.5)")
@@ -140,7 +142,8 @@ def _segment_one(path: Path, task: str, args) -> list[Path]:
             bar.n = event.done
             bar.refresh()
 
-        common = dict(axes=axes, channel=args.channel, device=args.device, tile=args.tile)
+        common = dict(axes=axes, channel=args.channel, device=args.device, tile=args.tile,
+                      precision=args.precision)
         if task == "semantic":
             result = api.segment_semantic(
                 image.data, args.model, on_progress=advance,

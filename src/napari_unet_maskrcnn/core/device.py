@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 
 DEVICE_CHOICES = ("auto", "cpu", "cuda", "mps")
+PRECISION_CHOICES = ("auto", "fp32", "bf16")
 _threads_configured = False
 
 
@@ -64,3 +65,45 @@ def configure_threads() -> None:
         threads = torch.get_num_threads()
     torch.set_num_threads(threads)
     _threads_configured = True
+
+
+def cpu_has_native_bf16() -> bool:
+    """Whether this CPU computes bfloat16 natively (AVX-512 BF16 or AMX), so autocast pays off."""
+    import torch
+
+    checks = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
+    return any(getattr(torch.cpu, name, lambda: False)() for name in checks)
+
+
+def inference_dtype(precision: str, device):
+    """The autocast dtype for inference on ``device``, or None for plain float32.
+
+    ``"auto"`` uses bfloat16 where the hardware computes it natively (CUDA with bf16, CPUs
+    with AVX-512 BF16 / AMX) and float32 elsewhere; ``"bf16"`` and ``"fp32"`` force it.
+    """
+    import torch
+
+    precision = (precision or "auto").lower()
+    if precision not in PRECISION_CHOICES:
+        raise ValueError(f"Unknown precision '{precision}'. Choose one of {', '.join(PRECISION_CHOICES)}.")
+    if precision == "fp32":
+        return None
+    if precision == "bf16":
+        return torch.bfloat16
+    kind = torch.device(device).type
+    if kind == "cuda" and torch.cuda.is_bf16_supported():
+        return torch.bfloat16
+    if kind == "cpu" and cpu_has_native_bf16():
+        return torch.bfloat16
+    return None
+
+
+def autocast(device, dtype):
+    """``torch.autocast`` for ``device`` with ``dtype``, or a no-op context when dtype is None."""
+    import contextlib
+
+    import torch
+
+    if dtype is None:
+        return contextlib.nullcontext()
+    return torch.autocast(torch.device(device).type, dtype=dtype)

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
+from .device import autocast
 from .progress import ProgressEvent, ProgressGenerator
 from .tiling import tile_starts
 
@@ -37,6 +38,7 @@ def predict_semantic_plane(
     device: str | torch.device = "cpu",
     return_probabilities: bool = False,
     batch_size: int = 1,
+    autocast_dtype: torch.dtype | None = None,
 ) -> ProgressGenerator[tuple[np.ndarray, np.ndarray | None]]:
     """Classify every pixel of a plane with a semantic network, tile by tile.
 
@@ -54,6 +56,8 @@ def predict_semantic_plane(
         device: where tiles are sent for the network (``"cpu"``, ``"cuda"``...).
         return_probabilities: also return the blended probabilities of the whole plane.
         batch_size: tiles of one row band sent to the network per forward pass.
+        autocast_dtype: run the network under autocast with this dtype (e.g. bfloat16);
+            None = float32. Probabilities are always blended in float32.
 
     Returns:
         ``(classes, probabilities)``: classes uint8 (H, W), the argmax over classes of the
@@ -81,7 +85,7 @@ def predict_semantic_plane(
     for band, y0 in enumerate(row_starts):
         for batch_x0 in _chunks(col_starts, batch_size):
             tiles = np.stack([source.read(y0, y0 + tile_h, x0, x0 + tile_w) for x0 in batch_x0])
-            weighted = _weighted_probabilities(network, tiles, weights_on_device)
+            weighted = _weighted_probabilities(network, tiles, weights_on_device, autocast_dtype)
             if strip is None:
                 strip = _Strip(weighted.shape[1], tile_h, width)
                 if return_probabilities:
@@ -159,7 +163,8 @@ class _Strip:
 
 @torch.inference_mode()
 def _weighted_probabilities(
-    network: torch.nn.Module, tiles: np.ndarray, weights: torch.Tensor
+    network: torch.nn.Module, tiles: np.ndarray, weights: torch.Tensor,
+    autocast_dtype: torch.dtype | None = None,
 ) -> np.ndarray:
     """Softmax probabilities of a batch of tiles times the blending weights.
 
@@ -174,7 +179,8 @@ def _weighted_probabilities(
         float32 (B, K, h, w) on the CPU.
     """
     batch = torch.from_numpy(tiles).to(weights.device)
-    logits = network(batch)
+    with autocast(weights.device, autocast_dtype):
+        logits = network(batch)
     if logits.ndim != 4 or logits.shape[0] != batch.shape[0] or logits.shape[2:] != batch.shape[2:]:
         raise ValueError(
             f"The network turned tiles of shape {tuple(batch.shape)} into {tuple(logits.shape)}; "

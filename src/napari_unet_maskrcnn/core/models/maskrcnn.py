@@ -25,6 +25,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 from torch import nn
+
 from torchvision.models import resnet
 from torchvision.models.detection import MaskRCNN
 from torchvision.models.detection.anchor_utils import AnchorGenerator
@@ -33,6 +34,8 @@ from torchvision.models.detection.faster_rcnn import FastRCNNPredictor, TwoMLPHe
 from torchvision.models.detection.mask_rcnn import MaskRCNNHeads, MaskRCNNPredictor
 from torchvision.models.detection.transform import GeneralizedRCNNTransform
 from torchvision.ops.feature_pyramid_network import LastLevelMaxPool
+
+from ..device import autocast
 
 BACKBONES = ("resnet18", "resnet34", "resnet50")
 FPN_LEVELS = 5  # ResNet stages 1-4 plus the max-pooled extra level
@@ -156,6 +159,7 @@ def detect(
     score_threshold: float = 0.5,
     nms_iou: float = 0.5,
     device: str | torch.device = "cpu",
+    autocast_dtype: torch.dtype | None = None,
 ) -> dict[str, np.ndarray]:
     """Detect objects in one normalised image.
 
@@ -166,6 +170,7 @@ def detect(
         score_threshold: lowest class score kept.
         nms_iou: IoU above which the lower-scoring of two same-class boxes is suppressed.
         device: where ``image`` is sent.
+        autocast_dtype: run under autocast with this dtype (e.g. bfloat16); None = float32.
 
     Returns:
         ``boxes`` float32 ``(N, 4)`` x0, y0, x1, y1 in pixels of ``image`` (pixel edges),
@@ -179,13 +184,14 @@ def detect(
     try:
         with torch.inference_mode():
             tensor = torch.from_numpy(np.ascontiguousarray(image, dtype=np.float32)).to(device)
-            (result,) = network([tensor])
+            with autocast(device, autocast_dtype):
+                (result,) = network([tensor])
     finally:
         network.train(saved[0])
         heads.score_thresh, heads.nms_thresh = saved[1], saved[2]
     return {
-        "boxes": result["boxes"].cpu().numpy().astype(np.float32),
-        "scores": result["scores"].cpu().numpy().astype(np.float32),
+        "boxes": result["boxes"].float().cpu().numpy(),
+        "scores": result["scores"].float().cpu().numpy(),
         "labels": result["labels"].cpu().numpy().astype(np.int32),
-        "masks": result["masks"][:, 0].cpu().numpy().astype(np.float32),
+        "masks": result["masks"][:, 0].float().cpu().numpy(),
     }

@@ -49,6 +49,7 @@ from .checkpoint import (
     seed_everything,
 )
 from .config import INSTANCE_CLASS_WEIGHTS, Schedule, TrainConfig
+from ..device import cpu_has_native_bf16
 from .data import TrainingPair, as_pairs, crops_per_image, epoch_order, split_pairs
 from .tasks import InstanceTask, SemanticTask, unet_class_names
 
@@ -237,12 +238,6 @@ def infer_in_channels(pairs: Sequence[TrainingPair], channel: int | None = None)
     raise ValueError(
         f"The images have different channel counts ({sorted(counts)}): choose one channel or give in_channels."
     )
-
-
-def cpu_has_native_bf16() -> bool:
-    """Whether this CPU computes bfloat16 natively (AVX-512 BF16 or AMX), so autocast pays off."""
-    checks = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
-    return any(getattr(torch.cpu, name, lambda: False)() for name in checks)
 
 
 class _Precision:
