@@ -3,12 +3,10 @@
 import numpy as np
 import pytest
 from skimage.draw import disk
-from skimage.measure import label, regionprops
-from skimage.transform import resize
 
 from napari_unet_maskrcnn import api
 from napari_unet_maskrcnn.core.models import maskrcnn
-from napari_unet_maskrcnn.core.testing import make_tiny_model_file
+from napari_unet_maskrcnn.core.testing import blob_detections, make_tiny_model_file
 
 
 @pytest.fixture(scope="module")
@@ -26,23 +24,6 @@ def unet_rgb_file(tmp_path_factory):
 @pytest.fixture(scope="module")
 def maskrcnn_file(tmp_path_factory):
     return make_tiny_model_file(tmp_path_factory.mktemp("m") / "mrcnn.safetensors", arch="maskrcnn")
-
-
-def threshold_detector(image, **_):
-    """Stand-in for Mask R-CNN: every bright connected blob is a detection."""
-    regions = regionprops(label(image[0] > 0.5))
-    boxes, masks = [], []
-    for region in regions:
-        y0, x0, y1, x1 = region.bbox
-        boxes.append([x0, y0, x1, y1])
-        masks.append(resize(region.image.astype(np.float32), (28, 28), order=1))
-    n = len(boxes)
-    return {
-        "boxes": np.asarray(boxes, np.float32).reshape(n, 4),
-        "scores": np.full(n, 0.9, np.float32),
-        "labels": np.ones(n, np.int64),
-        "masks": np.asarray(masks, np.float32).reshape(n, 28, 28),
-    }
 
 
 def discs(shape, centres, radius=9):
@@ -127,7 +108,7 @@ def test_untrained_maskrcnn_runs_end_to_end(maskrcnn_file):
 
 
 def test_instances_link_across_z_and_stay_unique_over_time(monkeypatch, maskrcnn_file):
-    monkeypatch.setattr(maskrcnn, "detect", lambda network, image, **kw: threshold_detector(image))
+    monkeypatch.setattr(maskrcnn, "detect", lambda network, image, **kw: blob_detections(image))
     centres = [(20, 20), (20, 70), (60, 45)]
     z_stack = np.stack([discs((90, 100), [(y + z, x) for y, x in centres]) for z in range(3)])
     result = api.segment_instances(z_stack, maskrcnn_file, axes="ZYX", tile=64, margin=16)

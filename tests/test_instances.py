@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 from skimage.draw import disk, ellipse
 from skimage.measure import label, regionprops
-from skimage.transform import resize
 
 from napari_unet_maskrcnn.core.instances import PlaneInstances, predict_instances_plane
 from napari_unet_maskrcnn.core.progress import ProgressEvent, drain
+from napari_unet_maskrcnn.core.testing import blob_detections
 from napari_unet_maskrcnn.core.tiling import core_bounds
 
 MASK_SIZE = 28
@@ -29,20 +29,10 @@ class ArraySource:
 
 def threshold_detector(image: np.ndarray) -> dict[str, np.ndarray]:
     """Fake detector: bright connected components, scored by mean intensity, class by size."""
-    regions = regionprops(label(image[0] > 0.5), intensity_image=image[0])
-    boxes, scores, classes, masks = [], [], [], []
-    for region in regions:
-        r0, c0, r1, c1 = region.bbox
-        boxes.append((c0, r0, c1, r1))
-        scores.append(region.intensity_mean)
-        classes.append(1 if region.area < 150 else 2)
-        masks.append(resize(region.image.astype(float), (MASK_SIZE, MASK_SIZE), order=1, mode="edge"))
-    return {
-        "boxes": np.asarray(boxes, dtype=np.float32).reshape(-1, 4),
-        "scores": np.asarray(scores, dtype=np.float32),
-        "labels": np.asarray(classes, dtype=np.int32),
-        "masks": np.asarray(masks, dtype=np.float32).reshape(-1, MASK_SIZE, MASK_SIZE),
-    }
+    detections = blob_detections(image, threshold=0.5, score=None, mask_size=MASK_SIZE)
+    areas = [region.area for region in regionprops(label(image[0] > 0.5))]
+    detections["labels"] = np.where(np.asarray(areas) < 150, 1, 2).astype(np.int32)
+    return detections
 
 
 def fixed_detector(boxes, scores, classes=None):

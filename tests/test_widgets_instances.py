@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from napari.layers import Labels
-from skimage.measure import label, regionprops
-from skimage.transform import resize
+
+from napari_unet_maskrcnn.core.testing import blob_detections
 
 WIDGET = "Mask R-CNN instances"
 
@@ -16,18 +16,7 @@ def bright_blob_detector(network, image, **_):
 
     It keeps everything else real (tiling, overlap resolution, z-linking, the table, the widget).
     """
-    boxes, masks = [], []
-    for region in regionprops(label(image[0] > 0.15)):
-        y0, x0, y1, x1 = region.bbox
-        boxes.append([x0, y0, x1, y1])
-        masks.append(resize(region.image.astype(np.float32), (28, 28), order=1))
-    count = len(boxes)
-    return {
-        "boxes": np.asarray(boxes, np.float32).reshape(count, 4),
-        "scores": np.full(count, 0.9, np.float32),
-        "labels": np.ones(count, np.int64),
-        "masks": np.asarray(masks, np.float32).reshape(count, 28, 28),
-    }
+    return blob_detections(image, threshold=0.15)
 
 
 @pytest.fixture

@@ -40,3 +40,36 @@ def make_tiny_model_file(
     torch.manual_seed(seed)
     network = build_network(spec)
     return save_model(path, network, spec)
+
+
+def blob_detections(
+    image, threshold: float = 0.5, score: float | None = 0.9, mask_size: int = 28
+) -> dict:
+    """A stand-in for Mask R-CNN's :func:`~.models.maskrcnn.detect`: each bright blob is a detection.
+
+    Args:
+        image: float32 (C, h, w); blobs are connected components of ``image[0] > threshold``.
+        score: the score of every detection, or None to score each by its mean intensity.
+        mask_size: side of the box-frame masks.
+
+    Returns:
+        the ``detect`` dict: boxes (N, 4) x0 y0 x1 y1 (pixel edges), scores (N,), labels (N,)
+        all 1, masks (N, mask_size, mask_size).
+    """
+    import numpy as np
+    from skimage.measure import label, regionprops
+    from skimage.transform import resize
+
+    boxes, scores, masks = [], [], []
+    for region in regionprops(label(image[0] > threshold), intensity_image=image[0]):
+        y0, x0, y1, x1 = region.bbox
+        boxes.append((x0, y0, x1, y1))
+        scores.append(region.intensity_mean if score is None else score)
+        masks.append(resize(region.image.astype(np.float32), (mask_size, mask_size), order=1, mode="edge"))
+    count = len(boxes)
+    return {
+        "boxes": np.asarray(boxes, np.float32).reshape(count, 4),
+        "scores": np.asarray(scores, np.float32),
+        "labels": np.ones(count, np.int32),
+        "masks": np.asarray(masks, np.float32).reshape(count, mask_size, mask_size),
+    }
