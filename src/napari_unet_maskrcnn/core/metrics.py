@@ -65,6 +65,15 @@ def iou_matrix(y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
     Returns:
         float64 (n_true, n_pred), rows/columns in increasing label order of each image.
     """
+    return labelled_iou_matrix(y_true, y_pred)[0]
+
+
+def labelled_iou_matrix(y_true: np.ndarray, y_pred: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`iou_matrix` with the object ids of its rows and columns.
+
+    Returns:
+        ``(iou float64 (n_true, n_pred), true_ids (n_true,), pred_ids (n_pred,))``, ids increasing.
+    """
     if y_true.shape != y_pred.shape:
         raise ValueError(f"label images differ in shape: {y_true.shape} vs {y_pred.shape}")
     true_ids, true_inv = np.unique(y_true, return_inverse=True)
@@ -78,27 +87,43 @@ def iou_matrix(y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
     pred_sizes = overlap.sum(axis=0, keepdims=True)
     union = true_sizes + pred_sizes - overlap
     iou = np.divide(overlap, union, out=np.zeros_like(overlap), where=union > 0)
-    return iou[keep_t][:, keep_p]
+    return iou[keep_t][:, keep_p], true_ids[keep_t], pred_ids[keep_p]
+
+
+def matched_pairs(scores: np.ndarray, thresh: float) -> tuple[np.ndarray, np.ndarray]:
+    """StarDist's optimal one-to-one matching of objects at one IoU threshold.
+
+    The Hungarian assignment maximises the number of pairs with IoU >= ``thresh``, with the
+    IoU as tie-breaker; only those pairs are kept.
+
+    Args:
+        scores: IoU (n_true, n_pred), e.g. from :func:`iou_matrix`.
+    Returns:
+        ``(rows, cols)``: int arrays of equal length, ``scores[rows, cols] >= thresh``, rows increasing.
+    """
+    from scipy.optimize import linear_sum_assignment
+
+    n_matched = min(scores.shape)
+    if n_matched == 0:
+        empty = np.zeros(0, dtype=np.intp)
+        return empty, empty
+    costs = -(scores >= thresh).astype(float) - scores / (2 * n_matched)
+    rows, cols = linear_sum_assignment(costs)
+    ok = scores[rows, cols] >= thresh
+    return rows[ok], cols[ok]
 
 
 def match_counts(
     y_true: np.ndarray, y_pred: np.ndarray, thresholds: Sequence[float] = DEFAULT_THRESHOLDS
 ) -> list[MatchCounts]:
     """TP/FP/FN of one image pair at each IoU threshold (StarDist's optimal matching)."""
-    from scipy.optimize import linear_sum_assignment
-
     scores = iou_matrix(np.asarray(y_true), np.asarray(y_pred))
     n_true, n_pred = scores.shape
-    n_matched = min(n_true, n_pred)
     counts = []
     for thresh in thresholds:
-        tp, matched_iou = 0, 0.0
-        if n_matched > 0:
-            costs = -(scores >= thresh).astype(float) - scores / (2 * n_matched)
-            rows, cols = linear_sum_assignment(costs)
-            ok = scores[rows, cols] >= thresh
-            tp = int(np.count_nonzero(ok))
-            matched_iou = float(scores[rows, cols][ok].sum())
+        rows, cols = matched_pairs(scores, thresh)
+        tp = len(rows)
+        matched_iou = float(scores[rows, cols].sum())
         counts.append(MatchCounts(float(thresh), tp, n_pred - tp, n_true - tp, n_true, n_pred, matched_iou))
     return counts
 
