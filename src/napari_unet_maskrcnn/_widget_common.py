@@ -198,7 +198,7 @@ def layer_axes(layer: Image, viewer=None) -> str:
     axes = _AXES_BY_NDIM[layer.ndim]
     if layer.ndim == 3 and _first_axis_is_time(layer, viewer):
         axes = "TYX"
-    return axes + ("C" if layer.rgb else "")
+    return axes + ("C" if getattr(layer, "rgb", False) else "")  # Labels layers have no rgb
 
 
 def _first_axis_is_time(layer: Image, viewer) -> bool:
@@ -211,7 +211,7 @@ def _first_axis_is_time(layer: Image, viewer) -> bool:
 def input_image(layer: Image, viewer=None) -> InputImage:
     """Snapshot of ``layer`` for a run (see :class:`InputImage`)."""
     axes = layer_axes(layer, viewer)
-    keep = range(layer.ndim) if layer.rgb else [i for i, a in enumerate(axes) if a != "C"]
+    keep = range(layer.ndim) if getattr(layer, "rgb", False) else [i for i, a in enumerate(axes) if a != "C"]
     return InputImage(
         name=layer.name,
         data=layer.data[0] if layer.multiscale else layer.data,
