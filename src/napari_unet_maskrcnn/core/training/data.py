@@ -13,6 +13,15 @@ Targets:
   become :data:`IGNORE_INDEX` and are left out of the loss.
 - Mask R-CNN from instances: boxes, classes and masks of the objects in a crop
   (:func:`instance_targets`).
+
+Annotated regions: a pair may carry a ``region`` mask, the part of the image the user has
+annotated (e.g. corrected objects in one corner of a large image). Only the region is
+learned from: the pair trains and validates as if the image were the region's bounding
+box, with the pixels outside the region read exactly like the padding beyond an image's
+edge (image 0 after normalisation, labels the task's padding label), see
+:func:`restrict_to_region`. Unannotated objects outside the region are thus never shown to
+the network as background, which matters for Mask R-CNN, whose losses cannot ignore pixels.
+The normalisation statistics still come from the whole image, as at inference.
 """
 
 from __future__ import annotations
@@ -44,12 +53,15 @@ class TrainingPair:
         labels: (H, W) non-negative integer labels (instances or classes), any integer dtype.
         name: identifies the pair (the file stem for pairs read from folders).
         pixel_size_um: X pixel size in micrometres, when known.
+        region: bool (H, W), the annotated part of the image (see the module docstring),
+            or None for the whole image.
     """
 
     image: np.ndarray
     labels: np.ndarray
     name: str
     pixel_size_um: float | None = None
+    region: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         self.image = np.asarray(self.image)
@@ -59,6 +71,13 @@ class TrainingPair:
                 f"'{self.name}': the image has shape {self.image.shape} but its labels have shape "
                 f"{self.labels.shape}; the image must be (H, W) or (H, W, C) with the labels' (H, W)."
             )
+        if self.region is not None:
+            self.region = np.asarray(self.region, bool)
+            if self.region.shape != self.labels.shape:
+                raise ValueError(f"'{self.name}': the region has shape {self.region.shape}, the labels "
+                                 f"{self.labels.shape}; give one (H, W) mask of the annotated pixels.")
+            if not self.region.any():
+                raise ValueError(f"'{self.name}': the annotated region is empty.")
 
 
 def as_pairs(pairs: Sequence) -> list[TrainingPair]:
@@ -221,6 +240,54 @@ def epoch_order(
     """
     counts = [crops_per_image(shape, crop, max_crops) for shape in shapes]
     return rng.permutation(np.repeat(np.arange(len(shapes)), counts))
+
+
+class RegionSource:
+    """The bounding box of a region of a ``PlaneSource``; pixels outside the region read as 0.
+
+    It has the ``PlaneSource`` interface (``shape`` (h, w) of the box, ``channels``,
+    ``read``), so crops and tiled validation use it unchanged.
+    """
+
+    def __init__(self, source, region: np.ndarray):
+        """``source``: the whole plane; ``region``: bool (H, W) of the same plane, not empty."""
+        rows, cols = np.flatnonzero(region.any(axis=1)), np.flatnonzero(region.any(axis=0))
+        self._source = source
+        self._y0, self._x0 = int(rows[0]), int(cols[0])
+        self._region = region[self._y0 : rows[-1] + 1, self._x0 : cols[-1] + 1]
+        self.shape: tuple[int, int] = self._region.shape
+        self.channels = source.channels
+
+    @property
+    def box(self) -> tuple[slice, slice]:
+        """The region's bounding box in the whole plane (row slice, column slice)."""
+        return (slice(self._y0, self._y0 + self.shape[0]), slice(self._x0, self._x0 + self.shape[1]))
+
+    def read(self, y0: int, y1: int, x0: int, x1: int) -> np.ndarray:
+        """Window ``[y0, y1) x [x0, x1)`` of the box as float32 (channels, h, w), 0 outside the region."""
+        window = self._source.read(y0 + self._y0, y1 + self._y0, x0 + self._x0, x1 + self._x0)
+        window[:, ~self._region[y0:y1, x0:x1]] = 0.0
+        return window
+
+
+def restrict_to_region(source, labels: np.ndarray, region: np.ndarray | None, outside_label: int):
+    """What training sees of a pair with an annotated ``region``.
+
+    Args:
+        source: ``PlaneSource`` of the whole image.
+        labels: (H, W) labels of the whole image.
+        region: bool (H, W), or None for the whole image (``source`` and ``labels`` are returned).
+        outside_label: label given to pixels outside the region (:data:`PAD_LABEL` to leave
+            them out of a U-Net loss; 0 for Mask R-CNN, whose blank pixels are background).
+
+    Returns:
+        ``(RegionSource, int64 labels (h, w) of the bounding box)``.
+    """
+    if region is None:
+        return source, labels
+    view = RegionSource(source, region)
+    box = view.box
+    return view, np.where(region[box], labels[box], outside_label).astype(np.int64)
 
 
 def instances_to_classes(instances: np.ndarray) -> np.ndarray:

@@ -9,6 +9,8 @@ the CLI reads folders with :func:`~.data.load_pairs`) and share one loop (:class
   autocast where the hardware has it;
 - after each epoch the whole validation images go through the inference code users run
   (see :mod:`.tasks`) and the best epoch's weights are kept;
+- a pair with an annotated ``region`` trains and validates on that region only
+  (:func:`~.data.restrict_to_region`);
 - with a ``checkpoint_dir``, ``last.pt`` (:mod:`.checkpoint`) is written every
   ``checkpoint_every`` epochs and at the end, and ``best.safetensors`` (a usable model
   file) whenever validation improves; ``resume`` continues from ``last.pt``;
@@ -50,7 +52,7 @@ from .checkpoint import (
 )
 from .config import INSTANCE_CLASS_WEIGHTS, Schedule, TrainConfig
 from ..device import cpu_has_native_bf16
-from .data import TrainingPair, as_pairs, crops_per_image, epoch_order, split_pairs
+from .data import TrainingPair, as_pairs, crops_per_image, epoch_order, restrict_to_region, split_pairs
 from .tasks import InstanceTask, SemanticTask, unet_class_names
 
 
@@ -348,8 +350,9 @@ class _Run:
         self.precision = _Precision(self.device, config.amp)
         self.state = _State()
         elapsed = self._restore(checkpoint) if checkpoint is not None else 0.0
-        self.train_data = [(self._source(pair), pair.labels) for pair in self.train_pairs]
-        self.val_data = [(self._source(pair), task.truth(pair.labels)) for pair in self.val_pairs]
+        self.train_data = [self._data(pair, task.pad_label) for pair in self.train_pairs]
+        self.val_data = [(source, task.truth(labels)) for source, labels in
+                         (self._data(pair, 0) for pair in self.val_pairs)]
         self.shapes = [source.shape for source, _ in self.train_data]
         crops = sum(crops_per_image(shape, config.crop, config.max_crops_per_image) for shape in self.shapes)
         self.steps_per_epoch = math.ceil(crops / config.batch_size)
@@ -425,8 +428,10 @@ class _Run:
         self.notes.append(f"Resumed after epoch {state.epoch} (step {state.step}).")
         return float(checkpoint["elapsed_s"])
 
-    def _source(self, pair: TrainingPair):
-        return prepare_plane(pair.image, self.spec.in_channels, self.channel, self.spec.normalization)
+    def _data(self, pair: TrainingPair, outside_label: int):
+        """(source, labels) of a pair as training sees them: its region only, when it has one."""
+        source = prepare_plane(pair.image, self.spec.in_channels, self.channel, self.spec.normalization)
+        return restrict_to_region(source, pair.labels, pair.region, outside_label)
 
     # -- the run -----------------------------------------------------------------------------
 
@@ -581,6 +586,7 @@ class _Run:
             "val_names": [pair.name for pair in self.val_pairs],
             "label_kind": label_kind,
             "channel": self.channel,
+            "n_with_region": sum(pair.region is not None for pair in (*self.train_pairs, *self.val_pairs)),
         }
         recipe = asdict(config)
         for key in ("device", "resume", "checkpoint_dir", "val_names"):
