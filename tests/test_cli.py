@@ -128,3 +128,11 @@ def test_evaluate_semantic(tmp_path, capsys):
                      "--ignore-label", "0", "--json"]) == 0
     rows = {row["class"]: row for row in json.loads(capsys.readouterr().out)["classes"]}
     assert rows[1]["iou"] == pytest.approx(0.5) and rows[2]["iou"] == pytest.approx(2 / 3)
+
+
+def test_split_instances_from_a_semantic_model(models, inputs, tmp_path):
+    out = tmp_path / "out"
+    assert cli.main(["segment", str(inputs / "stack.tif"), "--model", str(models["unet"]),
+                     "--output", str(out), "--tile", "64", "--split-instances", "--quiet"]) == 0
+    labels = tifffile.imread(out / "stack.tif")
+    assert labels.shape == (3, 64, 72) and labels.dtype == np.uint16

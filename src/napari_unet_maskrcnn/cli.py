@@ -3,7 +3,7 @@
     unet-maskrcnn models [--model FILE ...]
     unet-maskrcnn segment INPUT... --model NAME_OR_FILE --output DIR [--axes AXES] [--channel N]
                   [--device DEV] [--tile N] [--precision P] [--score-threshold F] [--mask-threshold F]
-                  [--nms-iou F] [--min-size N] [--z-link-iou F] [--probabilities]
+                  [--nms-iou F] [--min-size N] [--z-link-iou F] [--probabilities] [--split-instances]
     unet-maskrcnn evaluate --gt DIR --pred DIR [--semantic] [--json]
 
 Every input gets ``DIR/<input stem>.tif`` (uint16 labels; uint32 when more ids are needed),
@@ -51,6 +51,9 @@ def build_parser() -> argparse.ArgumentParser:
     seg.add_argument("--min-size", type=int, default=10, help="instances: min object pixels (10)")
     seg.add_argument("--z-link-iou", type=float, default=0.3,
                      help="instances: IoU linking objects across z, 0 = off (0.3)")
+    seg.add_argument("--split-instances", action="store_true",
+                     help="semantic models with a boundary class: write instances split from the "
+                          "classes (seeded watershed) instead of the classes")
     seg.add_argument("--probabilities", action="store_true",
                      help="semantic: also write DIR/<stem>_probabilities.tif (float32)")
     seg.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -146,10 +149,10 @@ def _segment_one(path: Path, task: str, args) -> list[Path]:
                       precision=args.precision)
         if task == "semantic":
             result = api.segment_semantic(
-                image.data, args.model, on_progress=advance,
-                return_probabilities=args.probabilities, **common,
+                image.data, args.model, on_progress=advance, return_probabilities=args.probabilities,
+                split_instances=args.split_instances, min_size=args.min_size, **common,
             )
-            labels = result.classes
+            labels = result.instances if args.split_instances else result.classes
         else:
             result = api.segment_instances(
                 image.data, args.model, on_progress=advance,
