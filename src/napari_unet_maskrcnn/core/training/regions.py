@@ -145,7 +145,7 @@ def plane_pairs(
     stack = label_view.shape[0] * label_view.shape[1] > 1
     pairs = []
     for t, z in chosen:
-        plane_labels = np.asarray(label_view[t, z])
+        plane_labels = np.array(label_view[t, z])  # a copy: later painting does not reach the run
         mask = _plane_region(plane_labels, (t, z), region, margin, polygons)
         if mask is not None and not mask.any():
             continue

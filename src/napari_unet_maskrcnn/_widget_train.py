@@ -1,0 +1,343 @@
+"""Dock widget "Train model": teach a U-Net or a Mask R-CNN the user's own annotated images.
+
+The user adds pairs of an image layer and a labels layer (2D images; stacks slice by slice:
+the slice shown when the pair was added, or every annotated slice), chooses the task, what
+the labels are (instances, or U-Net class strokes), where they annotated (labelled objects
+plus a margin, the whole image, or the shapes of a Shapes layer), the starting model, a
+time budget, the validation share and a name.
+
+The widget reads the layers when Train is clicked (:mod:`._train_inputs`) and computes
+nothing itself: the core builds the pairs and regions (:mod:`.core.training.regions`) and
+trains in a worker thread. The dock shows a live plot of the loss and validation score
+(:class:`._widget_plot.TrainingPlot`), a status line and a progress bar over the time
+budget. Cancel stops at the next step and keeps the best weights so far; a run cancelled
+before its first step writes nothing. The new model file is listed at once in both
+segmentation widgets.
+"""
+
+from __future__ import annotations
+
+import threading
+
+from magicgui.widgets import (
+    ComboBox,
+    Container,
+    FileEdit,
+    FloatSpinBox,
+    Label,
+    LineEdit,
+    PushButton,
+    Select,
+    SpinBox,
+)
+from napari.layers import Image, Labels, Shapes
+from napari.qt.threading import create_worker
+from napari.utils import cancelable_progress
+from napari.utils.notifications import notification_manager, show_error, show_info
+from qtpy.QtCore import QObject, Signal
+
+from . import api
+from ._train_inputs import (
+    PairChoice,
+    TrainRequest,
+    free_model_name,
+    model_output_path,
+    run_training,
+    score_name,
+    snapshot,
+)
+from ._widget_common import ask_model_file, load_torch_beside_opengl, model_events
+from ._widget_plot import TrainingPlot
+from .core.device import available_devices
+from .core.registry import user_model_dir
+from .core.training.regions import DEFAULT_MARGIN
+
+SCRATCH = "from scratch"
+
+
+class _Relay(QObject):
+    """Carries training events from the worker thread to the main thread (queued signal)."""
+
+    event = Signal(object)
+
+
+class TrainWidget(Container):
+    """Train a model on image + labels layer pairs; the model file joins the model lists."""
+
+    def __init__(self, napari_viewer):
+        super().__init__()
+        load_torch_beside_opengl()
+        self._viewer = napari_viewer
+        self._pairs: list[PairChoice] = []
+        self._worker = None
+        self._progress = None
+        self._stop = threading.Event()
+        self._request: TrainRequest | None = None
+        self._relay = _Relay()
+        self._relay.event.connect(self._on_event)
+
+        self.image = ComboBox(label="image", choices=lambda _: self._layers(Image))
+        self.labels = ComboBox(label="labels", choices=lambda _: self._layers(Labels))
+        self.slices = ComboBox(label="slices", choices=[("current slice", "current"), ("all annotated", "all")],
+                               tooltip="Stacks train slice by slice: the slice shown now, or every slice "
+                                       "with labels.")
+        self.add_button = PushButton(text="Add pair")
+        self.pair_list = Select(label="pairs", choices=self._pair_choices,
+                                tooltip="The image + labels pairs to train on.")
+        self.remove_button = PushButton(text="Remove selected pairs")
+        self.task = ComboBox(label="task", choices=[("U-Net classes", "semantic"),
+                                                    ("Mask R-CNN instances", "instances")])
+        self.label_kind = ComboBox(
+            label="labels are",
+            choices=[("instances (one id per object)", "instances"), ("class strokes (0 = unlabelled)", "classes")],
+            tooltip="Class strokes: paint a few strokes of every class, background too, with labels "
+                    "1..K; unpainted pixels are ignored.",
+        )
+        self.region = ComboBox(
+            label="annotated region", choices=self._region_choices,
+            tooltip="Where the labels are complete; elsewhere nothing is learned (unlabelled cells are "
+                    "not taught as background). Shapes: rectangles, polygons and ellipses; shapes of "
+                    "a 2D Shapes layer apply to every slice.",
+        )
+        self.margin = SpinBox(label="margin (px)", value=DEFAULT_MARGIN, min=0, max=10_000,
+                              tooltip="Background within this distance of a labelled object is learned.")
+        self.start = ComboBox(label="start from", choices=self._start_choices,
+                              tooltip="Fine-tune a model of this task, or train a new one from scratch.")
+        self.load_button = PushButton(text="Load model file…")
+        self.minutes = FloatSpinBox(label="time budget (min)", value=10.0, min=0.05, max=7 * 24 * 60, step=1.0)
+        self.epochs = SpinBox(label="max epochs", value=0, min=0, max=1_000_000,
+                              tooltip="0 = train until the time budget is spent.")
+        self.val_share = FloatSpinBox(
+            label="validation share", value=0.2, min=0.0, max=0.5, step=0.05,
+            tooltip="Part of the pairs held out to pick the best epoch (0 = none: the last epoch is kept).",
+        )
+        self.crop = SpinBox(label="crop size (px)", value=256, min=32, max=2048, step=32,
+                            tooltip="Side of the training crops; smaller crops use less memory.")
+        self.device = ComboBox(label="device", choices=["auto", *available_devices()])
+        self.model_name = LineEdit(label="model name", value=free_model_name("my-model"),
+                                   tooltip="Saved in your model folder as <name>.safetensors.")
+        self.save_to = FileEdit(label="or save to", mode="w", filter="*.safetensors",
+                                tooltip="Optional: write the model file here instead of the model folder.")
+        self.train_button = PushButton(text="Train")
+        self.cancel_button = PushButton(text="Cancel", enabled=False)
+        buttons = Container(layout="horizontal", labels=False, widgets=[self.train_button, self.cancel_button])
+        buttons.margins = (0, 0, 0, 0)
+        self.status = Label(value="")
+        self.plot = TrainingPlot()
+        self.extend([
+            self.image, self.labels, self.slices, self.add_button, self.pair_list, self.remove_button,
+            self.task, self.label_kind, self.region, self.margin, self.start, self.load_button,
+            self.minutes, self.epochs, self.val_share, self.crop, self.device, self.model_name,
+            self.save_to, buttons, self.status,
+        ])
+        self.native.layout().addWidget(self.plot)
+
+        self.image.changed.connect(self._update_visibility)
+        self.task.changed.connect(self._on_task_changed)
+        self.label_kind.changed.connect(self._update_visibility)
+        self.region.changed.connect(self._update_visibility)
+        self.add_button.changed.connect(self.add_pair)
+        self.remove_button.changed.connect(self.remove_selected_pairs)
+        self.load_button.changed.connect(self.load_model_file)
+        self.train_button.changed.connect(self.train)
+        self.cancel_button.changed.connect(self.cancel)
+        refresh = self.start.reset_choices
+        model_events.changed.connect(refresh)
+        self.native.destroyed.connect(lambda *_: model_events.changed.disconnect(refresh))
+        self.native.destroyed.connect(lambda *_: self._abandon_run())
+        self._update_visibility()
+
+    @property
+    def running(self) -> bool:
+        return self._worker is not None
+
+    # -- pairs ----------------------------------------------------------------------------------
+
+    def add_pair(self) -> None:
+        """Add the chosen image and labels (and slice choice) to the list of pairs."""
+        if self.image.value is None or self.labels.value is None:
+            show_error("Choose an image layer and a labels layer to add as a pair.")
+            return
+        try:
+            choice = PairChoice.of(self.image.value, self.labels.value, self.slices.value, self._viewer)
+        except ValueError as err:
+            show_error(str(err))
+            return
+        if choice not in self._pairs:
+            self._pairs.append(choice)
+        self.pair_list.reset_choices()
+
+    def remove_selected_pairs(self) -> None:
+        """Remove the pairs selected in the list."""
+        selected = self.pair_list.value
+        self._pairs = [pair for pair in self._pairs if pair not in selected]
+        self.pair_list.reset_choices()
+
+    def _pair_choices(self, _widget=None) -> list[tuple[str, PairChoice]]:
+        layers = list(self._viewer.layers)
+        self._pairs = [pair for pair in self._pairs if pair.image in layers and pair.labels in layers]
+        return [(pair.description, pair) for pair in self._pairs]
+
+    # -- choices --------------------------------------------------------------------------------
+
+    def _layers(self, kind) -> list[tuple[str, object]]:
+        return [(layer.name, layer) for layer in self._viewer.layers if isinstance(layer, kind)]
+
+    def _region_choices(self, _widget=None) -> list[tuple[str, object]]:
+        shapes = [(f"shapes: {name}", layer) for name, layer in self._layers(Shapes)]
+        return [("labelled objects + margin", "objects"), ("whole image (all annotated)", "image"), *shapes]
+
+    def _start_choices(self, _widget=None) -> list[tuple[str, str | None]]:
+        names = [info.name for info in api.list_models() if info.task == self.task.value and info.available]
+        return [(SCRATCH, None), *[(name, name) for name in names]]
+
+    def _on_task_changed(self, _value=None) -> None:
+        self.start.reset_choices()
+        self._update_visibility()
+
+    def _update_visibility(self, _value=None) -> None:
+        """Show only the settings that apply to the chosen image, task and labels."""
+        image = self.image.value
+        self.slices.visible = image is not None and PairChoice.is_stack(image, self._viewer)
+        self.label_kind.visible = self.task.value == "semantic"
+        self.region.visible = self._label_kind() == "instances"
+        self.margin.visible = self.region.visible and self.region.value == "objects"
+
+    def _label_kind(self) -> str:
+        return self.label_kind.value if self.task.value == "semantic" else "instances"
+
+    def load_model_file(self) -> None:
+        """Ask for a model file to start from; it joins every widget's model list."""
+        path = ask_model_file(self.native)
+        if not path:
+            return
+        try:
+            info = api.register_model_file(path)
+        except ValueError as err:  # ModelFileError: missing, truncated or foreign file
+            show_error(str(err))
+            return
+        model_events.changed.emit()
+        if info.task != self.task.value:
+            self.task.value = info.task
+        self.start.value = info.name
+
+    # -- the run --------------------------------------------------------------------------------
+
+    def train(self) -> None:
+        """Start training in a worker thread (Train button); problems become notifications."""
+        if self.running:
+            return
+        try:
+            request = self._make_request()
+        except ValueError as err:
+            show_error(str(err))
+            return
+        self._request = request
+        self._stop.clear()
+        self.plot.clear()
+        self._progress = cancelable_progress(total=round(request.config.minutes * 60),
+                                             desc=f"Training '{request.output.stem}'", cancel_callback=self.cancel)
+        worker = create_worker(run_training, request, self._relay.event.emit, self._stop.is_set,
+                               _start_thread=False, _ignore_errors=True)
+        worker.returned.connect(self._on_result)
+        worker.errored.connect(self._on_error)
+        worker.finished.connect(self._on_finished)
+        self._worker = worker
+        self.train_button.enabled = False
+        self.cancel_button.enabled = True
+        self.status.value = "Preparing the training pairs…"
+        worker.start()
+
+    def cancel(self) -> None:
+        """Stop at the next step (Cancel button); the best weights so far are written."""
+        if self._worker is not None:
+            self._stop.set()
+            self.cancel_button.enabled = False
+            self.status.value = "Stopping after the current step…"
+
+    def _make_request(self) -> TrainRequest:
+        """What the worker needs, read from the widgets and the layers now (ValueError: say why)."""
+        if not self._pairs:
+            raise ValueError("Add at least one image + labels pair first: choose them and click 'Add pair'.")
+        region = self.region.value if self._label_kind() == "instances" else "image"
+        shapes = region if isinstance(region, Shapes) else None
+        return TrainRequest.build(
+            arch="unet" if self.task.value == "semantic" else "maskrcnn",
+            label_kind=self._label_kind(),
+            region="polygons" if shapes is not None else region,
+            margin=self.margin.value,
+            snapshots=[snapshot(pair, shapes, self._viewer) for pair in self._pairs],
+            base=self.start.value,
+            minutes=self.minutes.value,
+            epochs=self.epochs.value or None,
+            val_share=self.val_share.value,
+            crop=self.crop.value,
+            device=self.device.value,
+            output=model_output_path(self.model_name.value, self.save_to.value),
+        )
+
+    def _on_event(self, event) -> None:
+        """A training event from the worker (main thread): plot, status line, progress bar."""
+        request = self._request
+        if request is None or self._progress is None:
+            return
+        if event.stage == "note":
+            show_info(event.message)
+            return
+        if event.stage == "step" and event.loss is not None:
+            self.plot.add_loss(event.step, event.loss)
+        if event.stage == "epoch" and event.report.score is not None:
+            self.plot.add_score(event.step, event.report.score, score_name(request))
+        self.status.value = self._status_line(event)
+        bar = self._progress
+        bar.update(min(int(event.elapsed_s), bar.total) - bar.n)
+
+    def _status_line(self, event) -> str:
+        epochs = f"/{event.epochs}" if event.epochs else ""
+        parts = [f"epoch {event.epoch}{epochs}", f"step {event.step}"]
+        if self.plot.losses:
+            parts.append(f"loss {self.plot.losses[-1][1]:.4f}")
+        if self.plot.scores:
+            parts.append(f"{self.plot.metric} {self.plot.scores[-1][1]:.3f}")
+        if event.stage == "validate":
+            parts.append("validating")
+        left = max(self._request.config.minutes * 60 - event.elapsed_s, 0)
+        parts.append(f"{int(left) // 60}:{int(left) % 60:02d} left")
+        return " · ".join(parts)
+
+    def _on_result(self, result) -> None:
+        if result.path is None:
+            self.status.value = "Cancelled before the first step: no model was written."
+            return
+        if result.path.parent.resolve() != user_model_dir().resolve():
+            api.register_model_file(result.path)
+        model_events.changed.emit()
+        best = result.best_metrics.get(score_name(self._request))
+        quality = f", {score_name(self._request)} {best:.3f}" if best is not None else ""
+        self.status.value = (f"Wrote '{result.path.name}' ({result.stop_reason}, {len(result.history)} "
+                             f"epochs{quality}); it is in the segmentation widgets' model lists.")
+        show_info(f"Model written to '{result.path}'.")
+        self.model_name.value = free_model_name(self.model_name.value)
+
+    def _on_error(self, error: Exception) -> None:
+        self.status.value = "Failed; see the notification."
+        notification_manager.receive_error(type(error), error, error.__traceback__)
+
+    def _abandon_run(self) -> None:
+        """The widget is being destroyed (napari closes): stop the run, touch no widget."""
+        worker = self._worker
+        if worker is None:
+            return
+        for signal in (worker.returned, worker.errored, worker.finished):
+            signal.disconnect()
+        self._relay.event.disconnect()
+        self._stop.set()
+        self._progress.close()
+
+    def _on_finished(self) -> None:
+        self._progress.close()
+        self._progress = None
+        self._worker = None
+        self.train_button.enabled = True
+        self.cancel_button.enabled = False
+

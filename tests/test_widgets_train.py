@@ -1,0 +1,187 @@
+"""The "Train model" dock widget, opened through the installed manifest."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from napari_unet_maskrcnn import _widget_train
+from napari_unet_maskrcnn.core.model_file import read_spec
+
+WIDGET = "Train model"
+
+
+def discs(size: int = 96, count: int = 6, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Bright discs on a noisy background: uint16 image and their instance labels."""
+    rng = np.random.default_rng(seed)
+    image = rng.normal(1000, 50, (size, size))
+    labels = np.zeros((size, size), np.int32)
+    yy, xx = np.mgrid[:size, :size]
+    for label in range(1, count + 1):
+        cy, cx = rng.integers(10, size - 10, 2)
+        disc = (yy - cy) ** 2 + (xx - cx) ** 2 <= 64
+        image[disc] += 2000
+        labels[disc] = label
+    return image.astype(np.uint16), labels
+
+
+@pytest.fixture
+def trainer(viewer, dock, monkeypatch, tiny_models):
+    """The training widget, quick settings, and ``start_from(arch)`` loading a tiny model file."""
+    widget = dock(WIDGET)
+    widget.epochs.value = 1
+    widget.val_share.value = 0.0
+    widget.crop.value = 64
+
+    def start_from(arch: str) -> None:
+        monkeypatch.setattr(_widget_train, "ask_model_file", lambda parent=None: str(tiny_models[arch]))
+        widget.load_button.native.click()
+
+    widget.start_from = start_from
+    return widget
+
+
+def add_pair(widget, image, labels, slices: str = "current") -> None:
+    widget.image.value, widget.labels.value = image, labels
+    widget.slices.value = slices
+    widget.add_button.native.click()
+
+
+def train(widget, qtbot, timeout_ms: int = 120_000) -> None:
+    widget.train_button.native.click()
+    assert widget.running and not widget.train_button.enabled and widget.cancel_button.enabled
+    qtbot.waitUntil(lambda: not widget.running, timeout=timeout_ms)
+    assert widget.train_button.enabled and not widget.cancel_button.enabled
+
+
+def test_unet_from_sparse_strokes_appears_in_the_unet_widget(viewer, dock, trainer, qtbot, user_model_folder):
+    image, instances = discs()
+    strokes = np.zeros_like(instances)
+    strokes[instances > 0] = 2
+    strokes[::3] = 0                         # sparse: two rows in three unpainted
+    strokes[2:6, :] = 1                      # a background stroke
+    features = pd.DataFrame({"index": [1, 2], "class_name": ["background", "cell"]})
+    image_layer = viewer.add_image(image, name="cells")
+    labels_layer = viewer.add_labels(strokes, name="strokes", features=features)
+    segmentation = dock("U-Net segmentation")
+    trainer.task.value = "semantic"
+    trainer.label_kind.value = "classes"
+    assert trainer.region.native.isHidden()  # class strokes leave unpainted pixels out anyway
+    trainer.start_from("unet")
+    add_pair(trainer, image_layer, labels_layer)
+    trainer.model_name.value = "strokes"
+
+    train(trainer, qtbot)
+
+    path = user_model_folder / "strokes.safetensors"
+    spec = read_spec(path)
+    assert spec.class_names == ["background", "cell"] and spec.provenance["data"]["label_kind"] == "classes"
+    assert "strokes" in segmentation.model.combo.choices
+    assert trainer.plot.losses and trainer.status.value.startswith("Wrote 'strokes.safetensors'")
+    assert trainer.model_name.value == "strokes-2"  # the next run will not overwrite this one
+
+
+def test_mask_rcnn_from_instances_in_a_shapes_region(viewer, dock, trainer, qtbot, user_model_folder):
+    image, instances = discs(128, count=10)
+    corrected = np.where(np.arange(128)[None, :] < 64, instances, 0)  # only the left half was corrected
+    image_layer = viewer.add_image(image, name="cells")
+    labels_layer = viewer.add_labels(corrected, name="corrected")
+    shapes = viewer.add_shapes([np.array([[0, 0], [0, 63], [127, 63], [127, 0]])], shape_type="rectangle",
+                               name="done")
+    semantic, instances_widget = dock("U-Net segmentation"), dock("Mask R-CNN instances")
+    trainer.task.value = "instances"
+    assert trainer.label_kind.native.isHidden() and not trainer.region.native.isHidden()
+    trainer.region.value = shapes
+    trainer.start_from("maskrcnn")
+    add_pair(trainer, image_layer, labels_layer)
+    trainer.model_name.value = "left-half"
+
+    train(trainer, qtbot)
+
+    spec = read_spec(user_model_folder / "left-half.safetensors")
+    assert spec.arch == "maskrcnn" and spec.provenance["data"]["n_with_region"] == 1
+    assert "left-half" in instances_widget.model.combo.choices
+    assert "left-half" not in semantic.model.combo.choices
+
+
+def test_cancel_stops_promptly_and_keeps_the_model(viewer, trainer, qtbot, user_model_folder):
+    image, instances = discs(256, count=30)
+    add_pair(trainer, viewer.add_image(image, name="big"), viewer.add_labels(instances, name="objects"))
+    trainer.task.value = "semantic"
+    trainer.start_from("unet")
+    trainer.epochs.value = 0  # until the 10 minute budget is spent
+    trainer.model_name.value = "cancelled"
+    trainer.train_button.native.click()
+    qtbot.waitUntil(lambda: len(trainer.plot.losses) >= 3, timeout=120_000)
+    assert "step" in trainer.status.value and "left" in trainer.status.value
+
+    trainer.cancel_button.native.click()
+    cancelled_at = time.monotonic()
+    qtbot.waitUntil(lambda: not trainer.running, timeout=60_000)
+
+    assert time.monotonic() - cancelled_at < 15
+    spec = read_spec(user_model_folder / "cancelled.safetensors")
+    assert spec.provenance["training"]["stop_reason"] == "stopped"
+    assert trainer.train_button.enabled and not trainer.cancel_button.enabled
+    assert trainer.status.value.startswith("Wrote")
+
+
+def test_cancel_before_the_first_step_writes_nothing(viewer, trainer, qtbot, user_model_folder):
+    image, instances = discs()
+    add_pair(trainer, viewer.add_image(image, name="cells"), viewer.add_labels(instances, name="objects"))
+    trainer.start_from("unet")
+    trainer.model_name.value = "never"
+
+    trainer.train_button.native.click()
+    trainer.cancel_button.native.click()
+    qtbot.waitUntil(lambda: not trainer.running, timeout=60_000)
+
+    assert not (user_model_folder / "never.safetensors").exists()
+    assert trainer.status.value.startswith("Cancelled before the first step")
+
+
+def test_problems_are_notified_and_nothing_is_written(viewer, trainer, qtbot, new_notifications, user_model_folder):
+    trainer.train_button.native.click()
+    assert not trainer.running and "Add at least one image + labels pair" in new_notifications()[-1]
+
+    image, instances = discs()
+    image_layer = viewer.add_image(image, name="cells")
+    cases = [
+        (viewer.add_labels(instances[:48], name="too small"), "instances", "choose labels drawn on this image"),
+        (viewer.add_labels(np.zeros_like(instances), name="empty"), "instances", "no labelled pixel"),
+        (viewer.add_labels(instances + 40 * (instances > 0), name="ids"), "classes", "look like instance labels"),
+    ]
+    trainer.task.value = "semantic"
+    for labels_layer, kind, message in cases:
+        trainer._pairs.clear()
+        add_pair(trainer, image_layer, labels_layer)
+        trainer.label_kind.value = kind
+        train(trainer, qtbot)
+        assert message in new_notifications()[-1]
+        assert trainer.status.value.startswith("Failed")
+    assert not list(user_model_folder.glob("*.safetensors"))
+
+
+def test_stack_pairs_use_the_slice_on_screen(viewer, trainer, qtbot, new_notifications):
+    image = np.random.default_rng(0).integers(0, 1000, (4, 64, 64)).astype(np.uint16)
+    labels = np.zeros((4, 64, 64), np.int32)
+    labels[2, 10:20, 10:20] = 1
+    image_layer, labels_layer = viewer.add_image(image, name="stack"), viewer.add_labels(labels, name="nuclei")
+    trainer.image.value = image_layer
+    assert not trainer.slices.native.isHidden()
+    viewer.dims.set_current_step(0, 0)
+    add_pair(trainer, image_layer, labels_layer, "current")
+    add_pair(trainer, image_layer, labels_layer, "all")
+    viewer.dims.set_current_step(0, 2)
+    add_pair(trainer, image_layer, labels_layer, "current")
+    assert list(trainer.pair_list.choices) == trainer._pairs
+    assert [pair.description for pair in trainer._pairs] == [
+        "stack + nuclei (z 0)", "stack + nuclei (all annotated slices)", "stack + nuclei (z 2)"]
+
+    trainer.pair_list.value = [trainer._pairs[1], trainer._pairs[2]]
+    trainer.remove_button.native.click()
+    train(trainer, qtbot)  # slice 0 has no labels
+    assert "no labelled pixel in the chosen slice" in new_notifications()[-1]
