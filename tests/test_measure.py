@@ -170,7 +170,9 @@ def test_region_summary_of_no_cells():
     labels, regions = np.zeros((6, 6), np.int32), np.ones((6, 6), np.uint8)
     table = {**measure_instances(labels), **assign_regions(labels, regions)}
     summary = region_summary(table, regions)
-    assert summary["cells"] == [0, 0] and summary["density_per_px"] == [0.0, 0.0]
+    # one region: no "all" row repeating it
+    assert summary["region"] == ["class 1"]
+    assert summary["cells"] == [0] and summary["density_per_px"] == [0.0]
     assert np.isnan(summary["mean_cell_area_px"][0])
 
 

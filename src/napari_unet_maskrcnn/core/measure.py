@@ -137,7 +137,7 @@ def region_summary(
     spacing: Sequence[float] | None = None,
     class_names: Sequence[str] | None = None,
 ) -> dict[str, list]:
-    """One row per region class, and a last row "all" for the whole image.
+    """One row per region class and, when there are several, a last row "all" for the whole image.
 
     Args:
         table: per-object columns with at least ``area`` (pixels) and ``region_id`` (from
@@ -167,9 +167,10 @@ def region_summary(
     intensity_columns = [name for name in table if name.startswith("mean_intensity")]
     present = [k for k in range(pixels.size) if pixels[k] > 0 or np.any(region_ids == k)]
     rows = {k: region_ids == k for k in present}
-    rows[None] = np.ones(region_ids.shape, dtype=bool)
     areas = {k: pixels[k] * pixel for k in present}
-    areas[None] = region_classes.size * pixel
+    if len(present) > 1:
+        rows[None] = np.ones(region_ids.shape, dtype=bool)
+        areas[None] = region_classes.size * pixel
     summary = {
         "region_id": list(rows),
         "region": [class_name(k, class_names) if k is not None else "all" for k in rows],

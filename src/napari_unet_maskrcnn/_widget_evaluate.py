@@ -1,0 +1,139 @@
+"""Dock widget "Evaluate segmentation": a prediction scored against ground truth, with review layers.
+
+Objects (instance labels): AP, precision, recall, F1, panoptic quality and TP / FP / FN at
+IoU 0.50..0.90 and their mean (StarDist's matching, :mod:`.core.evaluation`), plus three
+Labels layers at the review IoU: "<prediction> matched", "<prediction> false positives" and
+"<ground truth> missed". Class maps: per-class IoU and Dice.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+from magicgui.widgets import CheckBox, ComboBox, Container, FloatSpinBox, Label, PushButton
+from napari.layers import Labels
+from napari.utils.notifications import show_error
+
+from ._widget_common import MARKER, InputImage, input_image, layer_axes, show_output
+from ._widget_tables import ResultTable, class_names_of
+from .core.evaluation import evaluate_classes, evaluate_instances, review_masks, score_table
+
+
+class EvaluateWidget(Container):
+    """Scores of a predicted Labels layer against a ground-truth Labels layer of the same shape.
+
+    Stacks: with "3D objects" (default for z-stacks) a ZYX layer is matched as one volume
+    (ids linked across z); without, plane by plane with counts summed. Time points are
+    always matched separately, their counts summed. Class maps (checked automatically
+    when a layer is the U-Net widget's classes) give per-class IoU and Dice instead.
+    """
+
+    def __init__(self, napari_viewer):
+        super().__init__()
+        self._viewer = napari_viewer
+        self.prediction = ComboBox(label="prediction", choices=self._labels_layers,
+                                   tooltip="The segmentation to score.")
+        self.ground_truth = ComboBox(label="ground truth", choices=self._labels_layers,
+                                     tooltip="The reference, e.g. your corrected copy of the prediction.")
+        self.class_maps = CheckBox(
+            text="class maps (per-class IoU, Dice)", value=False,
+            tooltip="Both layers hold classes (e.g. U-Net output), not one id per object.")
+        self.ignore_zero = CheckBox(
+            text="ignore 0 (unlabelled) in the ground truth", value=False, visible=False,
+            tooltip="Pixels of value 0 in the ground truth are left out (sparse annotation).")
+        self.objects_3d = CheckBox(
+            text="3D objects (ids linked across z)", value=True, visible=False,
+            tooltip="Match whole 3D objects; unchecked: match each z-plane separately, counts summed.")
+        self.review_iou = FloatSpinBox(
+            label="review IoU", value=0.5, min=0.05, max=1.0, step=0.05,
+            tooltip="Objects overlapping at least this much are matched in the review layers.")
+        self.evaluate_button = PushButton(text="Evaluate")
+        self.status = Label(value="")
+        self.scores = ResultTable()
+        self.extend([self.prediction, self.ground_truth, self.class_maps, self.ignore_zero,
+                     self.objects_3d, self.review_iou, self.evaluate_button, self.status, self.scores])
+        self.prediction.changed.connect(self._on_layers_changed)
+        self.ground_truth.changed.connect(self._on_layers_changed)
+        self.class_maps.changed.connect(self._on_mode_changed)
+        self.evaluate_button.changed.connect(self.evaluate)
+        self._prefer_another_ground_truth()
+        self._on_layers_changed()
+
+    def evaluate(self) -> None:
+        """Score the prediction (Evaluate button); show the table, add the review layers."""
+        try:
+            prediction, truth = self._sources()
+            if self.class_maps.value:
+                frame, summary = self._evaluate_classes(prediction, truth)
+            else:
+                frame, summary = self._evaluate_instances(prediction, truth)
+        except ValueError as err:
+            show_error(str(err))
+            self.status.value = "Failed; see the notification."
+            return
+        self.scores.show_frame(frame)
+        self.status.value = summary
+
+    def _sources(self) -> tuple[InputImage, InputImage]:
+        if self.prediction.value is None or self.ground_truth.value is None:
+            raise ValueError("Add two Labels layers first: a prediction and its ground truth "
+                             "(e.g. a corrected copy: Layer > Duplicate Layer, then paint).")
+        prediction = input_image(self.prediction.value, self._viewer)
+        truth = input_image(self.ground_truth.value, self._viewer)
+        if prediction.data.shape != truth.data.shape:
+            raise ValueError(
+                f"'{prediction.name}' has shape {prediction.data.shape} but '{truth.name}' has "
+                f"{truth.data.shape}: choose a ground truth of the same image.")
+        return prediction, truth
+
+    def _evaluate_instances(self, prediction: InputImage, truth: InputImage) -> tuple[pd.DataFrame, str]:
+        options = {"axes": prediction.output_axes, "objects_3d": self.objects_3d.value}
+        evaluation = evaluate_instances(truth.data, prediction.data, **options)
+        review_iou = self.review_iou.value
+        matched, false_positives, missed = review_masks(truth.data, prediction.data, review_iou, **options)
+        show_output(self._viewer, "labels", matched, prediction, "matched")
+        show_output(self._viewer, "labels", false_positives, prediction, "false positives")
+        show_output(self._viewer, "labels", missed, truth, "missed")
+        first = evaluation["thresholds"][0]
+        units = f"{evaluation['units']} {evaluation['unit']}{'s' if evaluation['units'] > 1 else ''}"
+        summary = (f"{units}: AP {first['accuracy']:.3f} at IoU {first['thresh']:.2f}. "
+                   f"Review layers at IoU {review_iou:.2f}.")
+        return pd.DataFrame(score_table(evaluation)), summary
+
+    def _evaluate_classes(self, prediction: InputImage, truth: InputImage) -> tuple[pd.DataFrame, str]:
+        names = class_names_of(self.prediction.value) or class_names_of(self.ground_truth.value)
+        ignore = 0 if self.ignore_zero.value else None
+        table = evaluate_classes(truth.data, prediction.data, names, ignore_label=ignore)
+        return pd.DataFrame(table), f"Mean IoU {table['IoU'][-1]:.3f} over {len(table['IoU']) - 1} classes."
+
+    def _labels_layers(self, _widget=None) -> list[tuple[str, Labels]]:
+        return [(layer.name, layer) for layer in self._viewer.layers if isinstance(layer, Labels)]
+
+    def _prefer_another_ground_truth(self) -> None:
+        """Start with two different layers: the newest other one is most likely the corrected copy."""
+        others = [layer for _, layer in self._labels_layers() if layer is not self.prediction.value]
+        if others:
+            self.ground_truth.value = others[-1]
+
+    def _on_layers_changed(self, _value=None) -> None:
+        """Class maps for the U-Net widget's classes; "3D objects" only for layers with a Z axis."""
+        layers = [self.prediction.value, self.ground_truth.value]
+        self.class_maps.value = any(_is_class_map(layer) for layer in layers)
+        prediction = self.prediction.value
+        self.objects_3d.visible = prediction is not None and "Z" in _axes(prediction, self._viewer)
+        self._on_mode_changed()
+
+    def _on_mode_changed(self, _value=None) -> None:
+        self.ignore_zero.visible = self.class_maps.value
+        self.review_iou.visible = not self.class_maps.value
+
+
+def _is_class_map(layer) -> bool:
+    mark = getattr(layer, "metadata", {}).get(MARKER)
+    return isinstance(mark, dict) and mark.get("output") == "classes"
+
+
+def _axes(layer: Labels, viewer) -> str:
+    try:
+        return layer_axes(layer, viewer)
+    except ValueError:  # more than 4 dimensions and no declared axes: reported on Evaluate
+        return ""

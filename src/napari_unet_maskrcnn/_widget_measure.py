@@ -1,0 +1,139 @@
+"""Dock widget "Measure objects": per-object measurements into the layer's features, region summary.
+
+The per-object table (:func:`.core.measure.measure_instances`, plus the region of each
+object with a region layer) becomes the Labels layer's ``features``, so napari shows the
+values of the object under the cursor; the per-region summary is shown in the widget.
+Both can be exported as CSV. Sizes are calibrated by the Labels layer's scale (µm).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from magicgui.widgets import ComboBox, Container, Label, PushButton
+from napari.layers import Image, Labels
+from napari.utils.notifications import show_error
+
+from ._widget_common import InputImage, input_image
+from ._widget_tables import ResultTable, class_names_of, export_csv
+from .core.measure import assign_regions, measure_instances, region_summary
+
+_COLOUR_NAMES = ("red", "green", "blue", "alpha")
+
+
+class MeasureWidget(Container):
+    """Measures the objects of a Labels layer, with intensities of an Image layer and regions.
+
+    Inputs: "objects" (instance labels, YX or ZYX), optional "intensities" (an Image layer
+    of the same size, any number of channels) and optional "regions" (a class map of the
+    same shape, e.g. the U-Net widget's classes, whose ``features`` name the classes).
+    """
+
+    def __init__(self, napari_viewer):
+        super().__init__()
+        self._viewer = napari_viewer
+        self.objects = ComboBox(label="objects", choices=self._labels_layers,
+                                tooltip="Labels layer with one id per object (2D or a z-stack).")
+        self.intensities = ComboBox(label="intensities", choices=self._image_layers, nullable=True,
+                                    tooltip="Image whose intensities are measured in each object (optional).")
+        self.regions = ComboBox(
+            label="regions", choices=self._labels_layers, nullable=True,
+            tooltip="Class map (e.g. U-Net classes): each object gets the class of most of its "
+                    "pixels; cells are counted per class (optional).")
+        self.measure_button = PushButton(text="Measure")
+        self.status = Label(value="")
+        self.summary = ResultTable(export_text="Export regions CSV…")
+        self.export_objects_button = PushButton(text="Export objects CSV…", enabled=False)
+        self.extend([self.objects, self.intensities, self.regions, self.measure_button, self.status,
+                     self.summary, self.export_objects_button])
+        images = self._image_layers()
+        if images:  # start with an image; "regions" starts empty
+            self.intensities.value = images[-1][1]
+        self.measure_button.changed.connect(self.measure)
+        self.export_objects_button.changed.connect(self.export_objects)
+        self._objects_frame = pd.DataFrame()
+
+    def measure(self) -> None:
+        """Measure (Measure button): fill the layer's features and the region summary."""
+        try:
+            layer = self.objects.value
+            if layer is None:
+                raise ValueError("Add a Labels layer with the objects to measure first.")
+            objects = input_image(layer, self._viewer)
+            table, summary = self._measure(objects)
+        except ValueError as err:
+            show_error(str(err))
+            self.status.value = "Failed; see the notification."
+            return
+        features = _merged_features(pd.DataFrame(table), layer.features)
+        layer.features = features
+        self._objects_frame = features.drop(columns="index")
+        self.export_objects_button.enabled = True
+        regions = ""
+        if self.regions.value is None:
+            summary.pop("region_id")
+        else:
+            regions = f" in {sum(k is not None for k in summary['region_id'])} regions"
+        self.summary.show_frame(pd.DataFrame(summary))
+        self.status.value = f"{len(features)} objects measured in '{objects.name}'{regions}."
+
+    def export_objects(self) -> None:
+        """Save the per-object table of the last measurement as CSV."""
+        export_csv(self._objects_frame, self.native, caption="Export objects CSV")
+
+    def _measure(self, objects: InputImage) -> tuple[dict, dict]:
+        """Per-object columns and per-region summary columns of ``objects``."""
+        if objects.output_axes not in ("YX", "ZYX"):
+            raise ValueError(
+                f"'{objects.name}' has axes {objects.output_axes}: objects are measured in 2D images "
+                "(YX) and z-stacks (ZYX); measure one time point at a time (Layer > Split Stack).")
+        labels = np.asarray(objects.data)
+        spacing = objects.spacing if any(s != 1 for s in objects.spacing) else None
+        image, channel_axis, channel_names = self._intensity_image()
+        table = measure_instances(labels, image, spacing, channel_axis, channel_names)
+        if self.regions.value is None:
+            region_classes, class_names = np.zeros(labels.shape, np.uint8), ["all"]
+            region_id = np.zeros(len(table["label"]), np.int64)
+        else:
+            region_classes = np.asarray(self.regions.value.data)
+            class_names = class_names_of(self.regions.value)
+            if region_classes.shape != labels.shape:
+                raise ValueError(f"'{self.regions.value.name}' has shape {region_classes.shape} but "
+                                 f"'{objects.name}' {labels.shape}: choose regions of the same image.")
+            assigned = assign_regions(labels, region_classes, class_names)
+            table.update(region_id=assigned["region_id"], region=assigned["region"])
+            region_id = assigned["region_id"]
+        summary = region_summary({**table, "region_id": region_id}, region_classes, spacing, class_names)
+        return table, summary
+
+    def _intensity_image(self) -> tuple[np.ndarray | None, int | None, list[str] | None]:
+        """(image, channel axis, channel names) of the intensities layer; Nones without one."""
+        if self.intensities.value is None:
+            return None, None, None
+        source = input_image(self.intensities.value, self._viewer)
+        if "C" not in source.axes:
+            return np.asarray(source.data), None, None
+        channel_axis = source.axes.index("C")
+        count = source.data.shape[channel_axis]
+        names = _COLOUR_NAMES[:count] if self.intensities.value.rgb else [f"ch{c}" for c in range(count)]
+        return np.asarray(source.data), channel_axis, list(names)
+
+    def _labels_layers(self, _widget=None) -> list[tuple[str, Labels]]:
+        return [(layer.name, layer) for layer in self._viewer.layers if isinstance(layer, Labels)]
+
+    def _image_layers(self, _widget=None) -> list[tuple[str, Image]]:
+        return [(layer.name, layer) for layer in self._viewer.layers if isinstance(layer, Image)]
+
+
+def _merged_features(table: pd.DataFrame, old: pd.DataFrame) -> pd.DataFrame:
+    """The new measurements, plus the old features' other columns (e.g. class, score) by label.
+
+    Returns a frame with an ``index`` column (= label) first, as napari maps features to label values.
+    """
+    old_labels = old["index"] if "index" in old else old.get("label")
+    kept = [c for c in old.columns if c not in table.columns and c != "index"]
+    if kept and old_labels is not None:
+        extra = old[kept].assign(label=np.asarray(old_labels)).drop_duplicates("label")
+        table = table.merge(extra, on="label", how="left")
+    table.insert(0, "index", table["label"])
+    return table

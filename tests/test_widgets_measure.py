@@ -1,0 +1,172 @@
+"""The "Measure objects" dock widget, opened through the installed manifest."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from napari_unet_maskrcnn import _widget_tables
+from napari_unet_maskrcnn._widget_common import MARKER
+
+WIDGET = "Measure objects"
+
+
+def cells_and_image():
+    """Cell 1: 10 x 10 square of intensity 15 (left half of the image); cell 2: 4 x 4 of
+    intensity 40, cell 3: 2 x 5 of intensity 40 (right half). Background intensity 1."""
+    labels = np.zeros((20, 40), np.uint16)
+    labels[2:12, 2:12] = 1
+    labels[5:9, 25:29] = 2
+    labels[14:16, 30:35] = 3
+    image = np.ones(labels.shape, np.uint16)
+    image[labels == 1] = 15
+    image[labels >= 2] = 40
+    return labels, image
+
+
+def class_map():
+    """U-Net-like tissue classes: 1 = stroma (left half), 2 = tumour (right half)."""
+    classes = np.ones((20, 40), np.uint8)
+    classes[:, 20:] = 2
+    features = pd.DataFrame({"index": [0, 1, 2], "class_name": ["background", "stroma", "tumour"]})
+    return classes, features
+
+
+@pytest.fixture
+def measure(viewer, dock):
+    labels, image = cells_and_image()
+    viewer.add_image(image, name="dapi", scale=(0.5, 0.5))
+    viewer.add_labels(labels, name="cells", scale=(0.5, 0.5))
+    return dock(WIDGET)
+
+
+def test_features_and_summary_without_regions(viewer, measure):
+    assert measure.objects.value.name == "cells" and measure.intensities.value.name == "dapi"
+    assert measure.regions.value is None
+
+    measure.measure_button.native.click()
+
+    layer = viewer.layers["cells"]
+    features = layer.features
+    assert list(features["index"]) == list(features["label"]) == [1, 2, 3]
+    assert list(features["area"]) == [100, 16, 10]
+    assert list(features["area_calibrated"]) == pytest.approx([25, 4, 2.5])  # pixels of 0.5 µm
+    assert list(features["mean_intensity"]) == pytest.approx([15, 40, 40])
+    assert list(features["integrated_intensity"]) == pytest.approx([1500, 640, 400])
+    assert "region" not in features
+    assert "area: 100" in layer.get_status((3, 3), world=True)["value"]  # hover at pixel (6, 6)
+
+    summary = measure.summary.frame
+    assert list(summary["region"]) == ["all"] and "region_id" not in summary
+    assert summary["cells"][0] == 3
+    assert summary["region_area_um2"][0] == pytest.approx(20 * 40 * 0.25)
+    assert summary["density_per_mm2"][0] == pytest.approx(3 / 200 * 1e6)
+    assert summary["mean_intensity"][0] == pytest.approx((15 + 40 + 40) / 3)
+    assert measure.status.value == "3 objects measured in 'cells'."
+
+
+def test_regions_of_a_unet_class_map(viewer, measure):
+    classes, names = class_map()
+    viewer.add_labels(classes, name="tissue classes", features=names, scale=(0.5, 0.5),
+                      metadata={MARKER: {"source": "tissue", "output": "classes"}})
+    measure.reset_choices()
+    measure.regions.value = viewer.layers["tissue classes"]
+
+    measure.measure_button.native.click()
+
+    features = viewer.layers["cells"].features
+    assert list(features["region"]) == ["stroma", "tumour", "tumour"]
+    assert list(features["region_id"]) == [1, 2, 2]
+    summary = measure.summary.frame
+    assert list(summary["region"]) == ["stroma", "tumour", "all"]
+    assert list(summary["cells"]) == [1, 2, 3]
+    # each half: 20 x 20 pixels of 0.25 µm² = 100 µm²
+    assert list(summary["region_area_um2"]) == pytest.approx([100, 100, 200])
+    assert list(summary["density_per_mm2"]) == pytest.approx([1e4, 2e4, 1.5e4])
+    assert list(summary["mean_cell_area_um2"]) == pytest.approx([25, 3.25, 31.5 / 3])
+    assert measure.status.value == "3 objects measured in 'cells' in 2 regions."
+
+
+def test_features_of_a_mask_rcnn_layer_keep_class_and_score(viewer, dock):
+    labels, _ = cells_and_image()
+    old = pd.DataFrame({"index": [1, 2, 3], "label": [1, 2, 3], "class_name": ["nucleus"] * 3,
+                        "score": [0.9, 0.8, 0.7], "area": [1, 1, 1]})
+    labels[labels == 3] = 0  # the user erased object 3 and painted a new object 7
+    labels[0:2, 36:40] = 7
+    viewer.add_labels(labels, name="img instances", features=old)
+    widget = dock(WIDGET)
+    assert widget.intensities.value is None  # no image layer
+
+    widget.measure_button.native.click()
+
+    features = viewer.layers["img instances"].features
+    assert list(features["label"]) == [1, 2, 7]
+    assert list(features["area"]) == [100, 16, 8]  # measured again, not the old values
+    assert list(features["score"][:2]) == [0.9, 0.8] and np.isnan(features["score"][2])
+    assert "mean_intensity" not in features and "area_calibrated" not in features
+    assert list(widget.summary.frame["region_area_px"]) == [800]
+
+
+def test_rgb_intensities_per_colour(viewer, dock):
+    labels, _ = cells_and_image()
+    rgb = np.zeros((*labels.shape, 3), np.uint8)
+    rgb[..., 2] = 200
+    viewer.add_image(rgb, name="he", rgb=True)
+    viewer.add_labels(labels, name="cells")
+    widget = dock(WIDGET)
+
+    widget.measure_button.native.click()
+
+    features = viewer.layers["cells"].features
+    assert list(features["mean_intensity_blue"]) == [200, 200, 200]
+    assert list(features["max_intensity_red"]) == [0, 0, 0]
+
+
+def test_empty_labels_give_empty_tables(viewer, dock):
+    viewer.add_labels(np.zeros((16, 16), np.uint16), name="nothing")
+    widget = dock(WIDGET)
+    widget.measure_button.native.click()
+    assert len(viewer.layers["nothing"].features) == 0
+    assert list(widget.summary.frame["cells"]) == [0]
+    assert widget.status.value == "0 objects measured in 'nothing'."
+
+
+def test_csv_export_of_objects_and_regions(viewer, measure, tmp_path, monkeypatch):
+    classes, names = class_map()
+    viewer.add_labels(classes, name="tissue classes", features=names)
+    measure.reset_choices()
+    measure.regions.value = viewer.layers["tissue classes"]
+    measure.measure_button.native.click()
+
+    monkeypatch.setattr(_widget_tables, "ask_csv_path", lambda parent=None, caption="": str(tmp_path / "objects.csv"))
+    measure.export_objects_button.native.click()
+    monkeypatch.setattr(_widget_tables, "ask_csv_path", lambda parent=None, caption="": str(tmp_path / "regions.csv"))
+    measure.summary.export_button.native.click()
+
+    objects = pd.read_csv(tmp_path / "objects.csv")
+    assert list(objects["label"]) == [1, 2, 3] and "index" not in objects
+    assert list(objects["region"]) == ["stroma", "tumour", "tumour"]
+    regions = pd.read_csv(tmp_path / "regions.csv")
+    assert list(regions["region"]) == ["stroma", "tumour", "all"]
+    assert list(regions["cells"]) == [1, 2, 3]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["objects.csv", "regions.csv"]
+
+
+def test_regions_of_another_shape_are_reported(viewer, measure, new_notifications):
+    viewer.add_labels(np.ones((10, 10), np.uint8), name="small regions")
+    measure.reset_choices()
+    measure.regions.value = viewer.layers["small regions"]
+
+    measure.measure_button.native.click()
+
+    assert any("same image" in message for message in new_notifications())
+    assert measure.status.value == "Failed; see the notification."
+    assert len(viewer.layers["cells"].features) == 0
+
+
+def test_time_lapse_labels_are_refused_with_the_way_out(viewer, dock, new_notifications):
+    viewer.add_labels(np.zeros((3, 16, 16), np.uint16), name="movie", metadata={"axes": "TYX"})
+    widget = dock(WIDGET)
+    widget.measure_button.native.click()
+    assert any("one time point at a time" in message for message in new_notifications())
