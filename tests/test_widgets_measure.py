@@ -139,10 +139,11 @@ def test_csv_export_of_objects_and_regions(viewer, measure, tmp_path, monkeypatc
     measure.regions.value = viewer.layers["tissue classes"]
     measure.measure_button.native.click()
 
-    monkeypatch.setattr(_widget_tables, "ask_csv_path", lambda parent=None, caption="": str(tmp_path / "objects.csv"))
-    measure.export_objects_button.native.click()
-    monkeypatch.setattr(_widget_tables, "ask_csv_path", lambda parent=None, caption="": str(tmp_path / "regions.csv"))
-    measure.summary.export_button.native.click()
+    for name, button in (("objects.csv", measure.export_objects_button),
+                         ("regions.csv", measure.summary.export_button)):
+        path = str(tmp_path / name)
+        monkeypatch.setattr(_widget_tables, "ask_csv_path", lambda parent=None, caption="", path=path: path)
+        button.native.click()
 
     objects = pd.read_csv(tmp_path / "objects.csv")
     assert list(objects["label"]) == [1, 2, 3] and "index" not in objects
