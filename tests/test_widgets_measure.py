@@ -171,3 +171,17 @@ def test_time_lapse_labels_are_refused_with_the_way_out(viewer, dock, new_notifi
     widget = dock(WIDGET)
     widget.measure_button.native.click()
     assert any("one time point at a time" in message for message in new_notifications())
+
+
+def test_z_stack_volumes_with_the_layer_scale(viewer, dock):
+    labels = np.zeros((6, 20, 20), np.uint16)
+    labels[1:5, 5:15, 5:15] = 9  # 400 voxels of 2 x 0.5 x 0.5 µm
+    viewer.add_labels(labels, name="nuclei", scale=(2.0, 0.5, 0.5))
+    widget = dock(WIDGET)
+
+    widget.measure_button.native.click()
+
+    features = viewer.layers["nuclei"].features
+    assert list(features["area"]) == [400] and list(features["area_calibrated"]) == [200.0]
+    assert list(widget.summary.frame["region_area_um3"]) == [6 * 20 * 20 * 0.5]
+    assert widget.summary.frame["density_per_mm3"][0] == pytest.approx(1 / (1200 * 1e-9))
