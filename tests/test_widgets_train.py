@@ -69,7 +69,7 @@ def test_unet_from_sparse_strokes_appears_in_the_unet_widget(viewer, dock, train
     segmentation = dock("U-Net segmentation")
     trainer.task.value = "semantic"
     trainer.label_kind.value = "classes"
-    assert trainer.region.native.isHidden()  # class strokes leave unpainted pixels out anyway
+    assert trainer.region.native.isHidden() and trainer.margin.native.isHidden()  # unpainted = ignored
     trainer.start_from("unet")
     add_pair(trainer, image_layer, labels_layer)
     trainer.model_name.value = "strokes"
@@ -80,7 +80,7 @@ def test_unet_from_sparse_strokes_appears_in_the_unet_widget(viewer, dock, train
     spec = read_spec(path)
     assert spec.class_names == ["background", "cell"] and spec.provenance["data"]["label_kind"] == "classes"
     assert "strokes" in segmentation.model.combo.choices
-    assert trainer.plot.losses and trainer.status.value.startswith("Wrote 'strokes.safetensors'")
+    assert trainer.plot.losses and trainer.status.value.startswith("Wrote 'strokes'")
     assert trainer.model_name.value == "strokes-2"  # the next run will not overwrite this one
 
 
@@ -94,7 +94,9 @@ def test_mask_rcnn_from_instances_in_a_shapes_region(viewer, dock, trainer, qtbo
     semantic, instances_widget = dock("U-Net segmentation"), dock("Mask R-CNN instances")
     trainer.task.value = "instances"
     assert trainer.label_kind.native.isHidden() and not trainer.region.native.isHidden()
+    assert not trainer.margin.native.isHidden()  # labelled objects + margin, the default
     trainer.region.value = shapes
+    assert trainer.margin.native.isHidden()
     trainer.start_from("maskrcnn")
     add_pair(trainer, image_layer, labels_layer)
     trainer.model_name.value = "left-half"

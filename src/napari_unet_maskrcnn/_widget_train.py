@@ -123,6 +123,7 @@ class TrainWidget(Container):
         buttons = Container(layout="horizontal", labels=False, widgets=[self.train_button, self.cancel_button])
         buttons.margins = (0, 0, 0, 0)
         self.status = Label(value="")
+        self.status.native.setWordWrap(True)
         self.plot = TrainingPlot()
         self.extend([
             self.image, self.labels, self.slices, self.add_button, self.pair_list, self.remove_button,
@@ -200,8 +201,9 @@ class TrainWidget(Container):
         image = self.image.value
         self.slices.visible = image is not None and PairChoice.is_stack(image, self._viewer)
         self.label_kind.visible = self.task.value == "semantic"
-        self.region.visible = self._label_kind() == "instances"
-        self.margin.visible = self.region.visible and self.region.value == "objects"
+        instances = self._label_kind() == "instances"  # class strokes: unpainted pixels are ignored anyway
+        self.region.visible = instances
+        self.margin.visible = instances and self.region.value == "objects"
 
     def _label_kind(self) -> str:
         return self.label_kind.value if self.task.value == "semantic" else "instances"
@@ -314,8 +316,8 @@ class TrainWidget(Container):
         model_events.changed.emit()
         best = result.best_metrics.get(score_name(self._request))
         quality = f", {score_name(self._request)} {best:.3f}" if best is not None else ""
-        self.status.value = (f"Wrote '{result.path.name}' ({result.stop_reason}, {len(result.history)} "
-                             f"epochs{quality}); it is in the segmentation widgets' model lists.")
+        self.status.value = (f"Wrote '{result.path.stem}' ({result.stop_reason}, {len(result.history)} "
+                             f"epochs{quality}): now in the segmentation widgets' model lists.")
         show_info(f"Model written to '{result.path}'.")
         self.model_name.value = free_model_name(self.model_name.value)
 
