@@ -30,7 +30,10 @@ def test_installed_manifest_is_the_root_napari_yaml():
         exclude={"package_metadata"}
     )
     widgets = [w.display_name for w in installed.contributions.widgets]
-    assert widgets == ["U-Net segmentation", "Mask R-CNN instances"]
+    assert widgets == [
+        "U-Net segmentation", "Mask R-CNN instances", "Evaluate segmentation", "Measure objects",
+        "Train model",
+    ]
     assert [s.key for s in installed.contributions.sample_data] == [
         "nuclei-2d", "nuclei-3d", "tissue-rgb", "cell"
     ]
