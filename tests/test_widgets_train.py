@@ -109,15 +109,20 @@ def test_mask_rcnn_from_instances_in_a_shapes_region(viewer, dock, trainer, qtbo
     assert "left-half" not in semantic.model.combo.choices
 
 
-def test_cancel_stops_promptly_and_keeps_the_model(viewer, trainer, qtbot, user_model_folder):
+def start_long_run(viewer, trainer, qtbot, name: str) -> None:
+    """Start a 10 minute U-Net run and wait for its first losses in the plot."""
     image, instances = discs(256, count=30)
     add_pair(trainer, viewer.add_image(image, name="big"), viewer.add_labels(instances, name="objects"))
     trainer.task.value = "semantic"
     trainer.start_from("unet")
-    trainer.epochs.value = 0  # until the 10 minute budget is spent
-    trainer.model_name.value = "cancelled"
+    trainer.epochs.value = 0  # until the time budget is spent
+    trainer.model_name.value = name
     trainer.train_button.native.click()
     qtbot.waitUntil(lambda: len(trainer.plot.losses) >= 3, timeout=120_000)
+
+
+def test_cancel_stops_promptly_and_keeps_the_model(viewer, trainer, qtbot, user_model_folder):
+    start_long_run(viewer, trainer, qtbot, "cancelled")
     assert "step" in trainer.status.value and "left" in trainer.status.value
 
     trainer.cancel_button.native.click()
@@ -129,6 +134,15 @@ def test_cancel_stops_promptly_and_keeps_the_model(viewer, trainer, qtbot, user_
     assert spec.provenance["training"]["stop_reason"] == "stopped"
     assert trainer.train_button.enabled and not trainer.cancel_button.enabled
     assert trainer.status.value.startswith("Wrote")
+
+
+def test_closing_napari_during_training_stops_it(viewer, trainer, qtbot):
+    start_long_run(viewer, trainer, qtbot, "closed")
+    worker = trainer._worker
+
+    viewer.close()
+
+    qtbot.waitUntil(lambda: not worker.is_running, timeout=30_000)
 
 
 def test_cancel_before_the_first_step_writes_nothing(viewer, trainer, qtbot, user_model_folder):
@@ -158,8 +172,10 @@ def test_problems_are_notified_and_nothing_is_written(viewer, trainer, qtbot, ne
     ]
     trainer.task.value = "semantic"
     for labels_layer, kind, message in cases:
-        trainer._pairs.clear()
+        trainer.pair_list.value = list(trainer.pair_list.choices)
+        trainer.remove_button.native.click()
         add_pair(trainer, image_layer, labels_layer)
+        assert len(trainer.pair_list.choices) == 1
         trainer.label_kind.value = kind
         train(trainer, qtbot)
         assert message in new_notifications()[-1]
@@ -179,11 +195,11 @@ def test_stack_pairs_use_the_slice_on_screen(viewer, trainer, qtbot, new_notific
     add_pair(trainer, image_layer, labels_layer, "all")
     viewer.dims.set_current_step(0, 2)
     add_pair(trainer, image_layer, labels_layer, "current")
-    assert list(trainer.pair_list.choices) == trainer._pairs
-    assert [pair.description for pair in trainer._pairs] == [
+    pairs = list(trainer.pair_list.choices)
+    assert [pair.description for pair in pairs] == [
         "stack + nuclei (z 0)", "stack + nuclei (all annotated slices)", "stack + nuclei (z 2)"]
 
-    trainer.pair_list.value = [trainer._pairs[1], trainer._pairs[2]]
+    trainer.pair_list.value = pairs[1:]
     trainer.remove_button.native.click()
     train(trainer, qtbot)  # slice 0 has no labels
     assert "no labelled pixel in the chosen slice" in new_notifications()[-1]
