@@ -148,3 +148,15 @@ def test_maskrcnn_spec_builds_with_background_class(tmp_path):
     network = build_network(spec)
     assert spec.task == "instances"
     assert network.roi_heads.box_predictor.cls_score.out_features == 2
+
+
+def test_saved_file_follows_the_umask(tmp_path):
+    import os
+
+    spec = tiny_spec()
+    old = os.umask(0o022)
+    try:
+        path = save_model(tmp_path / "m.safetensors", build_network(spec), spec)
+    finally:
+        os.umask(old)
+    assert path.stat().st_mode & 0o777 == 0o644

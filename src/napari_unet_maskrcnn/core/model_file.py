@@ -133,11 +133,18 @@ def save_model(path: str | os.PathLike, network, spec: ModelSpec, half: bool = T
     os.close(fd)
     try:
         save_file(tensors, tmp, metadata={SPEC_KEY: spec.to_json()})
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; a model file is shareable
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
     return path
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def read_spec(path: str | os.PathLike) -> ModelSpec:

@@ -20,6 +20,7 @@ training targets should be built the same way. Mask cell ``j`` of ``M`` covers
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 
 import numpy as np
@@ -36,6 +37,8 @@ from torchvision.models.detection.transform import GeneralizedRCNNTransform
 from torchvision.ops.feature_pyramid_network import LastLevelMaxPool
 
 from ..device import autocast
+
+_DETECT_LOCK = threading.Lock()
 
 BACKBONES = ("resnet18", "resnet34", "resnet50")
 FPN_LEVELS = 5  # ResNet stages 1-4 plus the max-pooled extra level
@@ -178,17 +181,18 @@ def detect(
         float32 ``(N, M, M)`` object probabilities in each box's frame (M = 28).
     """
     heads = network.roi_heads
-    saved = (network.training, heads.score_thresh, heads.nms_thresh)
-    heads.score_thresh, heads.nms_thresh = float(score_threshold), float(nms_iou)
-    network.eval()
-    try:
-        with torch.inference_mode():
-            tensor = torch.from_numpy(np.ascontiguousarray(image, dtype=np.float32)).to(device)
-            with autocast(device, autocast_dtype):
-                (result,) = network([tensor])
-    finally:
-        network.train(saved[0])
-        heads.score_thresh, heads.nms_thresh = saved[1], saved[2]
+    with _DETECT_LOCK:  # the thresholds live on the (cached, shared) network
+        saved = (network.training, heads.score_thresh, heads.nms_thresh)
+        heads.score_thresh, heads.nms_thresh = float(score_threshold), float(nms_iou)
+        network.eval()
+        try:
+            with torch.inference_mode():
+                tensor = torch.from_numpy(np.ascontiguousarray(image, dtype=np.float32)).to(device)
+                with autocast(device, autocast_dtype):
+                    (result,) = network([tensor])
+        finally:
+            network.train(saved[0])
+            heads.score_thresh, heads.nms_thresh = saved[1], saved[2]
     return {
         "boxes": result["boxes"].float().cpu().numpy(),
         "scores": result["scores"].float().cpu().numpy(),
