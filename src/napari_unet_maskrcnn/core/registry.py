@@ -179,12 +179,22 @@ def load_model(model: str | os.PathLike, device) -> tuple[ModelSpec, object]:
         if key in _cache:
             _cache.move_to_end(key)
             return _cache[key]
-    loaded = load_model_file(path, device=str(device))
+    spec, network = load_model_file(path, device=str(device))
+    loaded = (spec, _fast_layout(network, device))
     with _lock:
         _cache[key] = loaded
         while len(_cache) > _CACHE_SIZE:
             _cache.popitem(last=False)
     return loaded
+
+
+def _fast_layout(network, device):
+    """Channels-last weights on the CPU: oneDNN's convolutions run 1.5-2x faster that way."""
+    import torch
+
+    if torch.device(device).type == "cpu":
+        network = network.to(memory_format=torch.channels_last)
+    return network
 
 
 def clear_cache() -> None:
