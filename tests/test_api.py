@@ -137,3 +137,24 @@ def test_semantic_split_instances(unet_file, maskrcnn_file, tmp_path):
     two_class = make_tiny_model_file(tmp_path / "two.safetensors", class_names=["background", "tissue"])
     with pytest.raises(ValueError, match="boundary"):
         api.segment_semantic(image, two_class, tile=64, overlap=16, split_instances=True)
+
+
+def test_instance_settings_default_to_the_model_file(monkeypatch, tmp_path):
+    from napari_unet_maskrcnn.core.model_file import load_model_file, save_model
+
+    spec, network = load_model_file(make_tiny_model_file(tmp_path / "a.safetensors", arch="maskrcnn"))
+    spec.defaults = {"score_threshold": 0.8, "min_size": 500}
+    path = save_model(tmp_path / "with_defaults.safetensors", network, spec)
+    seen = {}
+
+    def fake_detect(network, image, **kwargs):
+        seen.update(kwargs)
+        return blob_detections(image)
+
+    monkeypatch.setattr(maskrcnn, "detect", fake_detect)
+    image = discs((64, 64), [(20, 20), (45, 45)], radius=8)  # ~200 px each: below min_size 500
+    result = api.segment_instances(image, path, tile=64)
+    assert seen["score_threshold"] == 0.8 and seen["nms_iou"] == 0.5
+    assert result.labels.max() == 0
+    given = api.segment_instances(image, path, tile=64, score_threshold=0.3, min_size=10)
+    assert seen["score_threshold"] == 0.3 and given.labels.max() == 2

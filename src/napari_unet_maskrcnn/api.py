@@ -58,6 +58,7 @@ DEFAULT_OVERLAP = 64
 DEFAULT_MARGIN = 64
 MIN_TILE = 64
 DEFAULT_PRECISION = "auto"
+INSTANCE_DEFAULTS = {"score_threshold": 0.5, "mask_threshold": 0.5, "nms_iou": 0.5, "min_size": 10}
 
 
 @dataclass
@@ -169,7 +170,7 @@ def iter_segment_semantic(
     device: str = "auto",
     return_probabilities: bool = False,
     split_instances: bool = False,
-    min_size: int = 10,
+    min_size: int | None = None,
     precision: str = DEFAULT_PRECISION,
 ) -> ProgressGenerator[SemanticResult]:
     """Per-pixel classes of every 2D plane of ``image`` with a U-Net model.
@@ -185,7 +186,7 @@ def iter_segment_semantic(
         return_probabilities: also return float32 per-class probabilities.
         split_instances: also derive instances (seeded watershed of the object class inside
             the boundary class); needs a model with a ``boundary`` class.
-        min_size: smallest instance kept by ``split_instances`` (pixels).
+        min_size: smallest instance kept by ``split_instances`` (pixels; None = 10).
         precision: ``"auto"`` (bfloat16 where the CPU/GPU computes it natively), ``"fp32"``, ``"bf16"``.
 
     Yields ProgressEvent per tile; returns :class:`SemanticResult`.
@@ -230,7 +231,8 @@ def iter_segment_semantic(
 
         instances = from_canonical(instances_from_class_stack(
             classes, probabilities, object_class=1,
-            boundary_class=spec.class_names.index("boundary"), min_size=min_size,
+            boundary_class=spec.class_names.index("boundary"),
+            min_size=INSTANCE_DEFAULTS["min_size"] if min_size is None else min_size,
         ), axes)
     out_probs = None
     if return_probabilities:
@@ -248,10 +250,10 @@ def iter_segment_instances(
     tile: int = DEFAULT_TILE,
     margin: int | None = None,
     device: str = "auto",
-    score_threshold: float = 0.5,
-    mask_threshold: float = 0.5,
-    nms_iou: float = 0.5,
-    min_size: int = 10,
+    score_threshold: float | None = None,
+    mask_threshold: float | None = None,
+    nms_iou: float | None = None,
+    min_size: int | None = None,
     z_link_iou: float = 0.3,
     spacing: tuple[float, ...] | None = None,
     precision: str = DEFAULT_PRECISION,
@@ -270,6 +272,7 @@ def iter_segment_instances(
         mask_threshold: mask probability above which a pixel belongs to the object (0..1).
         nms_iou: boxes overlapping more than this IoU are suppressed (0..1).
         min_size: objects smaller than this (pixels, after overlap resolution) are dropped.
+            These four default (None) to the model file's ``defaults``, else 0.5, 0.5, 0.5, 10.
         spacing: physical pixel size per output spatial axis (Z, Y, X order) for calibrated areas.
         precision: as in :func:`iter_segment_semantic`.
 
@@ -283,11 +286,15 @@ def iter_segment_instances(
 
     margin = _context(tile, margin, DEFAULT_MARGIN)
     _check_tile(tile, margin, "margin")
-    for name, value in (("score_threshold", score_threshold), ("mask_threshold", mask_threshold),
-                        ("nms_iou", nms_iou)):
-        if not 0.0 <= value <= 1.0:
-            raise ValueError(f"{name} must be between 0 and 1 (got {value}).")
     canonical, axes, spec, network, dev = _prepare(image, model, axes, device, "instances")
+    settings = {**INSTANCE_DEFAULTS, **{k: v for k, v in spec.defaults.items() if k in INSTANCE_DEFAULTS}}
+    given = {"score_threshold": score_threshold, "mask_threshold": mask_threshold, "nms_iou": nms_iou,
+             "min_size": min_size}
+    settings.update({k: v for k, v in given.items() if v is not None})
+    score_threshold, mask_threshold, nms_iou, min_size = (settings[k] for k in INSTANCE_DEFAULTS)
+    for name in ("score_threshold", "mask_threshold", "nms_iou"):
+        if not 0.0 <= settings[name] <= 1.0:
+            raise ValueError(f"{name} must be between 0 and 1 (got {settings[name]}).")
     n_t, n_z, height, width, _ = canonical.shape
     detector = partial(detect, network, score_threshold=score_threshold, nms_iou=nms_iou, device=dev,
                        autocast_dtype=inference_dtype(precision, dev))

@@ -45,10 +45,11 @@ def build_parser() -> argparse.ArgumentParser:
     seg.add_argument("--tile", type=int, default=512, help="tile edge in pixels (default 512)")
     seg.add_argument("--precision", default="auto", choices=("auto", "fp32", "bf16"),
                      help="auto (default): bfloat16 where the CPU/GPU computes it natively")
-    seg.add_argument("--score-threshold", type=float, default=0.5, help="instances: min score (0.5)")
-    seg.add_argument("--mask-threshold", type=float, default=0.5, help="instances: mask cut-off (0.5)")
-    seg.add_argument("--nms-iou", type=float, default=0.5, help="instances: NMS IoU (0.5)")
-    seg.add_argument("--min-size", type=int, default=10, help="instances: min object pixels (10)")
+    seg.add_argument("--score-threshold", type=float,
+                     help="instances: min score (default: the model's, else 0.5)")
+    seg.add_argument("--mask-threshold", type=float, help="instances: mask cut-off (model's, else 0.5)")
+    seg.add_argument("--nms-iou", type=float, help="instances: NMS IoU (model's, else 0.5)")
+    seg.add_argument("--min-size", type=int, help="min object pixels (model's, else 10)")
     seg.add_argument("--z-link-iou", type=float, default=0.3,
                      help="instances: IoU linking objects across z, 0 = off (0.3)")
     seg.add_argument("--split-instances", action="store_true",
