@@ -256,7 +256,7 @@ def iter_segment_instances(
     min_size: int | None = None,
     z_link_iou: float = 0.3,
     spacing: tuple[float, ...] | None = None,
-    precision: str = DEFAULT_PRECISION,
+    precision: str = "fp32",
 ) -> ProgressGenerator[InstanceResult]:
     """One id per object in every 2D plane of ``image`` with a Mask R-CNN model.
 
@@ -274,7 +274,9 @@ def iter_segment_instances(
         min_size: objects smaller than this (pixels, after overlap resolution) are dropped.
             These four default (None) to the model file's ``defaults``, else 0.5, 0.5, 0.5, 10.
         spacing: physical pixel size per output spatial axis (Z, Y, X order) for calibrated areas.
-        precision: as in :func:`iter_segment_semantic`.
+        precision: as in :func:`iter_segment_semantic`, but float32 by default: bfloat16 cost
+            Mask R-CNN 1-2 points of AP(0.5) on DSB2018 (scores and boxes shift), while the
+            U-Net's classes are unchanged by it.
 
     Yields ProgressEvent per tile; returns :class:`InstanceResult`.
     """
