@@ -1,6 +1,7 @@
 """Install a trained model file as a bundled model, adding its name and held-out figures.
 
     python scripts/install_bundled_model.py TRAINED.safetensors NAME [--evaluation EVAL.json]
+        [--defaults score_threshold=0.8 ...]
 
 Copies the weights unchanged into src/napari_unet_maskrcnn/bundled_models/NAME.safetensors
 and completes the spec inside: ``name``, ``provenance.description`` (from the registry) and,
@@ -26,6 +27,8 @@ def main() -> int:
     parser.add_argument("trained", type=Path)
     parser.add_argument("name", choices=list(BUNDLED))
     parser.add_argument("--evaluation", type=Path, help="JSON written by scripts/evaluate_bundled.py")
+    parser.add_argument("--defaults", nargs="+", default=[], metavar="KEY=VALUE",
+                        help="inference defaults stored in the model, e.g. score_threshold=0.8")
     args = parser.parse_args()
 
     spec = read_spec(args.trained)
@@ -34,6 +37,9 @@ def main() -> int:
         raise SystemExit(f"{args.trained} is a {spec.task} model of {spec.class_names}, "
                          f"but {args.name} is {entry.task} of {list(entry.class_names)}.")
     spec.name = args.name
+    for item in args.defaults:
+        key, _, value = item.partition("=")
+        spec.defaults[key] = json.loads(value)
     spec.provenance["description"] = entry.description
     if args.evaluation:
         figures = [row for row in json.loads(args.evaluation.read_text()) if row["model"] == args.name]
