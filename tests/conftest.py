@@ -96,3 +96,14 @@ def new_notifications():
 
     start = len(notification_manager.records)
     return lambda: [record.message for record in notification_manager.records[start:]]
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """Tiny models gain nothing from more threads and lose much to thread contention on a busy CPU."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

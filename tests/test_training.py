@@ -39,13 +39,7 @@ TINY_UNET = dict(depth=2, base_width=8)
 FAST = dict(crop=64, batch_size=4, amp=False)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny models gain nothing from more threads and lose much to thread contention on a busy CPU."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def discs(seed: int, size: int = 64, count: int = 5) -> tuple[np.ndarray, np.ndarray]:

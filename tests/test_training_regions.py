@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 
 from napari_unet_maskrcnn.core.inputs import prepare_plane
 from napari_unet_maskrcnn.core.model_file import read_spec
@@ -23,12 +22,7 @@ FAST = dict(crop=32, batch_size=4, amp=False, augment=NO_AUGMENTATION, val_fract
 TRIANGLE = np.array([[2, 2], [2, 60], [60, 2]])  # rows, columns: the upper-left half of a 64 px square
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def half_annotated(size: int = 96) -> tuple[np.ndarray, np.ndarray]:
