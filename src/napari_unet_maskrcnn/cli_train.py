@@ -81,7 +81,11 @@ def add_train_parser(commands) -> None:
     parser.add_argument("--checkpoint-every", type=int, default=1, help="epochs between checkpoints (1)")
     parser.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=None,
                         help="mixed precision: bf16 on CPUs that have it, AMP on CUDA (default: where supported)")
-    parser.add_argument("--no-augment", action="store_true", help="train on plain crops (no augmentation)")
+    parser.add_argument("--augment", default="standard", choices=("standard", "strong", "histology", "none"),
+                        help="augmentation recipe: standard (flips, scale 0.75-1.33, intensity), strong (any "
+                             "rotation, H&E stain and colour jitter, inverted contrast, dim objects, scale 0.5-2), "
+                             "histology (any rotation, stain jitter), none")
+    parser.add_argument("--no-augment", action="store_true", help="train on plain crops (same as --augment none)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -152,14 +156,14 @@ def _train(args, pairs, config, reporter):
 
 def _config(args, val_names):
     from .core.training import TrainConfig
-    from .core.training.augment import NO_AUGMENTATION, AugmentSettings
+    from .core.training.augment import AUGMENT_PRESETS
 
     epochs = args.epochs if args.epochs is not None or args.minutes is not None else DEFAULT_EPOCHS
     checkpoint_dir = args.checkpoint_dir or args.output.with_name(args.output.stem + ".checkpoints")
     return TrainConfig(
         epochs=epochs, minutes=args.minutes, crop=args.crop, batch_size=args.batch_size, lr=args.lr,
         val_fraction=args.val_fraction, val_names=val_names, seed=args.seed, device=args.device,
-        amp=args.bf16, augment=NO_AUGMENTATION if args.no_augment else AugmentSettings(),
+        amp=args.bf16, augment=AUGMENT_PRESETS["none" if args.no_augment else args.augment],
         checkpoint_dir=str(checkpoint_dir), checkpoint_every=args.checkpoint_every,
         resume=str(args.resume) if args.resume else None, base=args.base, class_weights=args.class_weights,
     )

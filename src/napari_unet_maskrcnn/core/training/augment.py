@@ -6,9 +6,14 @@ One sample is made in three steps (:func:`random_sample`):
    (scale jitter ``s``, log-uniform) is read through the model's normalisation
    (``PlaneSource.read``, exactly as at inference), the part outside the image padded, and
    resized to ``crop x crop``, bilinear for the image and nearest for the labels;
-2. a random flip and 90-degree rotation (the 8 symmetries of the square);
-3. intensity jitter on the normalised image (:func:`jitter_intensity`): contrast,
-   brightness, gamma and Gaussian noise.
+2. a random flip and 90-degree rotation (the 8 symmetries of the square), optionally any
+   angle (:func:`random_rotation`);
+3. colour on the normalised image: H&E stain jitter in HED space and per-channel gains on
+   3-channel images (:func:`jitter_colour`), an optional contrast inversion (fluorescence
+   looks like brightfield and back);
+4. intensity jitter (:func:`jitter_intensity`): contrast, brightness, gamma and Gaussian noise.
+
+:data:`AUGMENT_PRESETS` names the recipes the CLI offers (``--augment``).
 """
 
 from __future__ import annotations
@@ -33,6 +38,14 @@ class AugmentSettings:
         brightness: offset (normalised units, ~0..1 image range) from ``[-brightness, brightness]``.
         gamma_range: (min, max) exponent applied to positive intensities, log-uniform.
         noise_std: Gaussian noise standard deviation drawn from ``[0, noise_std]`` (normalised units).
+        any_rotation: also rotate by a uniform random angle (pixels rotated in from outside
+            read as padding).
+        stain_jitter: 3-channel images: each of the haematoxylin, eosin and DAB optical
+            densities scaled by ``1 + U(-s, s)`` and shifted by ``U(-s, s)`` (Tellez et al.
+            2018's HED augmentation); 0 = off.
+        channel_gain: 3-channel images: each channel scaled by ``1 + U(-g, g)``; 0 = off.
+        invert_probability: chance of inverting the contrast (``1 - x``): dark objects on a
+            light background become bright on dark and back.
     """
 
     scale_range: tuple[float, float] = (0.75, 1.33)
@@ -41,6 +54,10 @@ class AugmentSettings:
     brightness: float = 0.1
     gamma_range: tuple[float, float] = (0.75, 1.33)
     noise_std: float = 0.05
+    any_rotation: bool = False
+    stain_jitter: float = 0.0
+    channel_gain: float = 0.0
+    invert_probability: float = 0.0
 
     def __post_init__(self) -> None:
         for name in ("scale_range", "gamma_range"):
@@ -52,6 +69,22 @@ class AugmentSettings:
 NO_AUGMENTATION = AugmentSettings(
     scale_range=(1.0, 1.0), flips=False, contrast=0.0, brightness=0.0, gamma_range=(1.0, 1.0), noise_std=0.0
 )
+
+AUGMENT_PRESETS = {
+    "standard": AugmentSettings(),
+    # Aimed at unseen microscopes: any orientation, stain and colour variation, inverted
+    # contrast (brightfield <-> fluorescence), dim and noisy objects, a 4x range of object sizes.
+    "strong": AugmentSettings(
+        scale_range=(0.5, 2.0), contrast=0.4, brightness=0.15, gamma_range=(0.6, 1.6), noise_std=0.08,
+        any_rotation=True, stain_jitter=0.05, channel_gain=0.1, invert_probability=0.15,
+    ),
+    # H&E tissue: stains and scanners vary, orientation is arbitrary, contrast never inverts.
+    "histology": AugmentSettings(
+        scale_range=(0.7, 1.4), contrast=0.2, brightness=0.1, gamma_range=(0.8, 1.25), noise_std=0.03,
+        any_rotation=True, stain_jitter=0.05, channel_gain=0.05,
+    ),
+    "none": NO_AUGMENTATION,
+}
 
 
 def random_sample(
@@ -79,6 +112,11 @@ def random_sample(
     image, crop_labels = read_scaled_crop(source, labels, crop, scale, rng, pad_label)
     if settings.flips:
         image, crop_labels = random_symmetry(image, crop_labels, rng)
+    if settings.any_rotation:
+        image, crop_labels = random_rotation(image, crop_labels, rng, pad_label)
+    image = jitter_colour(image, rng, settings)
+    if settings.invert_probability > 0 and rng.random() < settings.invert_probability:
+        image = (1.0 - image).astype(np.float32)
     return jitter_intensity(image, rng, settings), crop_labels
 
 
@@ -132,6 +170,53 @@ def random_symmetry(
     if rng.random() < 0.5:
         image, labels = image[:, :, ::-1], labels[:, ::-1]
     return np.ascontiguousarray(image), np.ascontiguousarray(labels)
+
+
+def random_rotation(
+    image: np.ndarray, labels: np.ndarray, rng: np.random.Generator, pad_label: int = PAD_LABEL
+) -> tuple[np.ndarray, np.ndarray]:
+    """Image (C, h, w) bilinear and labels (h, w) nearest, rotated by the same uniform angle.
+
+    The corners rotated in from outside read as 0 (image) and ``pad_label`` (labels), like
+    the padding of a crop that overhangs the image.
+    """
+    angle = float(rng.uniform(0.0, 360.0))
+    rotated = ndimage.rotate(image, angle, axes=(2, 1), reshape=False, order=1, mode="constant", cval=0.0)
+    rotated_labels = ndimage.rotate(labels, angle, axes=(1, 0), reshape=False, order=0, mode="constant",
+                                    cval=pad_label)
+    return rotated.astype(np.float32, copy=False), rotated_labels
+
+
+# Ruifrok & Johnston's stain vectors (rows: haematoxylin, eosin, DAB), as in skimage.color.
+_RGB_FROM_HED = np.array([[0.65, 0.70, 0.29], [0.07, 0.99, 0.11], [0.27, 0.57, 0.78]])
+_HED_FROM_RGB = np.linalg.inv(_RGB_FROM_HED)
+
+
+def jitter_colour(image: np.ndarray, rng: np.random.Generator, settings: AugmentSettings) -> np.ndarray:
+    """H&E stain jitter and per-channel gains of a normalised 3-channel image (3, h, w).
+
+    Other channel counts are returned unchanged. The stain jitter works on optical densities
+    ``-log(x)`` of the image clipped to (0, 1], projected on the haematoxylin / eosin / DAB
+    vectors, each scaled and shifted, and projected back; the part of the image outside
+    [0, 1] is kept as it was.
+    """
+    if image.shape[0] != 3 or (settings.stain_jitter <= 0 and settings.channel_gain <= 0):
+        return image
+    out = image.astype(np.float32, copy=True)
+    if settings.stain_jitter > 0:
+        strength = settings.stain_jitter
+        clipped = np.clip(out, 1e-3, 1.0)
+        density = -np.log(clipped).reshape(3, -1)
+        stains = _HED_FROM_RGB.T @ density
+        scale = 1.0 + rng.uniform(-strength, strength, (3, 1))
+        shift = rng.uniform(-strength, strength, (3, 1))
+        stains = stains * scale + shift
+        jittered = np.exp(-np.maximum(_RGB_FROM_HED.T @ stains, 0.0)).reshape(out.shape)
+        out = (jittered + (out - clipped)).astype(np.float32)
+    if settings.channel_gain > 0:
+        gains = 1.0 + rng.uniform(-settings.channel_gain, settings.channel_gain, (3, 1, 1))
+        out = (out * gains).astype(np.float32)
+    return out
 
 
 def jitter_intensity(image: np.ndarray, rng: np.random.Generator, settings: AugmentSettings) -> np.ndarray:
