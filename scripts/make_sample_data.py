@@ -22,7 +22,7 @@ import numpy as np
 import tifffile
 from scipy import ndimage
 
-DEFAULT_OUTPUT = Path(__file__).resolve().parent.parent / "sample_data"
+DEFAULT_OUTPUT = Path(__file__).resolve().parent.parent / "src" / "napari_unet_maskrcnn" / "napari_plugin" / "sample_data"
 
 
 def _texture(rng: np.random.Generator, shape: tuple[int, ...], sigma: float) -> np.ndarray:

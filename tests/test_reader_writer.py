@@ -10,8 +10,8 @@ from napari.plugins.io import read_data_with_plugins, save_layers
 from npe2 import PluginManager
 from PIL import Image as PilImage
 
-from napari_unet_maskrcnn._reader import get_reader
-from napari_unet_maskrcnn._writer import write_labels
+from napari_unet_maskrcnn.napari_plugin.reader import get_reader
+from napari_unet_maskrcnn.napari_plugin.writer import write_labels
 from napari_unet_maskrcnn.core.io import read_image
 
 PLUGIN = "napari-unet-maskrcnn"

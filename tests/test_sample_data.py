@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from napari_unet_maskrcnn import _sample_data
+from napari_unet_maskrcnn.napari_plugin import samples as _sample_data
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = {
@@ -41,7 +41,7 @@ def test_fluorescence_samples_use_a_16_bit_range():
 
 
 def test_sample_files_are_small_and_reproducible(tmp_path):
-    shipped = sorted((ROOT / "sample_data").glob("*.tif"))
+    shipped = sorted((ROOT / "src" / "napari_unet_maskrcnn" / "napari_plugin" / "sample_data").glob("*.tif"))
     assert [p.name for p in shipped] == ["nuclei_2d.tif", "nuclei_3d.tif", "tissue_rgb.tif"]
     assert sum(p.stat().st_size for p in shipped) < 1_000_000
 

@@ -380,7 +380,7 @@ def test_cli_reports_images_without_labels(folders, tmp_path, capsys):
 
 
 def test_cli_ctrl_c_writes_the_best_model_and_exits_130(folders, tmp_path, monkeypatch, capsys):
-    from napari_unet_maskrcnn import cli_train
+    from napari_unet_maskrcnn.cli import train as cli_train
 
     def interrupt_in_epoch_two(self, event):
         if event.stage == "step" and event.epoch == 2:

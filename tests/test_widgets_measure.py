@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from napari_unet_maskrcnn import _widget_tables
-from napari_unet_maskrcnn._widget_common import MARKER
+from napari_unet_maskrcnn.napari_plugin import widget_tables as _widget_tables
+from napari_unet_maskrcnn.napari_plugin.widget_common import MARKER
 
 WIDGET = "Measure objects"
 

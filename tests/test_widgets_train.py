@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from napari_unet_maskrcnn import _widget_train
+from napari_unet_maskrcnn.napari_plugin import widget_train as _widget_train
 from napari_unet_maskrcnn.core.model_file import read_spec
 
 WIDGET = "Train model"

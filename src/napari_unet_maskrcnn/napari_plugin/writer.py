@@ -14,7 +14,7 @@ def write_labels(path: str, data: Any, attributes: dict[str, Any]) -> list[str]:
     otherwise from the number of dimensions (YX, ZYX, TZYX). The layer's ``scale`` is
     stored as the pixel size in micrometres when it is not napari's default of all ones.
     """
-    from .core.io import write_labels as write_labels_tiff
+    from ..core.io import write_labels as write_labels_tiff
 
     axes = labels_axes(data.ndim, attributes.get("metadata") or {})
     scale = [float(s) for s in attributes.get("scale") or [1.0] * data.ndim]

@@ -14,9 +14,9 @@ from magicgui.widgets import ComboBox, Container, Label, PushButton
 from napari.layers import Image, Labels
 from napari.utils.notifications import show_error
 
-from ._widget_common import InputImage, input_image
-from ._widget_tables import ResultTable, class_names_of, export_csv
-from .core.measure import assign_regions, measure_instances, region_summary
+from .widget_common import InputImage, input_image
+from .widget_tables import ResultTable, class_names_of, export_csv
+from ..core.measure import assign_regions, measure_instances, region_summary
 
 _COLOUR_NAMES = ("red", "green", "blue", "alpha")
 

@@ -11,7 +11,7 @@ from magicgui.widgets import Container, PushButton, Table
 from napari.layers import Layer
 from napari.utils.notifications import show_error, show_info
 
-from .core.io import atomic_path
+from ..core.io import atomic_path
 
 
 def ask_csv_path(parent=None, caption: str = "Export CSV") -> str | None:

@@ -44,7 +44,7 @@ def paired_files(gt_dir: Path, pred_dir: Path) -> list[tuple[Path, Path]]:
 def _read_labels(path: Path):
     import numpy as np
 
-    from .core.io import read_image
+    from ..core.io import read_image
 
     data = read_image(path).data
     if data.ndim == 3 and data.shape[-1] in (3, 4):
@@ -61,7 +61,7 @@ def _load_pairs(pairs):
 
 
 def run_evaluate(args) -> int:
-    from .core.metrics import matching_dataset, semantic_scores
+    from ..core.metrics import matching_dataset, semantic_scores
 
     try:
         pairs = paired_files(args.gt, args.pred)

@@ -31,8 +31,8 @@ from napari.utils import cancelable_progress
 from napari.utils.notifications import notification_manager, show_error, show_info
 from psygnal import Signal
 
-from . import api
-from .core.device import available_devices
+from .. import api
+from ..core.device import available_devices
 
 MARKER = "napari_unet_maskrcnn"
 """Key of the plugin's entry in an output layer's ``metadata``."""

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pandas as pd
 from magicgui.widgets import FloatSpinBox, SpinBox
 
-from . import api
-from ._widget_common import InputImage, SegmentationWidget, show_output
+from .. import api
+from .widget_common import InputImage, SegmentationWidget, show_output
 
 
 def _fraction(label: str, value: float, tooltip: str) -> FloatSpinBox:

@@ -13,9 +13,9 @@ from magicgui.widgets import CheckBox, ComboBox, Container, FloatSpinBox, Label,
 from napari.layers import Labels
 from napari.utils.notifications import show_error
 
-from ._widget_common import MARKER, InputImage, input_image, layer_axes, show_output
-from ._widget_tables import ResultTable, class_names_of
-from .core.evaluation import evaluate_classes, evaluate_instances, review_masks, score_table
+from .widget_common import MARKER, InputImage, input_image, layer_axes, show_output
+from .widget_tables import ResultTable, class_names_of
+from ..core.evaluation import evaluate_classes, evaluate_instances, review_masks, score_table
 
 
 class EvaluateWidget(Container):

@@ -19,11 +19,11 @@ from typing import Any
 
 import numpy as np
 
-from ._widget_common import layer_axes
-from .core.model_file import MODEL_SUFFIX
-from .core.registry import BUNDLED, user_model_dir
-from .core.training import TrainConfig
-from .core.training.regions import Plane, Polygon
+from .widget_common import layer_axes
+from ..core.model_file import MODEL_SUFFIX
+from ..core.registry import BUNDLED, user_model_dir
+from ..core.training import TrainConfig
+from ..core.training.regions import Plane, Polygon
 
 UNET_SCRATCH = {"depth": 4, "base_width": 16}
 """U-Net size trained from scratch (that of the bundled U-Nets: quick on a CPU)."""
@@ -218,7 +218,7 @@ def free_model_name(name: str) -> str:
 
 def score_name(request: TrainRequest) -> str:
     """The validation metric that picks the best epoch of ``request``'s run."""
-    from .core.training.tasks import InstanceTask, SemanticTask
+    from ..core.training.tasks import InstanceTask, SemanticTask
 
     return InstanceTask.score_name if request.arch == "maskrcnn" else SemanticTask(request.label_kind).score_name
 
@@ -240,10 +240,10 @@ def run_training(request: TrainRequest, on_progress, should_stop):
 
 
 def _train(request: TrainRequest, on_progress, should_stop):
-    from .core.model_file import read_spec, save_model
-    from .core.registry import resolve_model
-    from .core.training import train_maskrcnn, train_unet
-    from .core.training.regions import plane_pairs
+    from ..core.model_file import read_spec, save_model
+    from ..core.registry import resolve_model
+    from ..core.training import train_maskrcnn, train_unet
+    from ..core.training.regions import plane_pairs
 
     pairs, names = {}, {}
     for snap in request.snapshots:

@@ -21,7 +21,7 @@ import sys
 import time
 from pathlib import Path
 
-from .core.model_file import MODEL_SUFFIX
+from ..core.model_file import MODEL_SUFFIX
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 DEFAULT_EPOCHS = 50
@@ -91,9 +91,9 @@ def add_train_parser(commands) -> None:
 
 def run_train(args: argparse.Namespace) -> int:
     """Run ``unet-maskrcnn train``; returns the exit status."""
-    from .core.io import ImageReadError
-    from .core.model_file import ModelFileError
-    from .core.training import load_pairs, read_name_list
+    from ..core.io import ImageReadError
+    from ..core.model_file import ModelFileError
+    from ..core.training import load_pairs, read_name_list
 
     if args.output.suffix != MODEL_SUFFIX or args.output.is_dir():
         return _usage(f"--output must be a {MODEL_SUFFIX} file name, got '{args.output}'.")
@@ -131,7 +131,7 @@ def run_train(args: argparse.Namespace) -> int:
 
 
 def _train(args, pairs, config, reporter):
-    from .core.training import train_maskrcnn, train_unet
+    from ..core.training import train_maskrcnn, train_unet
 
     provenance = {
         "data": {"images_dir": str(args.images.resolve()), "labels_dir": str(args.labels.resolve())},
@@ -155,8 +155,8 @@ def _train(args, pairs, config, reporter):
 
 
 def _config(args, val_names):
-    from .core.training import TrainConfig
-    from .core.training.augment import AUGMENT_PRESETS
+    from ..core.training import TrainConfig
+    from ..core.training.augment import AUGMENT_PRESETS
 
     epochs = args.epochs if args.epochs is not None or args.minutes is not None else DEFAULT_EPOCHS
     checkpoint_dir = args.checkpoint_dir or args.output.with_name(args.output.stem + ".checkpoints")

@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 from magicgui.widgets import CheckBox, Label
 
-from . import api
-from ._widget_common import InputImage, SegmentationWidget, show_output
+from .. import api
+from .widget_common import InputImage, SegmentationWidget, show_output
 
 
 class SemanticSegmentationWidget(SegmentationWidget):

@@ -1,10 +1,4 @@
-"""The ``unet-maskrcnn`` command line: list models and segment files in batch.
-
-    unet-maskrcnn models [--model FILE ...]
-    unet-maskrcnn segment INPUT... --model NAME_OR_FILE --output DIR [--axes AXES] [--channel N]
-                  [--device DEV] [--tile N] [--precision P] [--score-threshold F] [--mask-threshold F]
-                  [--nms-iou F] [--min-size N] [--z-link-iou F] [--probabilities] [--split-instances]
-    unet-maskrcnn evaluate --gt DIR --pred DIR [--semantic] [--json]
+"""``unet-maskrcnn segment``: segment image files into label TIFFs (and per-object CSV tables).
 
 Every input gets ``DIR/<input stem>.tif`` (uint16 labels; uint32 when more ids are needed),
 instance models also ``DIR/<input stem>.csv`` (the per-instance table). Files are written
@@ -18,23 +12,11 @@ import csv
 import sys
 from pathlib import Path
 
-from .cli_evaluate import add_evaluate_parser, run_evaluate
-from .cli_train import add_train_parser, run_train
-
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="unet-maskrcnn",
-        description="U-Net semantic and Mask R-CNN instance segmentation of microscopy images.",
-    )
-    commands = parser.add_subparsers(dest="command", required=True)
-
-    models = commands.add_parser("models", help="list bundled, user and given models")
-    models.add_argument("--model", action="append", default=[], metavar="FILE",
-                        help="also describe this model file (repeatable)")
-
+def add_segment_parser(commands) -> None:
+    """Register the ``segment`` subcommand on an ``argparse`` subparsers object."""
     seg = commands.add_parser("segment", help="segment image files into label TIFFs")
     seg.add_argument("inputs", nargs="+", metavar="INPUT", help="TIFF, PNG or JPEG images")
     seg.add_argument("--model", required=True, help="model name (see 'models') or .safetensors file")
@@ -60,52 +42,10 @@ def build_parser() -> argparse.ArgumentParser:
                      help="semantic: also write DIR/<stem>_probabilities.tif (float32)")
     seg.add_argument("--quiet", action="store_true", help="no progress bar")
 
-    add_evaluate_parser(commands)
-    add_train_parser(commands)
-    return parser
 
-
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    try:
-        if args.command == "models":
-            return _list_models(args)
-        if args.command == "evaluate":
-            return run_evaluate(args)
-        if args.command == "train":
-            return run_train(args)
-        return _segment(args)
-    except KeyboardInterrupt:
-        print("\nInterrupted: no partial output was written.", file=sys.stderr)
-        return EXIT_INTERRUPTED
-
-
-def _list_models(args) -> int:
-    from .core.model_file import ModelFileError
-    from .core.registry import list_models, register_model_file
-
-    status = EXIT_OK
-    for path in args.model:
-        try:
-            register_model_file(path)
-        except ModelFileError as err:
-            print(f"error: {err}", file=sys.stderr)
-            status = EXIT_FAILED
-    rows = [("name", "task", "classes", "status", "file")]
-    for info in list_models():
-        rows.append((
-            info.name, info.task, ", ".join(info.class_names),
-            ("bundled" if info.bundled else "user") + ("" if info.available else ", not installed"),
-            str(info.path) if info.path else "-",
-        ))
-    widths = [max(len(row[i]) for row in rows) for i in range(4)]
-    for row in rows:
-        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)) + "  " + row[4])
-    return status
-
-
-def _segment(args) -> int:
-    from . import api
+def run_segment(args: argparse.Namespace) -> int:
+    """Run ``unet-maskrcnn segment``; returns the exit status."""
+    from .. import api
 
     try:
         spec = api.get_model_spec(args.model)
@@ -135,9 +75,9 @@ def _segment(args) -> int:
 def _segment_one(path: Path, task: str, args) -> list[Path]:
     from tqdm import tqdm
 
-    from . import api
-    from .core.axes import output_axes, validate_axes
-    from .core.io import read_image, write_labels
+    from .. import api
+    from ..core.axes import output_axes, validate_axes
+    from ..core.io import read_image, write_labels
 
     image = read_image(path)
     axes = validate_axes(args.axes, image.data.shape) if args.axes else image.axes
@@ -179,7 +119,7 @@ def write_probabilities(path: Path, probabilities, axes: str) -> Path:
     """Write float32 (K, ...) class probabilities as a TIFF (axes in its metadata) atomically."""
     import tifffile
 
-    from .core.io import atomic_path
+    from ..core.io import atomic_path
 
     with atomic_path(path) as tmp:
         tifffile.imwrite(tmp, probabilities, metadata={"axes": axes},
@@ -197,7 +137,7 @@ def _spacing(pixel_size: dict[str, float], axes: str) -> tuple[float, ...] | Non
 
 def write_table_csv(path: Path, table: dict) -> Path:
     """Write a table of equal-length columns to CSV atomically."""
-    from .core.io import atomic_path
+    from ..core.io import atomic_path
 
     columns = list(table)
     with atomic_path(path) as tmp, open(tmp, "w", newline="") as handle:
@@ -206,7 +146,3 @@ def write_table_csv(path: Path, table: dict) -> Path:
         for row in zip(*(table[c].tolist() for c in columns)):
             writer.writerow(row)
     return path
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from importlib.resources import as_file, files
 
-from ._reader import LayerData, image_layer_data
+from .reader import LayerData, image_layer_data
 
 
 def nuclei_2d() -> list[LayerData]:
@@ -35,7 +35,7 @@ def cell() -> list[LayerData]:
 
 
 def _load(filename: str, name: str) -> list[LayerData]:
-    from .core.io import read_image
+    from ..core.io import read_image
 
     with as_file(files(__package__) / "sample_data" / filename) as path:
         image = read_image(path)

@@ -31,7 +31,7 @@ def read_layers(path: str | Sequence[str]) -> list[LayerData] | None:
     The reason is shown as a napari warning; nothing is raised, so napari can offer
     another reader.
     """
-    from .core.io import ImageReadError, read_image
+    from ..core.io import ImageReadError, read_image
 
     paths = [path] if isinstance(path, (str, os.PathLike)) else list(path)
     layers: list[LayerData] = []

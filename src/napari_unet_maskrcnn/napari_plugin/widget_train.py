@@ -6,10 +6,10 @@ the labels are (instances, or U-Net class strokes), where they annotated (labell
 plus a margin, the whole image, or the shapes of a Shapes layer), the starting model, a
 time budget, the validation share and a name.
 
-The widget reads the layers when Train is clicked (:mod:`._train_inputs`) and computes
+The widget reads the layers when Train is clicked (:mod:`.train_inputs`) and computes
 nothing itself: the core builds the pairs and regions (:mod:`.core.training.regions`) and
 trains in a worker thread. The dock shows a live plot of the loss and validation score
-(:class:`._widget_plot.TrainingPlot`), a status line and a progress bar over the time
+(:class:`.widget_plot.TrainingPlot`), a status line and a progress bar over the time
 budget. Cancel stops at the next step and keeps the best weights so far; a run cancelled
 before its first step writes nothing. The new model file is listed at once in both
 segmentation widgets.
@@ -36,8 +36,8 @@ from napari.utils import cancelable_progress
 from napari.utils.notifications import notification_manager, show_error, show_info
 from qtpy.QtCore import QObject, Signal
 
-from . import api
-from ._train_inputs import (
+from .. import api
+from .train_inputs import (
     PairChoice,
     TrainRequest,
     free_model_name,
@@ -46,11 +46,11 @@ from ._train_inputs import (
     score_name,
     snapshot,
 )
-from ._widget_common import ask_model_file, load_torch_beside_opengl, model_events
-from ._widget_plot import TrainingPlot
-from .core.device import available_devices
-from .core.registry import user_model_dir
-from .core.training.regions import DEFAULT_MARGIN
+from .widget_common import ask_model_file, load_torch_beside_opengl, model_events
+from .widget_plot import TrainingPlot
+from ..core.device import available_devices
+from ..core.registry import user_model_dir
+from ..core.training.regions import DEFAULT_MARGIN
 
 SCRATCH = "from scratch"
 

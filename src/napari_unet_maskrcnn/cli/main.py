@@ -1,0 +1,79 @@
+"""The ``unet-maskrcnn`` command line: list models and segment files in batch.
+
+    unet-maskrcnn models [--model FILE ...]
+    unet-maskrcnn segment INPUT... --model NAME_OR_FILE --output DIR [--axes AXES] [--channel N]
+                  [--device DEV] [--tile N] [--precision P] [--score-threshold F] [--mask-threshold F]
+                  [--nms-iou F] [--min-size N] [--z-link-iou F] [--probabilities] [--split-instances]
+    unet-maskrcnn evaluate --gt DIR --pred DIR [--semantic] [--json]
+
+Every input gets ``DIR/<input stem>.tif`` (uint16 labels; uint32 when more ids are needed),
+instance models also ``DIR/<input stem>.csv`` (the per-instance table). Files are written
+atomically: a failed or interrupted run leaves no partial output.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from .evaluate import add_evaluate_parser, run_evaluate
+from .segment import add_segment_parser, run_segment
+from .train import add_train_parser, run_train
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="unet-maskrcnn",
+        description="U-Net semantic and Mask R-CNN instance segmentation of microscopy images.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    models = commands.add_parser("models", help="list bundled, user and given models")
+    models.add_argument("--model", action="append", default=[], metavar="FILE",
+                        help="also describe this model file (repeatable)")
+
+    add_segment_parser(commands)
+    add_evaluate_parser(commands)
+    add_train_parser(commands)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "models":
+            return _list_models(args)
+        if args.command == "evaluate":
+            return run_evaluate(args)
+        if args.command == "train":
+            return run_train(args)
+        return run_segment(args)
+    except KeyboardInterrupt:
+        print("\nInterrupted: no partial output was written.", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+def _list_models(args) -> int:
+    from ..core.model_file import ModelFileError
+    from ..core.registry import list_models, register_model_file
+
+    status = EXIT_OK
+    for path in args.model:
+        try:
+            register_model_file(path)
+        except ModelFileError as err:
+            print(f"error: {err}", file=sys.stderr)
+            status = EXIT_FAILED
+    rows = [("name", "task", "classes", "status", "file")]
+    for info in list_models():
+        rows.append((
+            info.name, info.task, ", ".join(info.class_names),
+            ("bundled" if info.bundled else "user") + ("" if info.available else ", not installed"),
+            str(info.path) if info.path else "-",
+        ))
+    widths = [max(len(row[i]) for row in rows) for i in range(4)]
+    for row in rows:
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)) + "  " + row[4])
+    return status
