@@ -265,7 +265,7 @@ def test_time_budget_stops_after_validating_the_cut_epoch(monkeypatch):
             self.now += 1.0
             return self.now
 
-    monkeypatch.setattr(loop, "_Clock", TickingClock)
+    monkeypatch.setattr(loop, "Clock", TickingClock)
     config = TrainConfig(epochs=None, minutes=5 / 60, crop=32, batch_size=1, amp=False)
     result = train_unet(disc_pairs(3, 48), **TINY_UNET, config=config)
     assert result.stop_reason == "time budget"

@@ -13,13 +13,16 @@ Example::
 Modules: :mod:`.data` (pairs, split, sampling, targets), :mod:`.augment` (crops and
 augmentation), :mod:`.tasks` (per-architecture losses and validation), :mod:`.config`
 (recipe and learning-rate schedule), :mod:`.checkpoint` (resumable ``last.pt``),
-:mod:`.loop` (the training run).
+:mod:`.builders` (``train_unet``, ``train_maskrcnn``), :mod:`.loop` (the run: epochs,
+validation, best model), :mod:`.events` (progress and results), :mod:`.precision` (autocast,
+clock), :mod:`.provenance` (what a model file records about its training).
 """
 
 from .augment import AugmentSettings
 from .config import TrainConfig
 from .data import TrainingPair, load_pairs, read_name_list, split_pairs
-from .loop import EpochReport, TrainEvent, TrainResult, train_maskrcnn, train_unet
+from .builders import train_maskrcnn, train_unet
+from .events import EpochReport, TrainEvent, TrainResult
 
 __all__ = [
     "AugmentSettings",

@@ -1,7 +1,7 @@
 """Training runs of the U-Net and Mask R-CNN: epochs, validation, best model, checkpoints.
 
-:func:`train_unet` and :func:`train_maskrcnn` take in-memory pairs (the GUI passes layers;
-the CLI reads folders with :func:`~.data.load_pairs`) and share one loop (:class:`_Run`):
+:func:`~.builders.train_unet` and :func:`~.builders.train_maskrcnn` take in-memory pairs (the GUI passes layers;
+the CLI reads folders with :func:`~.data.load_pairs`) and share one loop (:class:`Run`):
 
 - each epoch crops every training image a few times in random order
   (:func:`~.data.epoch_order`), augments the crops (:mod:`.augment`) and takes AdamW steps
@@ -27,19 +27,14 @@ from __future__ import annotations
 import copy
 import math
 import os
-import platform
-import time
-from collections.abc import Callable, Sequence
-from contextlib import nullcontext
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
-from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
 
-from ..inputs import DEFAULT_NORMALIZATION, prepare_plane
+from ..inputs import prepare_plane
 from ..model_file import ModelSpec, build_network, load_model_file, read_spec, save_model
 from .augment import random_sample
 from .checkpoint import (
@@ -50,249 +45,11 @@ from .checkpoint import (
     save_checkpoint,
     seed_everything,
 )
-from .config import INSTANCE_CLASS_WEIGHTS, Schedule, TrainConfig
-from ..device import cpu_has_native_bf16
-from .data import TrainingPair, as_pairs, crops_per_image, epoch_order, restrict_to_region, split_pairs
-from .tasks import InstanceTask, SemanticTask, unet_class_names
-
-
-@dataclass(frozen=True)
-class EpochReport:
-    """What one epoch did.
-
-    Attributes:
-        epoch: 1-based epoch number.
-        step: optimisation steps of the whole run so far.
-        losses: mean training losses of the epoch (``loss`` is their sum).
-        metrics: validation metrics (empty without validation images; None = undefined).
-        score: the metric that selects the best epoch (U-Net ``object_iou`` or ``mean_iou``,
-            Mask R-CNN ``ap50``), or None.
-        is_best: this epoch's weights are the best so far.
-        lr: learning rate of the epoch's last step.
-        elapsed_s: training time so far, in seconds (a resumed run's included).
-    """
-
-    epoch: int
-    step: int
-    losses: dict[str, float]
-    metrics: dict[str, float | None]
-    score: float | None
-    is_best: bool
-    lr: float
-    elapsed_s: float
-
-
-@dataclass(frozen=True)
-class TrainEvent:
-    """Progress of a training run, given to ``on_progress``.
-
-    Attributes:
-        stage: ``"step"`` after each optimisation step, ``"validate"`` after each validation
-            image, ``"epoch"`` after each epoch (with ``report``), ``"note"`` for a message.
-        epoch: the 1-based epoch in progress (or just finished, for ``"epoch"``).
-        step: optimisation steps of the whole run so far.
-        steps_per_epoch: optimisation steps in one epoch.
-        epochs: planned epochs, or None with only a time budget.
-        elapsed_s: training time so far, in seconds.
-        loss: this step's total loss (``"step"`` only).
-        report: the epoch's summary (``"epoch"`` only).
-        message: text of a ``"note"``, e.g. that a fine-tuned model's head was re-initialised.
-    """
-
-    stage: str
-    epoch: int
-    step: int
-    steps_per_epoch: int
-    epochs: int | None
-    elapsed_s: float
-    loss: float | None = None
-    report: EpochReport | None = None
-    message: str = ""
-
-
-@dataclass
-class TrainResult:
-    """The outcome of a training run.
-
-    Attributes:
-        network: the kept weights (best epoch), in eval mode on the training device.
-        spec: the model description with its provenance.
-        path: the model file written, or None without ``output``.
-        history: one report per epoch (a resumed run's earlier epochs included).
-        best_epoch: the epoch whose weights were kept, or None if no epoch was validated.
-        best_metrics: its validation metrics.
-        stop_reason: ``"epochs"``, ``"time budget"``, ``"stopped"`` or ``"interrupted"``.
-        elapsed_s: training time in seconds.
-        steps: optimisation steps taken.
-    """
-
-    network: torch.nn.Module
-    spec: ModelSpec
-    path: Path | None
-    history: list[EpochReport]
-    best_epoch: int | None
-    best_metrics: dict[str, float | None]
-    stop_reason: str
-    elapsed_s: float
-    steps: int
-
-
-ProgressHandler = Callable[[TrainEvent], Any]
-StopCheck = Callable[[], bool]
-PairsLike = Sequence[TrainingPair | tuple[np.ndarray, np.ndarray]]
-
-
-def train_unet(
-    pairs: PairsLike,
-    *,
-    output: str | os.PathLike | None = None,
-    config: TrainConfig | None = None,
-    label_kind: str = "instances",
-    class_names: Sequence[str] | None = None,
-    depth: int = 4,
-    base_width: int = 32,
-    in_channels: int | None = None,
-    channel: int | None = None,
-    normalization: dict | None = None,
-    provenance: dict | None = None,
-    on_progress: ProgressHandler | None = None,
-    should_stop: StopCheck | None = None,
-) -> TrainResult:
-    """Train a U-Net on labelled images; return the best model and write it to ``output``.
-
-    Args:
-        pairs: :class:`~.data.TrainingPair` objects or ``(image, labels)`` tuples; images
-            (H, W) or (H, W, C) of any real dtype, labels (H, W) integers.
-        output: model file written atomically at the end, also when stopped; None = not written.
-        config: the recipe; None = :class:`~.config.TrainConfig` defaults.
-        label_kind: ``"instances"`` (object ids; background / object / boundary are learned)
-            or ``"classes"`` (class maps 1..K; 0 = unlabelled, left out of the loss).
-        class_names: instances: the object's name or all three names; classes: K names.
-        depth, base_width: U-Net size (a ``config.base`` or ``config.resume`` model's win).
-        in_channels: network input channels; None = from the images (1 grey, 3 colour).
-        channel: train on this channel of multichannel images.
-        normalization: intensity normalisation dict; None = the default percentiles.
-        provenance: extra provenance stored in the file (e.g. data folders, command line).
-        on_progress: called with every :class:`TrainEvent`.
-        should_stop: polled before every step; True ends the run, keeping the best weights.
-    """
-    pairs = as_pairs(pairs)
-    config = config or TrainConfig()
-    if config.class_weights is None and label_kind == "instances":
-        config = replace(config, class_weights=list(INSTANCE_CLASS_WEIGHTS))
-    spec = ModelSpec(
-        arch="unet",
-        config={"depth": int(depth), "base_width": int(base_width)},
-        class_names=unet_class_names(pairs, label_kind, class_names),
-        in_channels=in_channels or infer_in_channels(pairs, channel),
-        normalization=dict(normalization or DEFAULT_NORMALIZATION),
-    )
-    if config.class_weights is not None and len(config.class_weights) != len(spec.class_names):
-        raise ValueError(f"Give one class weight per class ({', '.join(spec.class_names)}), "
-                         f"got {len(config.class_weights)}.")
-    task = SemanticTask(label_kind, config.class_weights)
-    run = _Run(task, spec, pairs, config, channel, provenance, on_progress, should_stop)
-    return run.execute(output)
-
-
-def train_maskrcnn(
-    pairs: PairsLike,
-    *,
-    output: str | os.PathLike | None = None,
-    config: TrainConfig | None = None,
-    class_name: str = "object",
-    backbone: str = "resnet18",
-    fpn_channels: int = 256,
-    builder_options: dict | None = None,
-    in_channels: int | None = None,
-    channel: int | None = None,
-    normalization: dict | None = None,
-    provenance: dict | None = None,
-    on_progress: ProgressHandler | None = None,
-    should_stop: StopCheck | None = None,
-) -> TrainResult:
-    """Train a single-class Mask R-CNN on instance labels; arguments as in :func:`train_unet`.
-
-    Args:
-        class_name: the objects' name, e.g. ``"nucleus"``.
-        backbone, fpn_channels: Mask R-CNN size (a ``config.base`` or ``config.resume`` model's win).
-        builder_options: more keyword arguments of ``build_maskrcnn`` (e.g. ``box_head_size``).
-    """
-    pairs = as_pairs(pairs)
-    spec = ModelSpec(
-        arch="maskrcnn",
-        config={"backbone": backbone, "fpn_channels": int(fpn_channels), **(builder_options or {})},
-        class_names=[class_name],
-        in_channels=in_channels or infer_in_channels(pairs, channel),
-        normalization=dict(normalization or DEFAULT_NORMALIZATION),
-    )
-    run = _Run(InstanceTask(), spec, pairs, config, channel, provenance, on_progress, should_stop)
-    return run.execute(output)
-
-
-def infer_in_channels(pairs: Sequence[TrainingPair], channel: int | None = None) -> int:
-    """Input channels for these images: 1 with ``channel``; 3 for RGB(A) mixed with grey; else their count."""
-    if channel is not None:
-        return 1
-    counts = {1 if pair.image.ndim == 2 else min(pair.image.shape[2], 3) for pair in pairs}
-    if counts <= {1, 3} or len(counts) == 1:
-        return max(counts)
-    raise ValueError(
-        f"The images have different channel counts ({sorted(counts)}): choose one channel or give in_channels."
-    )
-
-
-class _Precision:
-    """Mixed precision on a device: the autocast context, loss scaling, the optimiser step."""
-
-    def __init__(self, device: torch.device, amp: bool | None):
-        self.device_type = device.type
-        self.dtype = None
-        if device.type == "cuda" and amp is not False:
-            self.dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-        elif device.type == "cpu" and (amp or (amp is None and cpu_has_native_bf16())):
-            self.dtype = torch.bfloat16
-        self.scaler = torch.amp.GradScaler("cuda") if self.dtype == torch.float16 else None
-        self.label = {None: "float32", torch.bfloat16: "bfloat16 autocast",
-                      torch.float16: "float16 autocast"}[self.dtype]
-
-    def autocast(self):
-        return torch.autocast(self.device_type, dtype=self.dtype) if self.dtype else nullcontext()
-
-    def step(self, loss: torch.Tensor, optimizer, parameters: list, grad_clip: float) -> bool:
-        """Backpropagate ``loss``, clip, update; False (and no update) if the loss is not finite."""
-        optimizer.zero_grad(set_to_none=True)
-        if not torch.isfinite(loss):
-            return False
-        if self.scaler is None:
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(parameters, grad_clip)
-            optimizer.step()
-        else:
-            self.scaler.scale(loss).backward()
-            self.scaler.unscale_(optimizer)
-            torch.nn.utils.clip_grad_norm_(parameters, grad_clip)
-            self.scaler.step(optimizer)
-            self.scaler.update()
-        return True
-
-    def state_dict(self) -> dict:
-        return self.scaler.state_dict() if self.scaler is not None else {}
-
-    def load_state_dict(self, state: dict) -> None:
-        if self.scaler is not None and state:
-            self.scaler.load_state_dict(state)
-
-
-class _Clock:
-    """Training seconds: those of a resumed run plus the time since this run started."""
-
-    def __init__(self, offset_s: float):
-        self.offset_s = offset_s
-        self.start = time.monotonic()
-
-    def elapsed(self) -> float:
-        return self.offset_s + time.monotonic() - self.start
+from .config import Schedule, TrainConfig
+from .data import TrainingPair, crops_per_image, epoch_order, restrict_to_region, split_pairs
+from .events import EpochReport, ProgressHandler, StopCheck, TrainEvent, TrainResult
+from .precision import Clock, Precision
+from .provenance import with_provenance
 
 
 @dataclass
@@ -312,7 +69,7 @@ class _Stopped(Exception):
     """``should_stop`` asked to end the run."""
 
 
-class _Run:
+class Run:
     """One training run (see the module docstring); :meth:`execute` runs it."""
 
     def __init__(self, task, spec: ModelSpec, pairs: list[TrainingPair], config: TrainConfig | None,
@@ -347,7 +104,7 @@ class _Run:
         self.network.to(self.device)
         self.parameters = list(self.network.parameters())
         self.optimizer = torch.optim.AdamW(self.parameters, lr=config.lr, weight_decay=config.weight_decay)
-        self.precision = _Precision(self.device, config.amp)
+        self.precision = Precision(self.device, config.amp)
         self.state = _State()
         elapsed = self._restore(checkpoint) if checkpoint is not None else 0.0
         self.train_data = [self._data(pair, task.pad_label) for pair in self.train_pairs]
@@ -357,7 +114,7 @@ class _Run:
         crops = sum(crops_per_image(shape, config.crop, config.max_crops_per_image) for shape in self.shapes)
         self.steps_per_epoch = math.ceil(crops / config.batch_size)
         self.schedule = Schedule.for_run(config, self.steps_per_epoch)
-        self.clock = _Clock(elapsed)
+        self.clock = Clock(elapsed)
         self.lr = 0.0
 
     # -- setup -------------------------------------------------------------------------------
@@ -574,47 +331,11 @@ class _Run:
         })
 
     def _spec_with_provenance(self, reason: str) -> ModelSpec:
-        """The spec with data, recipe, validation, training, hardware and software provenance."""
-        state, config, task = self.state, self.config, self.task
-        provenance = copy.deepcopy(self.extra_provenance)
-        label_kind = getattr(task, "label_kind", "instances")
-        provenance["data"] = {
-            **provenance.get("data", {}),
-            "n_images": len(self.train_pairs) + len(self.val_pairs),
-            "n_train": len(self.train_pairs),
-            "n_val": len(self.val_pairs),
-            "val_names": [pair.name for pair in self.val_pairs],
-            "label_kind": label_kind,
-            "channel": self.channel,
-            "n_with_region": sum(pair.region is not None for pair in (*self.train_pairs, *self.val_pairs)),
-        }
-        recipe = asdict(config)
-        for key in ("device", "resume", "checkpoint_dir", "val_names"):
-            recipe.pop(key)
-        provenance["recipe"] = {"arch": self.spec.arch, "architecture": dict(self.spec.config), **recipe}
-        provenance["validation"] = {
-            "metric": task.score_name,
-            "best_epoch": state.best_epoch,
-            "best_metrics": state.best_metrics,
-            "epochs": [{"epoch": r.epoch, "loss": r.losses.get("loss"), **r.metrics} for r in state.history],
-        }
-        provenance["training"] = {
-            "stop_reason": reason,
-            "epochs": state.epoch,
-            "steps": state.step,
-            "time_s": round(self.clock.elapsed(), 1),
-            "resumed_from": str(config.resume) if config.resume else None,
-            "base_model": config.base,
-            "finished_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        }
-        provenance["hardware"] = _hardware(self.device, self.precision)
-        provenance["software"] = _software()
-        score = state.best_metrics.get(task.score_name)
-        quality = f", {task.score_name} {score:.3f}" if score is not None else ""
-        provenance.setdefault("description", f"{self.spec.arch} trained on {len(self.train_pairs)} image(s)"
-                                             f"{quality} ({reason})")
-        return replace(self.spec, provenance=provenance)
-
+        return with_provenance(
+            self.spec, self.extra_provenance, reason=reason, config=self.config, task=self.task, state=self.state,
+            train_pairs=self.train_pairs, val_pairs=self.val_pairs, channel=self.channel,
+            elapsed_s=self.clock.elapsed(), device=self.device, precision_label=self.precision.label,
+        )
 
 def _means(sums: dict[str, float], steps: int) -> dict[str, float]:
     return {key: value / steps for key, value in sums.items()} if steps else {}
@@ -624,40 +345,3 @@ def _common_pixel_size(pairs: Sequence[TrainingPair]) -> float | None:
     """Median X pixel size (µm) of the pairs when every one has it, else None."""
     sizes = [pair.pixel_size_um for pair in pairs]
     return float(np.median(sizes)) if sizes and all(size is not None for size in sizes) else None
-
-
-def _hardware(device: torch.device, precision: _Precision) -> dict[str, Any]:
-    info = {
-        "device": str(device),
-        "precision": precision.label,
-        "torch_threads": torch.get_num_threads(),
-        "cpu": _cpu_name(),
-        "platform": platform.platform(),
-    }
-    if device.type == "cuda":
-        info["gpu"] = torch.cuda.get_device_name(device)
-    return info
-
-
-def _cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def _software() -> dict[str, str]:
-    import torchvision
-
-    from ... import __version__
-
-    return {
-        "napari_unet_maskrcnn": __version__,
-        "torch": torch.__version__,
-        "torchvision": torchvision.__version__,
-        "numpy": np.__version__,
-        "python": platform.python_version(),
-    }

@@ -1,0 +1,100 @@
+"""Provenance stored in a trained model file: data, recipe, validation, training, hardware, software."""
+
+from __future__ import annotations
+
+import copy
+import platform
+from dataclasses import asdict, replace
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..model_file import ModelSpec
+
+
+def with_provenance(spec: ModelSpec, extra: dict, *, reason: str, config, task, state, train_pairs: list,
+                    val_pairs: list, channel: int | None, elapsed_s: float, device: torch.device,
+                    precision_label: str) -> ModelSpec:
+    """``spec`` with data, recipe, validation, training, hardware and software provenance.
+
+    ``extra`` is the caller's own provenance (kept, with its ``data`` entries merged);
+    ``state`` is the run's accumulated state (epochs, steps, best epoch, history).
+    """
+    provenance = copy.deepcopy(extra)
+    label_kind = getattr(task, "label_kind", "instances")
+    provenance["data"] = {
+        **provenance.get("data", {}),
+        "n_images": len(train_pairs) + len(val_pairs),
+        "n_train": len(train_pairs),
+        "n_val": len(val_pairs),
+        "val_names": [pair.name for pair in val_pairs],
+        "label_kind": label_kind,
+        "channel": channel,
+        "n_with_region": sum(pair.region is not None for pair in (*train_pairs, *val_pairs)),
+    }
+    recipe = asdict(config)
+    for key in ("device", "resume", "checkpoint_dir", "val_names"):
+        recipe.pop(key)
+    provenance["recipe"] = {"arch": spec.arch, "architecture": dict(spec.config), **recipe}
+    provenance["validation"] = {
+        "metric": task.score_name,
+        "best_epoch": state.best_epoch,
+        "best_metrics": state.best_metrics,
+        "epochs": [{"epoch": r.epoch, "loss": r.losses.get("loss"), **r.metrics} for r in state.history],
+    }
+    provenance["training"] = {
+        "stop_reason": reason,
+        "epochs": state.epoch,
+        "steps": state.step,
+        "time_s": round(elapsed_s, 1),
+        "resumed_from": str(config.resume) if config.resume else None,
+        "base_model": config.base,
+        "finished_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+    provenance["hardware"] = hardware(device, precision_label)
+    provenance["software"] = software()
+    score = state.best_metrics.get(task.score_name)
+    quality = f", {task.score_name} {score:.3f}" if score is not None else ""
+    provenance.setdefault("description", f"{spec.arch} trained on {len(train_pairs)} image(s)"
+                                         f"{quality} ({reason})")
+    return replace(spec, provenance=provenance)
+
+
+def hardware(device: torch.device, precision_label: str) -> dict[str, Any]:
+    info = {
+        "device": str(device),
+        "precision": precision_label,
+        "torch_threads": torch.get_num_threads(),
+        "cpu": cpu_name(),
+        "platform": platform.platform(),
+    }
+    if device.type == "cuda":
+        info["gpu"] = torch.cuda.get_device_name(device)
+    return info
+
+
+def cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def software() -> dict[str, str]:
+    import torchvision
+
+    from ... import __version__
+
+    return {
+        "napari_unet_maskrcnn": __version__,
+        "torch": torch.__version__,
+        "torchvision": torchvision.__version__,
+        "numpy": np.__version__,
+        "python": platform.python_version(),
+    }
