@@ -7,8 +7,10 @@ segmented with ``unet-maskrcnn segment`` and scored with ``unet-maskrcnn evaluat
 their instance labels (AP at IoU 0.5..0.9, StarDist's matching_dataset). U-Net models are
 also scored as classes (per-class IoU/Dice against background/object/boundary targets made
 from the instance labels exactly as in training, plus the foreground IoU = object or
-boundary), and as instances split from the classes (``--split-instances``). Needs
-../shared/data. Prints one JSON document with every figure.
+boundary), and as instances split from the classes (``--split-instances``). The tissue
+U-Net is scored as classes (background / gland) against EBHI-Seg's gland masks, pooled over
+the held-out cases and per diagnosis. DSB2018 figures are also given per imaging modality
+(:func:`modality`). Needs ../shared/data. Prints one JSON document with every figure.
 """
 
 from __future__ import annotations
@@ -28,7 +30,23 @@ MODELS = {
     "unet-nuclei": ("dsb2018_train", "dsb2018_val.txt", ".png"),
     "maskrcnn-phasecells": ("usiigaci_cells", "usiigaci_val.txt", ".tif"),
     "unet-phasecells": ("usiigaci_cells", "usiigaci_val.txt", ".tif"),
+    "unet-tissue": ("ebhi_seg", "ebhi_val.txt", ".jpg"),
 }
+MODALITIES = ("fluorescence", "stained", "brightfield")
+
+
+def modality(image: np.ndarray) -> str:
+    """DSB2018 imaging modality of an 8-bit image (H, W) or (H, W, 3|4), by a stated rule.
+
+    ``stained``: colour images whose channels differ (mean |R - G| + |G - B| > 12 grey
+    levels: H&E and other stains); otherwise ``brightfield`` when the background is light
+    (median > 100: dark objects on a bright field), else ``fluorescence`` (bright on dark).
+    """
+    rgb = image[..., :3].astype(np.float32) if image.ndim == 3 else np.repeat(image[..., None], 3, -1)
+    spread = np.abs(rgb[..., 0] - rgb[..., 1]).mean() + np.abs(rgb[..., 1] - rgb[..., 2]).mean()
+    if spread > 12:
+        return "stained"
+    return "brightfield" if np.median(rgb.mean(-1)) > 100 else "fluorescence"
 
 
 def cli(*words: str) -> str:
@@ -46,10 +64,73 @@ def validation_set(dataset: str, val_list: str, suffix: str, work: Path) -> tupl
     labels = work / f"{dataset}_val_labels"
     labels.mkdir(parents=True, exist_ok=True)
     for stem in stems:
-        link = labels / f"{stem}.tif"
+        (source,) = (DATA / dataset / "labels").glob(f"{stem}.*")
+        link = labels / source.name
         if not link.exists():
-            link.symlink_to(DATA / dataset / "labels" / f"{stem}.tif")
+            link.symlink_to(source)
     return images, labels
+
+
+def modality_groups(images: list[Path], labels_dir: Path, work: Path) -> dict[str, Path]:
+    """Per-modality folders of links to the label files of ``images`` (see :func:`modality`)."""
+    from napari_unet_maskrcnn.core.io import read_image
+
+    folders = {}
+    for image in images:
+        kind = modality(np.asarray(read_image(image).data))
+        folder = folders.setdefault(kind, work / f"{labels_dir.name}_{kind}")
+        folder.mkdir(parents=True, exist_ok=True)
+        (source,) = labels_dir.glob(f"{image.stem}.*")
+        link = folder / source.name
+        if not link.exists():
+            link.symlink_to(source.resolve())
+    return folders
+
+
+def instance_figures(labels_dir: Path, pred_dir: Path) -> dict:
+    """AP at IoU 0.5..0.9 and precision / recall / F1 / PQ at 0.5 from ``unet-maskrcnn evaluate``."""
+    stats = json.loads(cli("evaluate", "--gt", str(labels_dir), "--pred", str(pred_dir), "--json"))
+    figures = {f"ap{round(row['thresh'] * 100)}": row["accuracy"] for row in stats["thresholds"]}
+    figures["ap_mean"] = float(np.mean([row["accuracy"] for row in stats["thresholds"]]))
+    first = stats["thresholds"][0]
+    figures.update(precision50=first["precision"], recall50=first["recall"], f1_50=first["f1"],
+                   pq50=first["panoptic_quality"], images=len(list(labels_dir.iterdir())))
+    return figures
+
+
+def tissue_figures(labels_dir: Path, pred_dir: Path) -> dict:
+    """Background / gland IoU and Dice pooled over the images, overall and per diagnosis.
+
+    Truth: EBHI-Seg's masks (> 0 = gland epithelium); prediction: class 1 = gland.
+    Also the mean over images of the gland Dice (images without gland in truth and
+    prediction count as 1).
+    """
+    import csv
+
+    import tifffile
+
+    from napari_unet_maskrcnn.core.io import read_image
+    from napari_unet_maskrcnn.core.metrics import semantic_scores
+
+    diagnosis = {row["stem"]: row["diagnosis"] for row in csv.DictReader(open(DATA / "ebhi_seg" / "index.csv"))}
+    groups: dict[str, tuple[list, list]] = {}
+    per_image_dice = []
+    for path in sorted(labels_dir.iterdir()):
+        truth = (np.asarray(read_image(path).data) > 0).ravel()
+        pred = (tifffile.imread(pred_dir / f"{path.stem}.tif") == 1).ravel()
+        for key in ("all", diagnosis[path.stem]):
+            groups.setdefault(key, ([], []))[0].append(truth)
+            groups[key][1].append(pred)
+        total = truth.sum() + pred.sum()
+        per_image_dice.append(1.0 if total == 0 else 2.0 * np.logical_and(truth, pred).sum() / total)
+    figures = {}
+    for key, (truths, preds) in groups.items():
+        scores = semantic_scores(np.concatenate(truths), np.concatenate(preds), 2)
+        figures[key] = {"images": len(truths), "iou_background": float(scores["iou"][0]),
+                        "iou_gland": float(scores["iou"][1]), "mean_iou": float(np.mean(scores["iou"])),
+                        "dice_gland": float(scores["dice"][1])}
+    figures["all"]["mean_image_dice_gland"] = float(np.mean(per_image_dice))
+    return figures
 
 
 def semantic_figures(labels_dir: Path, pred_dir: Path) -> dict:
@@ -76,20 +157,25 @@ def evaluate(name: str, model: Path, work: Path) -> dict:
     dataset, val_list, suffix = MODELS[name]
     images, labels = validation_set(dataset, val_list, suffix, work)
     figures: dict = {"model": name, "file": str(model), "validation_images": len(images)}
+    if name == "unet-tissue":
+        classes_dir = work / name / "classes"
+        cli("segment", *map(str, images), "--model", str(model), "--output", str(classes_dir), "--quiet")
+        figures["tissue"] = tissue_figures(labels, classes_dir)
+        return figures
+    groups = modality_groups(images, labels, work) if dataset == "dsb2018_train" else {}
     instances_dir = work / name / "instances"
     split = ["--split-instances"] if name.startswith("unet") else []
     cli("segment", *map(str, images), "--model", str(model), "--output", str(instances_dir),
         "--quiet", *split)
-    stats = json.loads(cli("evaluate", "--gt", str(labels), "--pred", str(instances_dir), "--json"))
-    figures["instances"] = {f"ap{round(row['thresh'] * 100)}": row["accuracy"] for row in stats["thresholds"]}
-    figures["instances"]["ap_mean"] = float(np.mean([row["accuracy"] for row in stats["thresholds"]]))
-    first = stats["thresholds"][0]
-    figures["instances"].update(precision50=first["precision"], recall50=first["recall"], f1_50=first["f1"],
-                                pq50=first["panoptic_quality"])
+    figures["instances"] = instance_figures(labels, instances_dir)
+    for kind, folder in groups.items():
+        figures.setdefault("instances_by_modality", {})[kind] = instance_figures(folder, instances_dir)
     if name.startswith("unet"):
         classes_dir = work / name / "classes"
         cli("segment", *map(str, images), "--model", str(model), "--output", str(classes_dir), "--quiet")
         figures["classes"] = semantic_figures(labels, classes_dir)
+        for kind, folder in groups.items():
+            figures.setdefault("classes_by_modality", {})[kind] = semantic_figures(folder, classes_dir)
     return figures
 
 

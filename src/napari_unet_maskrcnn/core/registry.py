@@ -39,6 +39,9 @@ BUNDLED: dict[str, BundledEntry] = {
     "unet-phasecells": BundledEntry(
         "semantic", ("background", "cell", "boundary"), "Cell classes in phase contrast, Usiigaci"
     ),
+    "unet-tissue": BundledEntry(
+        "semantic", ("background", "gland"), "Gland epithelium vs stroma/lumen in H&E colorectal biopsies, EBHI-Seg"
+    ),
 }
 
 
@@ -51,7 +54,7 @@ class ModelInfo:
         task: ``"semantic"`` or ``"instances"``.
         class_names: classes as stored in the model (see ModelSpec.class_names).
         path: the model file, or None when a bundled model's weights are not installed.
-        bundled: True for the four reserved names.
+        bundled: True for the reserved names of :data:`BUNDLED`.
         available: True when the weights are present and can be run.
         description: one line for lists and tooltips.
     """
