@@ -309,6 +309,11 @@ def test_fine_tuning_reinitialises_a_head_with_other_classes(tmp_path):
     assert any("re-initialised" in note and "head.weight" in note for note in notes)
     head = tuned.network.state_dict()["head.weight"]
     assert head.shape[0] == 2
+    stages = tuned.spec.provenance["stages"]  # the base's run, then this one
+    assert [stage["base_model"] for stage in stages] == [None, str(base.path)]
+    assert stages[0]["time_s"] == base.spec.provenance["training"]["time_s"]
+    assert tuned.spec.provenance["total_cpu_hours"] == pytest.approx(
+        sum(stage["time_s"] for stage in stages) / 3600, abs=1e-3)
 
 
 # -- the command line -----------------------------------------------------------------------------

@@ -84,6 +84,7 @@ class Run:
         self.on_progress = on_progress or (lambda event: None)
         self.should_stop = should_stop or (lambda: False)
         self.notes: list[str] = []
+        self.base_provenance: dict = {}
         self.device = choose_device(config.device)
         checkpoint = load_checkpoint(config.resume) if config.resume else None
         if checkpoint is not None:
@@ -136,6 +137,7 @@ class Run:
         from ..registry import resolve_model
 
         base = read_spec(resolve_model(self.config.base))
+        self.base_provenance = dict(base.provenance)
         if base.arch != spec.arch:
             raise ValueError(f"Base model '{self.config.base}' is a {base.arch} model; this trains a {spec.arch}.")
         if base.in_channels != spec.in_channels:
@@ -335,6 +337,7 @@ class Run:
             self.spec, self.extra_provenance, reason=reason, config=self.config, task=self.task, state=self.state,
             train_pairs=self.train_pairs, val_pairs=self.val_pairs, channel=self.channel,
             elapsed_s=self.clock.elapsed(), device=self.device, precision_label=self.precision.label,
+            base_provenance=self.base_provenance,
         )
 
 def _means(sums: dict[str, float], steps: int) -> dict[str, float]:

@@ -15,13 +15,42 @@ import torch
 from ..model_file import ModelSpec
 
 
+def stage_summary(provenance: dict) -> dict:
+    """One training run of a model's history: when, how long, on what, from what, how good."""
+    training, recipe = provenance.get("training", {}), provenance.get("recipe", {})
+    validation, hardware = provenance.get("validation", {}), provenance.get("hardware", {})
+    return {
+        "finished_utc": training.get("finished_utc"),
+        "time_s": float(training.get("time_s") or 0.0),
+        "epochs": training.get("epochs"),
+        "steps": training.get("steps"),
+        "base_model": training.get("base_model"),
+        "command_line": provenance.get("command_line"),
+        "augment": recipe.get("augment"),
+        "hardware": {key: hardware.get(key) for key in ("cpu", "device", "torch_threads", "precision")},
+        "best_validation": validation.get("best_metrics"),
+        "evaluation": provenance.get("evaluation"),
+    }
+
+
+def previous_stages(base_provenance: dict) -> list[dict]:
+    """The training stages recorded in a base model's provenance (one for files without ``stages``)."""
+    if not base_provenance.get("training"):
+        return []
+    return list(base_provenance.get("stages") or [stage_summary(base_provenance)])
+
+
 def with_provenance(spec: ModelSpec, extra: dict, *, reason: str, config, task, state, train_pairs: list,
                     val_pairs: list, channel: int | None, elapsed_s: float, device: torch.device,
-                    precision_label: str) -> ModelSpec:
+                    precision_label: str, base_provenance: dict | None = None) -> ModelSpec:
     """``spec`` with data, recipe, validation, training, hardware and software provenance.
 
     ``extra`` is the caller's own provenance (kept, with its ``data`` entries merged);
     ``state`` is the run's accumulated state (epochs, steps, best epoch, history).
+    ``base_provenance`` is the provenance of the model this run started from (warm restart
+    or fine-tuning): its ``stages`` (or, for older files, its own training) come first in
+    ``stages``, so a model that is trained on in several runs records all of them and
+    ``total_cpu_hours`` sums their times.
     """
     provenance = copy.deepcopy(extra)
     label_kind = getattr(task, "label_kind", "instances")
@@ -56,6 +85,8 @@ def with_provenance(spec: ModelSpec, extra: dict, *, reason: str, config, task, 
     }
     provenance["hardware"] = hardware(device, precision_label)
     provenance["software"] = software()
+    provenance["stages"] = [*previous_stages(base_provenance or {}), stage_summary(provenance)]
+    provenance["total_cpu_hours"] = round(sum(stage["time_s"] for stage in provenance["stages"]) / 3600.0, 3)
     score = state.best_metrics.get(task.score_name)
     quality = f", {task.score_name} {score:.3f}" if score is not None else ""
     provenance.setdefault("description", f"{spec.arch} trained on {len(train_pairs)} image(s)"
