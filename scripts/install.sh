@@ -3,7 +3,7 @@
 #
 #   scripts/install.sh
 #
-# 1. System libraries napari needs to open a window with Qt5 (xcb) and OpenGL (Mesa), plus
+# 1. System libraries napari needs to open a window with Qt6 (xcb) and OpenGL (Mesa), plus
 #    Xvfb for machines without a screen. Only missing packages are installed; apt is not run
 #    at all when everything is present. sudo is used only when not root.
 # 2. A virtual environment in .venv (created when missing), with this package installed in
@@ -17,17 +17,17 @@ repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 venv="$repo/.venv"
 python="${PYTHON:-python3}"
 
-# Xvfb, Mesa's OpenGL driver (loaded at run time), and the libraries that PyQt5's xcb
-# platform plugin and Qt libraries link against, found with
-#   ldd .venv/lib/python3*/site-packages/PyQt5/Qt5/{plugins/platforms/libqxcb.so,lib/libQt5*.so.5}
-# (libxcb-cursor0 is for Qt >= 6.5, should napari run on Qt6).
+# Xvfb, Mesa's OpenGL driver (loaded at run time; it needs libxcb-glx0), and the libraries that
+# PyQt6's xcb platform plugin and Qt libraries link against, found with
+#   ldd .venv/lib/python3*/site-packages/PyQt6/Qt6/{plugins/platforms/libqxcb.so,lib/libQt6*.so.6}
+# (libxcb-cursor0: Qt >= 6.5 refuses to start on xcb without it).
 system_packages=(
     xvfb xauth libgl1-mesa-dri
     libgl1 libegl1 libglib2.0-0 libdbus-1-3 libfontconfig1 libfreetype6 libx11-xcb1 libxext6
     libxkbcommon0 libxkbcommon-x11-0
     libxcb1 libxcb-glx0 libxcb-icccm4 libxcb-image0 libxcb-keysyms1 libxcb-randr0
     libxcb-render0 libxcb-render-util0 libxcb-shape0 libxcb-shm0 libxcb-sync1 libxcb-xfixes0
-    libxcb-xinerama0 libxcb-xkb1 libxcb-util1 libxcb-cursor0
+    libxcb-xkb1 libxcb-util1 libxcb-cursor0
 )
 
 is_installed() {

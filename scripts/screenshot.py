@@ -16,7 +16,6 @@ import time
 from pathlib import Path
 
 import napari
-import napari._qt.qt_main_window
 from qtpy.QtWidgets import QApplication
 
 from napari_unet_maskrcnn import api
@@ -46,7 +45,6 @@ def run_and_wait(widget, timeout_s: float = 600.0) -> None:
 
 
 def main(output: Path) -> None:
-    napari._qt.qt_main_window.SHOW_QT_WARNING = False  # no "PyQt5 is deprecated" toast on the canvas
     viewer = napari.Viewer(title="napari-unet-maskrcnn")
     viewer.window._qt_window.resize(1600, 1000)
     viewer.open_sample(PLUGIN, "nuclei-2d")
