@@ -112,3 +112,33 @@ def test_labels_with_too_many_dimensions_are_refused_with_a_reason(tmp_path):
     with pytest.raises(ValueError, match="dimensions"):
         write_labels(str(tmp_path / "x.tif"), np.zeros((2,) * 5, np.uint8), {"metadata": {}})
     assert not list(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("name, data, kind", [
+    ("nuclei_labels", np.arange(600, dtype=np.uint16).reshape(20, 30), "labels"),  # by name: 600 ids
+    ("cells_mask", (np.arange(600).reshape(20, 30) % 2).astype(np.uint8), "labels"),
+    ("scan", np.repeat(np.arange(4, dtype=np.uint8), 150).reshape(20, 30), "labels"),  # few values
+    ("scan", np.arange(600, dtype=np.uint16).reshape(20, 30), "image"),  # many values
+    ("mask_of_intensity", np.linspace(0, 1, 600, dtype=np.float32).reshape(20, 30), "image"),  # float
+])
+def test_label_images_open_as_labels_named_after_the_file(tmp_path, name, data, kind):
+    path = tmp_path / f"{name}.tif"
+    tifffile.imwrite(path, data)
+
+    ((layer_data, kwargs, layer_type),) = read_with_plugin(path)
+
+    assert layer_type == kind and kwargs["name"] == name
+    np.testing.assert_array_equal(layer_data, data)
+
+
+def test_a_labels_file_opens_as_a_labels_layer_in_the_viewer(make_napari_viewer, tmp_path):
+    data = np.zeros((3, 40, 50), np.uint16)
+    data[1, 10:20, 10:20] = 7
+    path = tmp_path / "embryo_masks.tif"
+    tifffile.imwrite(path, data, imagej=True, metadata={"axes": "ZYX"})
+
+    viewer = make_napari_viewer()
+    (layer,) = viewer.open(str(path), plugin=PLUGIN)
+
+    assert isinstance(layer, Labels) and layer.name == "embryo_masks"
+    assert layer.metadata["axes"] == "ZYX"

@@ -3,16 +3,28 @@
 Files are read by :func:`napari_unet_maskrcnn.core.io.read_image`. Layers get the pixel
 size as ``scale`` (micrometres), the axes in ``metadata["axes"]`` (the widgets use them),
 RGB(A) images as ``rgb`` layers and other channels split into one layer each.
+Label images (:func:`looks_like_labels`: an integer image named like ``*labels*`` or
+``*mask*``, or with few distinct values) open as Labels layers named after the file.
 """
 
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 SUFFIXES = (".tif", ".tiff", ".png", ".jpg", ".jpeg")
+LABEL_NAME = re.compile(
+    r"(^|[^a-z])(labels?|masks?|seg|segmentation|gt|ground_?truth|annotations?|instances|classes)([^a-z]|$)"
+)
+"""File names (lower case, without suffix) that say the file holds labels."""
+MAX_LABEL_VALUES = 16
+"""An integer image with at most this many distinct values (0 among them) is taken for labels."""
+_SAMPLE_PIXELS = 1_000_000
 
 LayerData = tuple[Any, dict[str, Any], str]
 
@@ -50,14 +62,20 @@ def read_layers(path: str | Sequence[str]) -> list[LayerData] | None:
 def image_layer_data(
     data, axes: str, pixel_size: dict[str, float] | None, name: str
 ) -> list[LayerData]:
-    """napari image layer data for an array with ``axes`` (letters of TZCYX).
+    """napari layer data for an array with ``axes`` (letters of TZCYX): image, or labels.
 
     A last ``C`` axis of 3 or 4 uint8/uint16 values becomes one RGB(A) layer with
     ``metadata["axes"] == axes``; any other ``C`` axis is split with ``channel_axis`` into
-    one layer per channel (``metadata["axes"]`` without ``C``). ``scale`` comes from
+    one layer per channel (``metadata["axes"]`` without ``C``). An array without ``C`` that
+    :func:`looks_like_labels` is a Labels layer. ``scale`` comes from
     ``pixel_size`` (micrometres per pixel for Z, Y, X; 1 for others and when unknown).
     """
     axes = axes.upper().replace("S", "C")
+    if "C" not in axes and looks_like_labels(data, name):
+        kind = "labels"
+        data = data.astype(np.uint8) if data.dtype == bool else data
+    else:
+        kind = "image"
     pixel_size = pixel_size or {}
     spatial = axes.replace("C", "")
     kwargs: dict[str, Any] = {
@@ -75,7 +93,24 @@ def image_layer_data(
             kwargs["metadata"] = {"axes": spatial}
     else:
         kwargs["metadata"] = {"axes": axes}
-    return [(data, kwargs, "image")]
+    return [(data, kwargs, kind)]
+
+
+def looks_like_labels(data, name: str) -> bool:
+    """Whether an image without channels holds labels rather than intensities.
+
+    True for integer (or boolean) data whose file name says labels (:data:`LABEL_NAME`), or
+    with at most :data:`MAX_LABEL_VALUES` distinct values including 0 (masks, class maps,
+    sparse annotations), counted on a subsample of about a million pixels of big images.
+    """
+    if data.dtype.kind not in "iub":
+        return False
+    if LABEL_NAME.search(name.lower()):
+        return True
+    step = max(1, int((data.size / _SAMPLE_PIXELS) ** (1 / data.ndim)))
+    sample = np.asarray(data[(slice(None, None, step),) * data.ndim])
+    values = np.unique(sample)
+    return len(values) <= MAX_LABEL_VALUES and values.size > 0 and values[0] <= 0 <= values[-1]
 
 
 def _readable_name(path) -> bool:
