@@ -49,6 +49,7 @@ from .config import Schedule, TrainConfig
 from .data import TrainingPair, crops_per_image, epoch_order, restrict_to_region, split_pairs
 from .events import EpochReport, ProgressHandler, StopCheck, TrainEvent, TrainResult
 from .precision import Clock, Precision
+from .prefetch import BatchPrefetcher
 from .provenance import with_provenance
 
 
@@ -223,29 +224,39 @@ class Run:
         return "epochs"
 
     def _train_epoch(self) -> tuple[dict[str, float], bool]:
-        """One pass over the training images: (mean losses, whether the time budget cut it short)."""
+        """One pass over the training images: (mean losses, whether the time budget cut it short).
+
+        The next batches are cropped and augmented in a background thread
+        (:class:`BatchPrefetcher`) while the network trains on the current one.
+        """
         config = self.config
         order = epoch_order(self.shapes, config.crop, config.max_crops_per_image, self.rng)
+        batches = [order[start : start + config.batch_size] for start in range(0, len(order), config.batch_size)]
         sums: dict[str, float] = {}
         steps = 0
-        for start in range(0, len(order), config.batch_size):
-            if self.should_stop():
-                raise _Stopped
-            if self.schedule.out_of_time(self.clock.elapsed()):
-                return _means(sums, steps), True
-            losses = self._step(order[start : start + config.batch_size])
-            if losses is not None:
-                for key, value in losses.items():
-                    sums[key] = sums.get(key, 0.0) + value
-                steps += 1
-            self._emit("step", loss=None if losses is None else losses["loss"])
+        with BatchPrefetcher(self._make_batch, batches) as prefetched:
+            for samples in prefetched:
+                if self.should_stop():
+                    raise _Stopped
+                if self.schedule.out_of_time(self.clock.elapsed()):
+                    return _means(sums, steps), True
+                losses = self._step(samples)
+                if losses is not None:
+                    for key, value in losses.items():
+                        sums[key] = sums.get(key, 0.0) + value
+                    steps += 1
+                self._emit("step", loss=None if losses is None else losses["loss"])
         return _means(sums, steps), False
 
-    def _step(self, indices: np.ndarray) -> dict[str, float] | None:
-        """One optimisation step on crops of the given training images; None if it was skipped."""
+    def _make_batch(self, indices: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Augmented (image (C, crop, crop), labels (crop, crop)) crops of the given training images."""
         config = self.config
-        samples = [random_sample(*self.train_data[i], config.crop, self.rng, config.augment, self.task.pad_label)
-                   for i in indices]
+        return [random_sample(*self.train_data[i], config.crop, self.rng, config.augment, self.task.pad_label)
+                for i in indices]
+
+    def _step(self, samples: list[tuple[np.ndarray, np.ndarray]]) -> dict[str, float] | None:
+        """One optimisation step on a batch of crops; None if it was skipped."""
+        config = self.config
         images = torch.from_numpy(np.stack([image for image, _ in samples])).to(self.device)
         self.lr = self.schedule.lr(self.state.step + 1, self.clock.elapsed())
         for group in self.optimizer.param_groups:
