@@ -39,3 +39,14 @@ def test_no_objects_and_stacks():
     labels = instances_from_class_stack(stack, min_size=10)
     assert labels.shape == stack.shape and labels.dtype == np.uint32
     assert len(np.unique(labels)) == 1 + 3 * 2
+
+
+def test_z_stacks_are_linked_across_z_like_mask_rcnn():
+    """(T, Z, H, W): the same two squares in 3 slices are 2 objects per time point, not 6."""
+    stack = np.stack([np.stack([two_touching_squares()] * 3)] * 2)
+    labels = instances_from_class_stack(stack, min_size=10, z_link_iou=0.3)
+    assert labels.shape == stack.shape and labels.dtype == np.uint32
+    assert len(np.unique(labels)) == 1 + 2 * 2
+    for t in range(2):
+        assert set(np.unique(labels[t, 0])) == set(np.unique(labels[t, 2]))  # same ids through z
+    assert not set(np.unique(labels[0])[1:]) & set(np.unique(labels[1])[1:])  # time points apart

@@ -170,6 +170,7 @@ def iter_segment_semantic(
     device: str = "auto",
     return_probabilities: bool = False,
     split_instances: bool = False,
+    z_link_iou: float = 0.3,
     min_size: int | None = None,
     precision: str = DEFAULT_PRECISION,
 ) -> ProgressGenerator[SemanticResult]:
@@ -187,6 +188,8 @@ def iter_segment_semantic(
         split_instances: also derive instances (seeded watershed of the object class inside
             the boundary class); needs a model with a ``boundary`` class.
         min_size: smallest instance kept by ``split_instances`` (pixels; None = 10).
+        z_link_iou: ``split_instances`` of a z-stack: objects overlapping one in the previous
+            slice with at least this IoU keep its id, as Mask R-CNN's (0 = no linking).
         precision: ``"auto"`` (bfloat16 where the CPU/GPU computes it natively), ``"fp32"``, ``"bf16"``.
 
     Yields ProgressEvent per tile; returns :class:`SemanticResult`.
@@ -233,6 +236,7 @@ def iter_segment_semantic(
             classes, probabilities, object_class=1,
             boundary_class=spec.class_names.index("boundary"),
             min_size=INSTANCE_DEFAULTS["min_size"] if min_size is None else min_size,
+            z_link_iou=z_link_iou,
         ), axes)
     out_probs = None
     if return_probabilities:

@@ -53,20 +53,34 @@ def instances_from_classes(
     return relabel_sequential(labels)[0].astype(np.int32)
 
 
-def instances_from_class_stack(classes: np.ndarray, probabilities: np.ndarray | None = None, **kw) -> np.ndarray:
+def instances_from_class_stack(
+    classes: np.ndarray, probabilities: np.ndarray | None = None, *, z_link_iou: float = 0.0, **kw
+) -> np.ndarray:
     """Apply :func:`instances_from_classes` to every 2D plane of (..., H, W); ids unique over the stack.
 
-    ``probabilities`` is (K, ..., H, W) when given. Returns uint32 of ``classes.shape``.
+    ``probabilities`` is (K, ..., H, W) when given. With ``z_link_iou`` in (0, 1], the planes
+    along the third-last axis (Z of (T, Z, H, W)) are linked as Mask R-CNN's are
+    (:func:`~.linking.link_slices`): an object overlapping one in the previous z-slice with
+    at least that IoU keeps its id. Returns uint32 of ``classes.shape``.
     """
-    out = np.zeros(classes.shape, np.uint32)
+    from .instances import PlaneInstances
+    from .linking import link_slices
+
     flat_classes = classes.reshape(-1, *classes.shape[-2:])
     flat_probs = None if probabilities is None else probabilities.reshape(
         probabilities.shape[0], -1, *classes.shape[-2:])
-    flat_out = out.reshape(-1, *classes.shape[-2:])
+    linking = classes.ndim >= 3 and 0 < z_link_iou <= 1
+    depth = classes.shape[-3] if linking else 1
+    out = np.zeros(classes.shape, np.uint32)
+    flat_out = out.reshape(-1, depth, *classes.shape[-2:])
     next_id = 0
-    for i, plane in enumerate(flat_classes):
-        probs = None if flat_probs is None else flat_probs[:, i]
-        labels = instances_from_classes(plane, probs, **kw)
-        flat_out[i] = np.where(labels > 0, labels + next_id, 0)
-        next_id += int(labels.max())
+    for group, group_out in enumerate(flat_out):
+        pieces = []
+        for i in range(group * depth, (group + 1) * depth):
+            labels = instances_from_classes(flat_classes[i], None if flat_probs is None else flat_probs[:, i], **kw)
+            n = int(labels.max())
+            pieces.append(PlaneInstances(labels, np.ones(n, np.float32), np.ones(n, np.int32)))
+        linked = link_slices(pieces, z_link_iou if linking else 0.0)[0]
+        group_out[...] = np.where(linked > 0, linked + next_id, 0)
+        next_id += int(linked.max(initial=0))
     return out
