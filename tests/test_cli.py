@@ -136,3 +136,41 @@ def test_split_instances_from_a_semantic_model(models, inputs, tmp_path):
                      "--output", str(out), "--tile", "64", "--split-instances", "--quiet"]) == 0
     labels = tifffile.imread(out / "stack.tif")
     assert labels.shape == (3, 64, 72) and labels.dtype == np.uint16
+
+
+def test_inputs_that_cannot_give_objects_are_warned_about(models, tmp_path, capsys):
+    folder = tmp_path / "odd"
+    folder.mkdir()
+    tifffile.imwrite(folder / "dot.tif", np.ones((1, 1), np.uint16))
+    tifffile.imwrite(folder / "nan.tif", np.full((32, 32), np.nan, np.float32))
+    tifffile.imwrite(folder / "five.tif", np.zeros((2, 2, 2, 32, 32), np.uint8))  # no axes stated
+    out = tmp_path / "out"
+    for name in ("dot.tif", "nan.tif", "five.tif"):
+        cli.main(["segment", str(folder / name), "--model", str(models["unet"]), "--output", str(out),
+                  "--tile", "64", "--quiet"])
+    err = capsys.readouterr().err
+    assert "dot.tif: the image is only 1 x 1 pixels" in err
+    assert "nan.tif: every pixel is NaN" in err
+    assert "five.tif: the file does not say which dimension is which; guessed TZCYX" in err
+
+
+def test_a_failed_run_leaves_no_empty_output_folder(models, inputs, tmp_path, capsys):
+    (inputs / "broken.tif").write_bytes(b"II*\x00garbage")
+    out = tmp_path / "new" / "out"
+    code = cli.main(["segment", str(inputs / "broken.tif"), "--model", str(models["unet"]),
+                     "--output", str(out), "--quiet"])
+    assert code != 0 and not (tmp_path / "new").exists()
+
+
+def test_evaluate_into_a_closed_pipe_ends_without_a_traceback(tmp_path):
+    gt, pred = tmp_path / "gt", tmp_path / "pred"
+    gt.mkdir(), pred.mkdir()
+    for i in range(3):
+        labels = np.zeros((16, 16), np.uint16)
+        labels[2:8, 2:8] = 1
+        tifffile.imwrite(gt / f"{i}.tif", labels)
+        tifffile.imwrite(pred / f"{i}.tif", labels)
+    command = (f"{sys.executable} -m napari_unet_maskrcnn.cli evaluate --gt {gt} --pred {pred} --json"
+               " | true")  # the reader exits before the first line, as `head` does after its last
+    done = subprocess.run(["bash", "-c", command], capture_output=True, text=True, timeout=300, check=False)
+    assert "Traceback" not in done.stderr and "BrokenPipeError" not in done.stderr, done.stderr

@@ -8,12 +8,14 @@
 
 Every input gets ``DIR/<input stem>.tif`` (uint16 labels; uint32 when more ids are needed),
 instance models also ``DIR/<input stem>.csv`` (the per-instance table). Files are written
-atomically: a failed or interrupted run leaves no partial output.
+atomically: a failed or interrupted run leaves no partial output (nor an output folder it
+created). Output piped into a program that stops reading (``| head``) ends quietly.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from .evaluate import add_evaluate_parser, run_evaluate
@@ -53,6 +55,15 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("\nInterrupted: no partial output was written.", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except BrokenPipeError:  # the reader of our output went away (`... | head`): stop quietly
+        _silence_stdout()
+        return EXIT_FAILED
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null so Python's final flush does not fail on the closed pipe."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
 
 
 def _list_models(args) -> int:

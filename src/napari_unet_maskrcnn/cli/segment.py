@@ -34,7 +34,7 @@ def add_segment_parser(commands) -> None:
     seg.add_argument("--nms-iou", type=float, help="instances: NMS IoU (model's, else 0.5)")
     seg.add_argument("--min-size", type=int, help="min object pixels (model's, else 10)")
     seg.add_argument("--z-link-iou", type=float, default=0.3,
-                     help="instances: IoU linking objects across z, 0 = off (0.3)")
+                     help="IoU linking objects across z (instances and --split-instances), 0 = off (0.3)")
     seg.add_argument("--split-instances", action="store_true",
                      help="semantic models with a boundary class: write instances split from the "
                           "classes (seeded watershed) instead of the classes")
@@ -55,11 +55,32 @@ def run_segment(args: argparse.Namespace) -> int:
     if args.output.exists() and not args.output.is_dir():
         print(f"error: --output '{args.output}' exists and is not a folder.", file=sys.stderr)
         return EXIT_USAGE
+    created = _new_folders(args.output)
     args.output.mkdir(parents=True, exist_ok=True)
+    try:
+        return _segment_all(args, spec.task)
+    finally:  # failed, interrupted or nothing written: leave no empty folder behind
+        for folder in created:
+            if folder.is_dir() and not any(folder.iterdir()):
+                folder.rmdir()
+
+
+def _new_folders(folder: Path) -> list[Path]:
+    """The folders that creating ``folder`` would add, deepest first."""
+    missing = []
+    while not folder.exists():
+        missing.append(folder)
+        folder = folder.parent
+    return missing
+
+
+def _segment_all(args: argparse.Namespace, task: str) -> int:
+    from .. import api
+
     failures = 0
     for text in args.inputs:
         try:
-            written = _segment_one(Path(text), spec.task, args)
+            written = _segment_one(Path(text), task, args)
         except (ValueError, OSError, api.ModelFileError) as err:
             failures += 1
             print(f"error: {text}: {err}", file=sys.stderr)
@@ -81,6 +102,8 @@ def _segment_one(path: Path, task: str, args) -> list[Path]:
 
     image = read_image(path)
     axes = validate_axes(args.axes, image.data.shape) if args.axes else image.axes
+    for warning in input_warnings(image, axes, axes_given=bool(args.axes)):
+        print(f"warning: {path}: {warning}", file=sys.stderr)
     with tqdm(total=1, desc=path.name, unit="tile", disable=args.quiet, leave=False) as bar:
         def advance(event: api.ProgressEvent) -> None:
             bar.total = event.total
@@ -93,7 +116,8 @@ def _segment_one(path: Path, task: str, args) -> list[Path]:
         if task == "semantic":
             result = api.segment_semantic(
                 image.data, args.model, on_progress=advance, return_probabilities=args.probabilities,
-                split_instances=args.split_instances, min_size=args.min_size, **common,
+                split_instances=args.split_instances, min_size=args.min_size, z_link_iou=args.z_link_iou,
+                **common,
             )
             labels = result.instances if args.split_instances else result.classes
         else:
@@ -113,6 +137,36 @@ def _segment_one(path: Path, task: str, args) -> list[Path]:
             args.output / f"{path.stem}_probabilities.tif", result.probabilities, "C" + result.axes
         ))
     return written
+
+
+def input_warnings(image, axes: str, axes_given: bool = False) -> list[str]:
+    """What the user should know about an input before its (possibly empty) result.
+
+    A plane too small to hold an object, an image with no finite pixel, and axes that the
+    file does not state (so they were guessed) each give one message.
+    """
+    import numpy as np
+
+    warnings = []
+    height, width = image.data.shape[axes.index("Y")], image.data.shape[axes.index("X")]
+    if height < 8 or width < 8:
+        warnings.append(f"the image is only {height} x {width} pixels: no object can be found in it.")
+    if image.data.dtype.kind == "f" and not np.isfinite(image.data).any():
+        warnings.append("every pixel is NaN or infinite: the result is empty.")
+    if not axes_given and image.data.ndim > 2 and _axes_unstated(image.path):
+        warnings.append(f"the file does not say which dimension is which; guessed {axes} for shape "
+                        f"{tuple(image.data.shape)}. Pass --axes (e.g. --axes TZCYX) if that is wrong.")
+    return warnings
+
+
+def _axes_unstated(path: Path) -> bool:
+    """True for a TIFF whose first series has dimensions tifffile could not name."""
+    if path.suffix.lower() not in (".tif", ".tiff"):
+        return False
+    import tifffile
+
+    with tifffile.TiffFile(path) as tif:
+        return any(letter not in "TZCYXS" for letter in tif.series[0].axes)
 
 
 def write_probabilities(path: Path, probabilities, axes: str) -> Path:
