@@ -22,6 +22,7 @@ from napari_unet_maskrcnn.core.training import (
     train_maskrcnn,
     train_unet,
 )
+from napari_unet_maskrcnn.core.object_size import median_diameter
 from napari_unet_maskrcnn.core.training import loop
 from napari_unet_maskrcnn.core.training.augment import NO_AUGMENTATION, random_sample
 from napari_unet_maskrcnn.core.training.checkpoint import load_checkpoint
@@ -200,6 +201,10 @@ def test_validation_images_are_never_trained_on(monkeypatch):
     assert "im2" not in sampled
     assert sampled.count("im0") == sampled.count("im1") == sampled.count("im3") == 3  # each image, each epoch
     assert result.spec.provenance["data"]["val_names"] == ["im2"]
+    # the training objects' median equivalent diameter is stored, validation image left out
+    train_labels = [pair.labels for pair in pairs if pair.name != "im2"]
+    assert result.spec.object_diameter_px == pytest.approx(median_diameter(train_labels), abs=0.01)
+    assert 10 <= result.spec.object_diameter_px <= 19  # discs of radius 6-9, some overlapping
 
 
 # -- learning, stopping, resuming ---------------------------------------------------------------
@@ -225,6 +230,7 @@ def test_sparse_class_maps_train_with_named_classes():
                         config=TrainConfig(epochs=2, val_names=["b"], **FAST))
     assert result.spec.class_names == ["bg", "cell"]
     assert set(result.best_metrics) == {"mean_iou", "iou_bg", "iou_cell"}
+    assert result.spec.object_diameter_px is None  # class maps have no objects to measure
     assert np.isfinite(result.history[-1].losses["loss"])
 
 

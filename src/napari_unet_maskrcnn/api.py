@@ -18,7 +18,7 @@ Example::
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 
 import numpy as np
@@ -26,6 +26,7 @@ import numpy as np
 from .core.axes import from_canonical, guess_axes, output_axes, to_canonical, validate_axes
 from .core.device import inference_dtype
 from .core.model_file import ModelFileError, ModelSpec, read_spec
+from .core.object_size import ObjectSize, fixed_scale
 from .core.progress import (
     CancelCheck,
     Cancelled,
@@ -72,6 +73,7 @@ class SemanticResult:
         axes: axes of ``classes`` (the input axes without C).
         instances: uint32 labels split from the object class by seeded watershed (one id per
             object, unique over the stack), when asked for with ``split_instances``.
+        diameter, scale, object_size: how the planes were rescaled (see :func:`object_size_report`).
     """
 
     classes: np.ndarray
@@ -79,6 +81,9 @@ class SemanticResult:
     probabilities: np.ndarray | None
     axes: str
     instances: np.ndarray | None = None
+    diameter: float | None = None
+    scale: float = 1.0
+    object_size: dict = field(default_factory=dict)
 
 
 @dataclass
@@ -92,12 +97,16 @@ class InstanceResult:
             centroid_*; ``t`` for time series), as numpy arrays of equal length.
         class_names: the model's object classes (class_id 1 first).
         axes: axes of ``labels``.
+        diameter, scale, object_size: how the planes were rescaled (see :func:`object_size_report`).
     """
 
     labels: np.ndarray
     table: dict[str, np.ndarray]
     class_names: list[str]
     axes: str
+    diameter: float | None = None
+    scale: float = 1.0
+    object_size: dict = field(default_factory=dict)
 
 
 def get_model_spec(model: str | os.PathLike) -> ModelSpec:
@@ -146,17 +155,47 @@ def _check_tile(tile: int, context: int, name: str) -> None:
         )
 
 
-def _relay(gen: ProgressGenerator, done_before: int, total: int, stage: str) -> ProgressGenerator:
-    """Re-yield a per-plane generator's events on the whole run's scale; return its result."""
-    try:
-        event = next(gen)
-        while True:
-            yield ProgressEvent(done_before + event.done, total, stage)
+class _RunProgress:
+    """Progress over all planes of a run; a plane's tile count may change (a resized pass)."""
+
+    def __init__(self, per_plane: int, planes: int):
+        self.per_plane = per_plane
+        self.total = per_plane * planes
+        self.done = 0
+
+    def relay(self, gen: ProgressGenerator) -> ProgressGenerator:
+        """Re-yield a per-plane generator's events on the whole run's scale; return its result."""
+        counted = self.per_plane
+        try:
             event = next(gen)
-    except StopIteration as stop:
-        return stop.value
-    finally:
-        gen.close()
+            while True:
+                if event.total != counted:
+                    self.total += event.total - counted
+                    counted = event.total
+                yield ProgressEvent(self.done + event.done, self.total, event.stage)
+                event = next(gen)
+        except StopIteration as stop:
+            return stop.value
+        finally:
+            gen.close()
+            self.done += counted
+
+
+def object_size_report(sizes: list[ObjectSize]) -> tuple[float | None, float, dict]:
+    """``(diameter, scale, metadata)`` of a run from its planes' :class:`ObjectSize`.
+
+    ``diameter``: the objects' diameter in the image's pixels (the median of the planes'
+    estimates, or the given value; None when not estimated); ``scale``: the planes' resize
+    factor (their median when they differ); ``metadata``: mode, diameter, scale, the model's
+    diameter and, for stacks, every plane's values.
+    """
+    diameters = [size.diameter for size in sizes if size.diameter is not None]
+    diameter = float(np.median(diameters)) if diameters else None
+    scale = float(np.median([size.scale for size in sizes]))
+    metadata = {**sizes[0].as_dict(), "diameter": diameter, "scale": scale}
+    if len(sizes) > 1:
+        metadata["planes"] = [size.as_dict() for size in sizes]
+    return diameter, scale, metadata
 
 
 def iter_segment_semantic(
@@ -173,6 +212,8 @@ def iter_segment_semantic(
     z_link_iou: float = 0.3,
     min_size: int | None = None,
     precision: str = DEFAULT_PRECISION,
+    diameter: float | None = None,
+    pixel_size_um: float | None = None,
 ) -> ProgressGenerator[SemanticResult]:
     """Per-pixel classes of every 2D plane of ``image`` with a U-Net model.
 
@@ -191,10 +232,20 @@ def iter_segment_semantic(
         z_link_iou: ``split_instances`` of a z-stack: objects overlapping one in the previous
             slice with at least this IoU keep its id, as Mask R-CNN's (0 = no linking).
         precision: ``"auto"`` (bfloat16 where the CPU/GPU computes it natively), ``"fp32"``, ``"bf16"``.
+        diameter: the objects' diameter in pixels; each plane is resized so its objects match
+            the model's training diameter. None (default) = automatic: estimated per plane by a
+            first pass (instances split by watershed; models with a ``boundary`` class), and
+            rescaled only outside the model's trained range (see
+            :mod:`~napari_unet_maskrcnn.core.object_size`); 0 = off (native scale).
+        pixel_size_um: the image's pixel size (micrometres); with the model's, and no
+            ``diameter``, planes are resized by their ratio instead of estimating.
 
-    Yields ProgressEvent per tile; returns :class:`SemanticResult`.
+    Yields ProgressEvent per tile (``"rescaled tile"`` in a second, resized pass); returns
+    :class:`SemanticResult`.
     """
     from .core.inputs import prepare_plane
+    from .core.object_size import segment_at_object_size, semantic_to_grid
+    from .core.postprocess import instances_from_classes
     from .core.semantic import predict_semantic_plane
 
     overlap = _context(tile, overlap, DEFAULT_OVERLAP)
@@ -205,44 +256,56 @@ def iter_segment_semantic(
             f"Model '{model}' has classes {spec.class_names} without a 'boundary' class, so "
             "instances cannot be split from it; untick the instances option."
         )
+    mode, scale = fixed_scale(diameter, spec.object_diameter_px, pixel_size_um, spec.pixel_size_um)
     n_t, n_z, height, width, _ = canonical.shape
     n_classes = len(spec.class_names)
     keep_probabilities = return_probabilities or split_instances
-    per_plane = len(grid((height, width), tile, tile - overlap))
-    total = n_t * n_z * per_plane
+    boundary = spec.class_names.index("boundary") if "boundary" in spec.class_names else None
+    min_size = INSTANCE_DEFAULTS["min_size"] if min_size is None else min_size
+    progress = _RunProgress(len(grid((height, width), tile, tile - overlap)), n_t * n_z)
     classes = np.zeros((n_t, n_z, height, width), np.uint8)
     probabilities = (
         np.zeros((n_classes, n_t, n_z, height, width), np.float32) if keep_probabilities else None
     )
-    done = 0
+
+    def predict(source, resized: bool):
+        return predict_semantic_plane(
+            source, network, tile=tile, overlap=overlap, device=dev,
+            return_probabilities=keep_probabilities or resized,
+            autocast_dtype=inference_dtype(precision, dev),
+        )
+
+    def measure(result):
+        if boundary is None:
+            return None
+        return instances_from_classes(result[0], object_class=1, boundary_class=boundary, min_size=min_size)
+
+    sizes = []
     for t in range(n_t):
         for z in range(n_z):
             source = prepare_plane(_plane(canonical, t, z), spec.in_channels, channel, spec.normalization)
-            plane_gen = predict_semantic_plane(
-                source, network, tile=tile, overlap=overlap, device=dev,
-                return_probabilities=keep_probabilities,
-                autocast_dtype=inference_dtype(precision, dev),
+            plane_gen = segment_at_object_size(
+                source, predict, measure, semantic_to_grid, mode=mode, scale=scale,
+                model_diameter=spec.object_diameter_px, diameter=diameter,
             )
-            plane_classes, plane_probs = yield from _relay(plane_gen, done, total, "tile")
+            (plane_classes, plane_probs), size = yield from progress.relay(plane_gen)
+            sizes.append(size)
             classes[t, z] = plane_classes
             if probabilities is not None:
                 probabilities[:, t, z] = plane_probs
-            done += per_plane
     instances = None
     if split_instances:
         from .core.postprocess import instances_from_class_stack
 
         instances = from_canonical(instances_from_class_stack(
-            classes, probabilities, object_class=1,
-            boundary_class=spec.class_names.index("boundary"),
-            min_size=INSTANCE_DEFAULTS["min_size"] if min_size is None else min_size,
+            classes, probabilities, object_class=1, boundary_class=boundary, min_size=min_size,
             z_link_iou=z_link_iou,
         ), axes)
     out_probs = None
     if return_probabilities:
         out_probs = np.stack([from_canonical(p, axes) for p in probabilities])
     return SemanticResult(from_canonical(classes, axes), list(spec.class_names), out_probs,
-                          output_axes(axes), instances)
+                          output_axes(axes), instances, *object_size_report(sizes))
 
 
 def iter_segment_instances(
@@ -261,6 +324,8 @@ def iter_segment_instances(
     z_link_iou: float = 0.3,
     spacing: tuple[float, ...] | None = None,
     precision: str = "fp32",
+    diameter: float | None = None,
+    pixel_size_um: float | None = None,
 ) -> ProgressGenerator[InstanceResult]:
     """One id per object in every 2D plane of ``image`` with a Mask R-CNN model.
 
@@ -281,12 +346,18 @@ def iter_segment_instances(
         precision: as in :func:`iter_segment_semantic`, but float32 by default: bfloat16 cost
             Mask R-CNN 1-2 points of AP(0.5) on DSB2018 (scores and boxes shift), while the
             U-Net's classes are unchanged by it.
+        diameter, pixel_size_um: as in :func:`iter_segment_semantic`; the automatic estimate is
+            the median equivalent diameter of the objects of a first pass at native scale.
+            ``margin`` and ``tile`` are in pixels of the resized plane, ``min_size`` in the
+            image's pixels.
 
-    Yields ProgressEvent per tile; returns :class:`InstanceResult`.
+    Yields ProgressEvent per tile (``"rescaled tile"`` in a second, resized pass); returns
+    :class:`InstanceResult`.
     """
     from .core.inputs import prepare_plane
     from .core.instance_table import instance_table
     from .core.instances import predict_instances_plane
+    from .core.object_size import instances_to_grid, segment_at_object_size
     from .core.linking import link_slices
     from .core.models.maskrcnn import detect
 
@@ -301,25 +372,36 @@ def iter_segment_instances(
     for name in ("score_threshold", "mask_threshold", "nms_iou"):
         if not 0.0 <= settings[name] <= 1.0:
             raise ValueError(f"{name} must be between 0 and 1 (got {settings[name]}).")
+    mode, scale = fixed_scale(diameter, spec.object_diameter_px, pixel_size_um, spec.pixel_size_um)
     n_t, n_z, height, width, _ = canonical.shape
     detector = partial(detect, network, score_threshold=score_threshold, nms_iou=nms_iou, device=dev,
                        autocast_dtype=inference_dtype(precision, dev))
-    per_plane = len(core_grid((height, width), tile, margin))
-    total = n_t * n_z * per_plane
+    progress = _RunProgress(len(core_grid((height, width), tile, margin)), n_t * n_z)
     labels = np.zeros((n_t, n_z, height, width), np.uint32)
-    tables = []
+
+    def predict(source, resized: bool):
+        area_ratio = source.shape[0] * source.shape[1] / (height * width)
+        return predict_instances_plane(
+            source, detector, tile=tile, margin=margin, mask_threshold=mask_threshold,
+            min_size=int(min_size * area_ratio) if resized else min_size,
+        )
+
+    def to_grid(plane, shape):
+        return instances_to_grid(plane, shape, min_size)
+
+    tables, sizes = [], []
     next_id = 0
-    done = 0
     for t in range(n_t):
         planes = []
         for z in range(n_z):
             source = prepare_plane(_plane(canonical, t, z), spec.in_channels, channel, spec.normalization)
-            plane_gen = predict_instances_plane(
-                source, detector, tile=tile, margin=margin,
-                mask_threshold=mask_threshold, min_size=min_size,
+            plane_gen = segment_at_object_size(
+                source, predict, lambda plane: plane.labels, to_grid, mode=mode, scale=scale,
+                model_diameter=spec.object_diameter_px, diameter=diameter,
             )
-            planes.append((yield from _relay(plane_gen, done, total, "tile")))
-            done += per_plane
+            plane, size = yield from progress.relay(plane_gen)
+            planes.append(plane)
+            sizes.append(size)
         stack, scores, classes = link_slices(planes, z_link_iou if n_z > 1 else 0.0)
         table = instance_table(
             stack if n_z > 1 else stack[0], scores, classes, list(spec.class_names),
@@ -332,7 +414,8 @@ def iter_segment_instances(
         labels[t] = np.where(stack > 0, stack.astype(np.uint32) + np.uint32(next_id), 0)
         next_id += len(scores)
     table = {key: np.concatenate([tab[key] for tab in tables]) for key in tables[0]}
-    return InstanceResult(from_canonical(labels, axes), table, list(spec.class_names), output_axes(axes))
+    return InstanceResult(from_canonical(labels, axes), table, list(spec.class_names), output_axes(axes),
+                          *object_size_report(sizes))
 
 
 def _table_spacing(spacing, n_z: int):

@@ -33,6 +33,10 @@ def add_segment_parser(commands) -> None:
     seg.add_argument("--mask-threshold", type=float, help="instances: mask cut-off (model's, else 0.5)")
     seg.add_argument("--nms-iou", type=float, help="instances: NMS IoU (model's, else 0.5)")
     seg.add_argument("--min-size", type=int, help="min object pixels (model's, else 10)")
+    seg.add_argument("--diameter", type=float, metavar="D",
+                     help="object diameter in pixels: each plane is resized so its objects match the "
+                          "model's training size; 0 = off (native scale); default: automatic (estimated "
+                          "by a first pass, rescaled only outside the model's trained range)")
     seg.add_argument("--z-link-iou", type=float, default=0.3,
                      help="IoU linking objects across z (instances and --split-instances), 0 = off (0.3)")
     seg.add_argument("--split-instances", action="store_true",
@@ -76,16 +80,18 @@ def _new_folders(folder: Path) -> list[Path]:
 
 def _segment_all(args: argparse.Namespace, task: str) -> int:
     from .. import api
+    from ..core.object_size import describe_object_size
 
     failures = 0
     for text in args.inputs:
         try:
-            written = _segment_one(Path(text), task, args)
+            written, result = _segment_one(Path(text), task, args)
         except (ValueError, OSError, api.ModelFileError) as err:
             failures += 1
             print(f"error: {text}: {err}", file=sys.stderr)
             continue
         if not args.quiet:
+            print(f"{text}: {describe_object_size(result.object_size)}", file=sys.stderr)
             print(f"{text} -> {', '.join(str(p) for p in written)}", file=sys.stderr)
     if failures:
         print(f"{failures} of {len(args.inputs)} inputs failed; their outputs were not written.",
@@ -93,7 +99,7 @@ def _segment_all(args: argparse.Namespace, task: str) -> int:
     return EXIT_FAILED if failures else EXIT_OK
 
 
-def _segment_one(path: Path, task: str, args) -> list[Path]:
+def _segment_one(path: Path, task: str, args):
     from tqdm import tqdm
 
     from .. import api
@@ -110,7 +116,8 @@ def _segment_one(path: Path, task: str, args) -> list[Path]:
             bar.n = event.done
             bar.refresh()
 
-        common = dict(axes=axes, channel=args.channel, device=args.device, tile=args.tile)
+        common = dict(axes=axes, channel=args.channel, device=args.device, tile=args.tile,
+                      diameter=args.diameter, pixel_size_um=image.pixel_size.get("X"))
         if args.precision:
             common["precision"] = args.precision
         if task == "semantic":
@@ -136,7 +143,7 @@ def _segment_one(path: Path, task: str, args) -> list[Path]:
         written.append(write_probabilities(
             args.output / f"{path.stem}_probabilities.tif", result.probabilities, "C" + result.axes
         ))
-    return written
+    return written, result
 
 
 def input_warnings(image, axes: str, axes_given: bool = False) -> list[str]:

@@ -1,9 +1,10 @@
 """One self-describing model file: a safetensors file whose header carries the model's spec.
 
 The spec (architecture, builder config, class names, input channels, normalisation, pixel
-size, provenance) is JSON in the safetensors metadata under :data:`SPEC_KEY`; the tensors
-are the state dict, optionally stored as float16 to halve the file. Nothing is unpickled:
-safetensors only holds tensors and strings, so a foreign file cannot run code.
+size, typical object diameter, provenance) is JSON in the safetensors metadata under
+:data:`SPEC_KEY`; the tensors are the state dict, optionally stored as float16 to halve the
+file. Nothing is unpickled: safetensors only holds tensors and strings, so a foreign file
+cannot run code.
 """
 
 from __future__ import annotations
@@ -45,6 +46,9 @@ class ModelSpec:
         normalization: how raw intensities become network input, e.g.
             ``{"kind": "percentile", "low": 1.0, "high": 99.8}`` per channel and plane.
         pixel_size_um: pixel size (micrometres) of the training data, when known.
+        object_diameter_px: median equivalent diameter (pixels) of the training objects,
+            which segmentation rescales images to match (see :mod:`.object_size`); None =
+            unknown (files written before it existed, or class-map training).
         name: a short human-readable name.
         provenance: training data, recipe, command line, validation metrics.
         defaults: suggested inference settings (``tile``, ``score_threshold``...).
@@ -58,6 +62,7 @@ class ModelSpec:
         default_factory=lambda: {"kind": "percentile", "low": 1.0, "high": 99.8}
     )
     pixel_size_um: float | None = None
+    object_diameter_px: float | None = None
     name: str = ""
     provenance: dict[str, Any] = field(default_factory=dict)
     defaults: dict[str, Any] = field(default_factory=dict)

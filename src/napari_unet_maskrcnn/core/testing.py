@@ -20,6 +20,8 @@ def make_tiny_model_file(
     in_channels: int = 1,
     class_names: list[str] | None = None,
     seed: int = 0,
+    object_diameter_px: float | None = None,
+    pixel_size_um: float | None = None,
 ) -> Path:
     """Write an untrained tiny ``arch`` model to ``path`` and return the path.
 
@@ -35,6 +37,8 @@ def make_tiny_model_file(
         class_names=list(class_names),
         in_channels=in_channels,
         name=f"tiny-{arch}",
+        object_diameter_px=object_diameter_px,
+        pixel_size_um=pixel_size_um,
         provenance={"description": "untrained tiny test model"},
     )
     torch.manual_seed(seed)

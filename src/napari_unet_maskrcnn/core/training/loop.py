@@ -36,6 +36,7 @@ import torch
 
 from ..inputs import prepare_plane
 from ..model_file import ModelSpec, build_network, load_model_file, read_spec, save_model
+from ..object_size import median_diameter
 from .augment import random_sample
 from .checkpoint import (
     BEST_FILE,
@@ -94,10 +95,14 @@ class Run:
             spec = self._base_spec(spec)
         if spec.pixel_size_um is None:
             spec = replace(spec, pixel_size_um=_common_pixel_size(pairs))
-        self.spec = spec
         self.train_pairs, self.val_pairs = split_pairs(
             pairs, val_fraction=config.val_fraction, val_names=self.config.val_names, seed=config.seed
         )
+        if getattr(task, "label_kind", "instances") == "instances":
+            diameter = training_diameter(self.train_pairs)
+            if diameter is not None:
+                spec = replace(spec, object_diameter_px=round(diameter, 2))
+        self.spec = spec
         seed_everything(config.seed)
         self.rng = np.random.default_rng(config.seed)
         self.network = build_network(spec)
@@ -353,6 +358,12 @@ class Run:
 
 def _means(sums: dict[str, float], steps: int) -> dict[str, float]:
     return {key: value / steps for key, value in sums.items()} if steps else {}
+
+
+def training_diameter(pairs: Sequence[TrainingPair]) -> float | None:
+    """Median equivalent diameter (pixels) of the instance objects of ``pairs`` (inside their regions)."""
+    return median_diameter([pair.labels if pair.region is None else np.where(pair.region, pair.labels, 0)
+                            for pair in pairs])
 
 
 def _common_pixel_size(pairs: Sequence[TrainingPair]) -> float | None:

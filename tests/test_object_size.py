@@ -1,0 +1,220 @@
+"""Object size: estimate, rescale, segment, map back (stand-in detector and stand-in U-Net, synthetic discs)."""
+
+import json
+
+import numpy as np
+import pytest
+from skimage.draw import disk
+
+from napari_unet_maskrcnn import api
+from napari_unet_maskrcnn.core import object_size, semantic
+from napari_unet_maskrcnn.core.evaluation import evaluate_instances
+from napari_unet_maskrcnn.core.inputs import prepare_plane
+from napari_unet_maskrcnn.core.model_file import SPEC_KEY, ModelSpec, read_spec
+from napari_unet_maskrcnn.core.models import maskrcnn
+from napari_unet_maskrcnn.core.object_size import (
+    TRAINED_RANGE,
+    ScaledSource,
+    choose_scale,
+    fixed_scale,
+    linear_to_grid,
+    median_diameter,
+    nearest_to_grid,
+)
+from napari_unet_maskrcnn.core.progress import ProgressEvent
+from napari_unet_maskrcnn.core.testing import blob_detections, make_tiny_model_file
+
+MODEL_DIAMETER = 12.0
+
+
+def disc_scene(shape, radius, spacing, offset=0):
+    """Bright discs of ``radius`` on a grid: (uint16 image, int32 ground-truth labels)."""
+    image = np.full(shape, 100, np.uint16)
+    labels = np.zeros(shape, np.int32)
+    n = 0
+    for cy in range(spacing // 2 + offset, shape[0] - radius - 1, spacing):
+        for cx in range(spacing // 2 + offset, shape[1] - radius - 1, spacing):
+            n += 1
+            rr, cc = disk((cy, cx), radius, shape=shape)
+            image[rr, cc] = 1000
+            labels[rr, cc] = n
+    return image, labels
+
+
+@pytest.fixture(scope="module")
+def maskrcnn_file(tmp_path_factory):
+    return make_tiny_model_file(tmp_path_factory.mktemp("m") / "mrcnn.safetensors", arch="maskrcnn",
+                                object_diameter_px=MODEL_DIAMETER)
+
+
+@pytest.fixture(scope="module")
+def unet_file(tmp_path_factory):
+    return make_tiny_model_file(tmp_path_factory.mktemp("m") / "unet.safetensors", arch="unet",
+                                object_diameter_px=MODEL_DIAMETER)
+
+
+@pytest.fixture
+def blob_detector(monkeypatch):
+    """Mask R-CNN replaced by thresholding; records the shape of every tile it sees."""
+    seen = []
+
+    def detect(network, image, **kwargs):
+        seen.append(image.shape[1:])
+        return blob_detections(image)
+
+    monkeypatch.setattr(maskrcnn, "detect", detect)
+    return seen
+
+
+@pytest.fixture
+def threshold_unet(monkeypatch):
+    """U-Net replaced by thresholding: object inside, a 1-pixel boundary ring, background outside."""
+    from scipy import ndimage
+
+    def predict(source, network, *, return_probabilities=False, **kwargs):
+        image = source.read(0, source.shape[0], 0, source.shape[1])[0]
+        inside = image > 0.5
+        core = ndimage.binary_erosion(inside, iterations=1)
+        classes = np.where(core, 1, np.where(inside, 2, 0)).astype(np.uint8)
+        yield ProgressEvent(1, 1, "tile")
+        probabilities = np.stack([classes == k for k in range(3)]).astype(np.float32)
+        return classes, probabilities if return_probabilities else None
+
+    monkeypatch.setattr(semantic, "predict_semantic_plane", predict)
+
+
+def test_discs_of_known_size_are_estimated_within_10_percent(maskrcnn_file, blob_detector):
+    for radius in (5, 12, 30):
+        image, _ = disc_scene((320, 320), radius, 4 * radius)
+        result = api.segment_instances(image, maskrcnn_file, tile=512, margin=64)
+        assert result.diameter == pytest.approx(2 * radius, rel=0.10)
+        expected = choose_scale(result.diameter, MODEL_DIAMETER)
+        assert result.scale == pytest.approx(expected)
+    assert median_diameter(np.zeros((5, 5), np.int32)) is None
+
+
+def test_an_upscaled_plane_gives_the_same_objects_on_its_own_grid(maskrcnn_file, blob_detector):
+    # Objects twice the model's size, on an odd-sized plane: rescaled x0.5, segmented, mapped back.
+    image, truth = disc_scene((203, 187), 12, 48, offset=3)
+    native, native_truth = disc_scene((101, 93), 6, 24, offset=1)
+    result = api.segment_instances(image, maskrcnn_file, tile=128, margin=32)
+    assert result.object_size["mode"] == "auto"
+    assert result.diameter == pytest.approx(24, rel=0.1)
+    assert result.scale == pytest.approx(MODEL_DIAMETER / result.diameter)
+    assert result.labels.shape == image.shape
+    scores = evaluate_instances(truth, result.labels, thresholds=(0.5, 0.8))["thresholds"]
+    assert scores[0]["fn"] == scores[0]["fp"] == 0 and scores[1]["accuracy"] == 1.0  # none lost, none shifted
+    for label in range(1, truth.max() + 1):
+        truth_centre = np.argwhere(truth == label).mean(axis=0)
+        found = np.bincount(result.labels[truth == label]).argmax()
+        assert np.abs(np.argwhere(result.labels == found).mean(axis=0) - truth_centre).max() < 1.0
+    assert len(result.table["label"]) == truth.max()
+    # the same scene drawn at the model's size needs no rescaling
+    small = api.segment_instances(native, maskrcnn_file, tile=128, margin=32)
+    assert small.scale == 1.0 and small.labels.max() == native_truth.max()
+
+
+def test_explicit_diameter_is_honoured_and_zero_is_off(maskrcnn_file, blob_detector):
+    image, truth = disc_scene((120, 120), 6, 30)
+    events = []
+    given = api.segment_instances(image, maskrcnn_file, tile=64, margin=16, diameter=24,
+                                  on_progress=events.append)
+    assert (given.diameter, given.scale, given.object_size["mode"]) == (24.0, 0.5, "given")
+    assert {event.stage for event in events} == {"rescaled tile"}  # one pass, no estimate
+    assert events[-1].done == events[-1].total
+    assert given.labels.shape == image.shape
+    off = api.segment_instances(image, maskrcnn_file, tile=64, margin=16, diameter=0)
+    assert (off.diameter, off.scale, off.object_size["mode"]) == (None, 1.0, "off")
+    assert off.labels.max() == truth.max()
+    with pytest.raises(ValueError, match="diameter"):
+        api.segment_instances(image, maskrcnn_file, diameter=-3)
+
+
+def test_two_passes_report_progress_to_the_end_and_cancel(maskrcnn_file, blob_detector):
+    image, _ = disc_scene((200, 200), 12, 48)
+    events = []
+    api.segment_instances(image, maskrcnn_file, tile=64, margin=16, on_progress=events.append)
+    stages = [event.stage for event in events]
+    assert stages[0] == "tile" and stages[-1] == "rescaled tile"
+    assert [event.done for event in events] == list(range(1, len(events) + 1))
+    assert events[-1].done == events[-1].total
+    with pytest.raises(api.Cancelled):
+        api.segment_instances(image, maskrcnn_file, tile=64, margin=16,
+                              should_cancel=lambda: len(blob_detector) > 10)
+
+
+def test_pixel_sizes_set_the_scale_without_estimating(tmp_path, blob_detector):
+    model = make_tiny_model_file(tmp_path / "px.safetensors", arch="maskrcnn",
+                                 object_diameter_px=MODEL_DIAMETER, pixel_size_um=0.5)
+    image, truth = disc_scene((100, 100), 6, 30)
+    result = api.segment_instances(image, model, tile=128, margin=32, pixel_size_um=1.0)
+    assert (result.object_size["mode"], result.scale, result.diameter) == ("pixel size", 2.0, None)
+    assert result.labels.shape == image.shape and result.labels.max() == truth.max()
+    assert fixed_scale(None, 12.0, 0.5, 0.5) == ("pixel size", 1.0)
+    assert fixed_scale(None, 12.0, None, 0.5) == ("auto", None)
+
+
+def test_a_stack_reports_each_plane(maskrcnn_file, blob_detector):
+    big, _ = disc_scene((160, 160), 12, 48)
+    small, _ = disc_scene((160, 160), 6, 24)
+    result = api.segment_instances(np.stack([big, small]), maskrcnn_file, axes="ZYX", tile=128, margin=32)
+    planes = result.object_size["planes"]
+    assert planes[0]["scale"] == pytest.approx(0.5, rel=0.05) and planes[1]["scale"] == 1.0
+    assert result.labels.shape == (2, 160, 160)
+    json.dumps(result.object_size)  # plain values: fit a layer's metadata or a JSON file
+
+
+def test_semantic_rescales_and_maps_classes_and_probabilities_back(unet_file, threshold_unet):
+    image, truth = disc_scene((203, 187), 12, 48, offset=3)
+    result = api.segment_semantic(image, unet_file, return_probabilities=True, split_instances=True)
+    assert result.diameter == pytest.approx(24, rel=0.1)
+    assert result.scale == pytest.approx(MODEL_DIAMETER / result.diameter)
+    assert result.classes.shape == image.shape and result.probabilities.shape == (3, *image.shape)
+    assert np.allclose(result.probabilities.sum(axis=0), 1.0, atol=1e-5)
+    assert np.array_equal(result.classes, result.probabilities.argmax(axis=0))
+    scores = evaluate_instances(truth, result.instances, thresholds=(0.5,))["thresholds"][0]
+    assert scores["fn"] == scores["fp"] == 0
+    native = api.segment_semantic(image, unet_file, diameter=0)
+    assert native.scale == 1.0 and native.diameter is None
+
+
+def test_a_model_without_a_diameter_loads_and_rejects_a_given_one(tmp_path, blob_detector):
+    old = make_tiny_model_file(tmp_path / "old.safetensors", arch="maskrcnn")
+    spec = ModelSpec.from_json(json.dumps({"arch": "unet", "config": {}, "class_names": ["a"], "in_channels": 1}))
+    assert spec.object_diameter_px is None and read_spec(old).object_diameter_px is None
+    image, _ = disc_scene((100, 100), 12, 48)
+    result = api.segment_instances(image, old, tile=128, margin=32)
+    assert result.scale == 1.0 and result.diameter == pytest.approx(24, rel=0.1)  # estimated, not used
+    with pytest.raises(ValueError, match="does not record the object diameter"):
+        api.segment_instances(image, old, diameter=20)
+    assert SPEC_KEY  # the spec travels in the file header
+
+
+def test_scaled_source_tiles_equal_the_whole_resized_plane():
+    rng = np.random.default_rng(0)
+    source = prepare_plane(rng.random((97, 83)).astype(np.float32), 2)
+    for scale in (0.37, 0.5, 2.0, 3.3):
+        scaled = ScaledSource(source, scale)
+        height, width = scaled.shape
+        whole = scaled.read(0, height, 0, width)
+        assert whole.shape == (2, height, width)
+        tiled = np.concatenate([
+            np.concatenate([scaled.read(y, min(y + 16, height), x, min(x + 16, width))
+                            for x in range(0, width, 16)], axis=2)
+            for y in range(0, height, 16)], axis=1)
+        np.testing.assert_allclose(tiled, whole, atol=1e-5)
+
+
+def test_grid_mapping_is_exact_and_centred():
+    labels = np.arange(12, dtype=np.int32).reshape(3, 4)
+    up = nearest_to_grid(labels, (6, 8))
+    assert np.array_equal(up, np.kron(labels, np.ones((2, 2), np.int32)))
+    assert np.array_equal(nearest_to_grid(up, (3, 4)), labels)
+    assert nearest_to_grid(labels, (7, 9)).shape == (7, 9)
+    ramp = np.broadcast_to(np.arange(8, dtype=np.float32), (1, 8, 8))
+    down = linear_to_grid(ramp, (4, 4))
+    np.testing.assert_allclose(down[0, 0, 1:3], [2.5, 4.5], atol=1e-5)  # pixel centres, no shift
+    np.testing.assert_allclose(down[0, 0, [0, 3]], [0.5, 6.5], atol=0.1)  # edges: the filter's border
+    assert TRAINED_RANGE[0] < 1 < TRAINED_RANGE[1]
+    assert choose_scale(12.0, 12.0) == 1.0 and choose_scale(30.0, 12.0) == pytest.approx(0.4)
+    assert object_size.SCALE_LIMITS[0] <= choose_scale(1000.0, 12.0)
