@@ -174,3 +174,17 @@ def test_evaluate_into_a_closed_pipe_ends_without_a_traceback(tmp_path):
                " | true")  # the reader exits before the first line, as `head` does after its last
     done = subprocess.run(["bash", "-c", command], capture_output=True, text=True, timeout=300, check=False)
     assert "Traceback" not in done.stderr and "BrokenPipeError" not in done.stderr, done.stderr
+
+
+def test_segment_prints_the_object_size_per_input(inputs, tmp_path, capsys):
+    sized = make_tiny_model_file(tmp_path / "sized.safetensors", arch="unet", object_diameter_px=12)
+    out = tmp_path / "out"
+    base = ["segment", str(inputs / "grey.jpg"), "--model", str(sized), "--output", str(out), "--tile", "64"]
+    assert cli.main([*base, "--diameter", "24"]) == 0
+    err = capsys.readouterr().err
+    assert "grey.jpg: Object diameter 24.0 px (given), model trained on 12.0 px, image resized x0.5" in err
+    assert tifffile.imread(out / "grey.tif").shape == (60, 70)
+    assert cli.main(base) == 0  # automatic: the estimate (or why there is none) is printed
+    assert "grey.jpg: Object diameter" in capsys.readouterr().err
+    assert cli.main([*base, "--diameter", "0"]) == 0
+    assert "grey.jpg: Object diameter off, model trained on 12.0 px, native scale" in capsys.readouterr().err

@@ -42,7 +42,7 @@ def test_instances_of_the_2d_sample_with_the_tiny_model(viewer, dock, load_model
     np.testing.assert_allclose(instances.scale, image.scale)
     assert {"index", "label", "class_name", "score", "area"} <= set(instances.features.columns)
     assert len(instances.features) == len(np.unique(instances.data)) - 1
-    assert widget.status.value == f"{len(instances.features)} objects in 'nuclei 2D'."
+    assert widget.status.value.startswith(f"{len(instances.features)} objects in 'nuclei 2D'.\n")
 
 
 def test_features_table_describes_each_labelled_object(
@@ -80,3 +80,33 @@ def test_z_stack_objects_are_linked_across_slices(
     np.testing.assert_allclose(instances.scale, (1.0, 0.5, 0.5))
     per_slice = sum(len(np.unique(plane)) - 1 for plane in instances.data)
     assert 0 < len(instances.features) < per_slice / 3  # each nucleus spans several slices
+
+
+def test_diameter_field_and_the_estimate_in_the_layer_metadata(viewer, dock, load_model, run_widget, tmp_path,
+                                                                monkeypatch):
+    from skimage.draw import disk
+
+    image = np.full((160, 160), 100, np.uint16)
+    for centre in [(30, 30), (30, 110), (110, 70)]:
+        image[disk(centre, 12, shape=image.shape)] = 1000  # 24 px discs; the model knows 12 px
+    viewer.add_image(image, name="big")
+    widget = dock(WIDGET)  # loads torch and triton safely beside napari's OpenGL first
+    from napari_unet_maskrcnn.core.models import maskrcnn
+    from napari_unet_maskrcnn.core.testing import make_tiny_model_file
+
+    monkeypatch.setattr(maskrcnn, "detect", bright_blob_detector)
+    load_model(widget, make_tiny_model_file(tmp_path / "sized.safetensors", "maskrcnn", object_diameter_px=12))
+    assert widget.diameter.value == 0  # automatic
+
+    run_widget(widget)
+
+    size = viewer.layers["big instances"].metadata["object_size"]
+    assert size["mode"] == "auto" and size["diameter"] == pytest.approx(24, rel=0.1)
+    assert size["scale"] == pytest.approx(12 / size["diameter"])
+    assert "Object diameter 2" in widget.status.value and "resized x0." in widget.status.value
+    assert viewer.layers["big instances"].data.max() == 3
+
+    widget.diameter.value = 12
+    run_widget(widget)
+    size = viewer.layers["big instances"].metadata["object_size"]
+    assert (size["mode"], size["diameter"], size["scale"]) == ("given", 12.0, 1.0)

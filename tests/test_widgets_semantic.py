@@ -36,7 +36,9 @@ def test_classes_and_probabilities_of_the_2d_sample(viewer, dock, load_model, ru
     np.testing.assert_allclose(probabilities.data.sum(axis=0), 1.0, atol=1e-4)
     np.testing.assert_allclose(probabilities.scale, (1.0, *image.scale))
     assert widget.run_button.enabled and not widget.cancel_button.enabled
-    assert widget.status.value == "3 classes in 'nuclei 2D'."
+    assert widget.status.value.startswith("3 classes in 'nuclei 2D'.\n")
+    assert classes.metadata["object_size"]["mode"] == "auto"  # the tiny model has no diameter: native
+    assert classes.metadata["object_size"]["scale"] == 1.0
 
 
 def test_rgb_sample_drops_the_colour_axis(viewer, dock, load_model, run_widget, tiny_models):

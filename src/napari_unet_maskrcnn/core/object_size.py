@@ -71,9 +71,9 @@ def describe_object_size(size: dict[str, Any]) -> str:
     """One line for people on a result's ``object_size`` dict: the diameter, how it was found, the scale used."""
     how = {"auto": "estimated", "given": "given", "pixel size": "from the pixel sizes", "off": "off"}[size["mode"]]
     diameter = size["diameter"]
-    text = f"object diameter {diameter:.1f} px ({how})" if diameter is not None else f"object diameter {how}"
+    text = f"Object diameter {diameter:.1f} px ({how})" if diameter is not None else f"Object diameter {how}"
     if size["mode"] == "auto" and diameter is None:
-        text = "object diameter not estimated (no objects found, or a model without instances)"
+        text = "Object diameter not estimated (no objects found, or a model without instances)"
     model = size["model_diameter"]
     text += f", model trained on {model:.1f} px" if model else ", model's training diameter unknown"
     return text + (f", image resized x{size['scale']:.3g}" if size["scale"] != 1.0 else ", native scale")

@@ -1,8 +1,9 @@
 """napari reader: TIFF, PNG and JPEG images with their axes and pixel size.
 
 Files are read by :func:`napari_unet_maskrcnn.core.io.read_image`. Layers get the pixel
-size as ``scale`` (micrometres), the axes in ``metadata["axes"]`` (the widgets use them),
-RGB(A) images as ``rgb`` layers and other channels split into one layer each.
+size as ``scale`` (micrometres) and ``metadata["pixel_size_um"]`` (X, when known), the axes
+in ``metadata["axes"]`` (the widgets use them), RGB(A) images as ``rgb`` layers and other
+channels split into one layer each.
 Label images (:func:`looks_like_labels`: an integer image named like ``*labels*`` or
 ``*mask*``, or with few distinct values) open as Labels layers named after the file.
 """
@@ -93,6 +94,8 @@ def image_layer_data(
             kwargs["metadata"] = {"axes": spatial}
     else:
         kwargs["metadata"] = {"axes": axes}
+    if pixel_size.get("X") and kind == "image":
+        kwargs["metadata"]["pixel_size_um"] = float(pixel_size["X"])  # the widgets match it to the model's
     return [(data, kwargs, kind)]
 
 

@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 from magicgui.application import use_app
-from magicgui.widgets import ComboBox, Container, Label, PushButton, SpinBox, Widget
+from magicgui.widgets import ComboBox, Container, FloatSpinBox, Label, PushButton, SpinBox, Widget
 from napari.layers import Image, Labels, Layer
 from napari.qt.threading import create_worker
 from napari.utils import cancelable_progress
@@ -33,6 +33,7 @@ from psygnal import Signal
 
 from .. import api
 from ..core.device import available_devices
+from ..core.object_size import TRAINED_RANGE, describe_object_size
 
 MARKER = "napari_unet_maskrcnn"
 """Key of the plugin's entry in an output layer's ``metadata``."""
@@ -157,6 +158,8 @@ class InputImage:
         data: the image array (highest resolution of a multiscale layer).
         axes: letters of TZCYX for ``data``, e.g. ``"ZYX"`` or ``"YXC"``.
         scale, translate: of the output layers (the input's, without a channel axis).
+        pixel_size_um: X pixel size in micrometres when known (``metadata["pixel_size_um"]``,
+            set by the plugin's reader), else None.
     """
 
     name: str
@@ -164,6 +167,7 @@ class InputImage:
     axes: str
     scale: tuple[float, ...]
     translate: tuple[float, ...]
+    pixel_size_um: float | None = None
 
     @property
     def output_axes(self) -> str:
@@ -218,6 +222,7 @@ def input_image(layer: Image, viewer=None) -> InputImage:
         axes=axes,
         scale=tuple(float(layer.scale[i]) for i in keep),
         translate=tuple(float(layer.translate[i]) for i in keep),
+        pixel_size_um=layer.metadata.get("pixel_size_um"),
     )
 
 
@@ -266,10 +271,12 @@ def show_output(
         layer_type: ``"labels"`` or ``"image"``.
         data: the layer data; a leading non-spatial axis (e.g. classes) gets scale 1.
         kind: ``"classes"``, ``"probabilities"`` or ``"instances"``.
-        properties: further layer properties (``features``, ``colormap``...).
+        properties: further layer properties (``features``, ``colormap``...); entries of
+            ``metadata`` are added to the layer's metadata (e.g. ``object_size``).
     """
     extra = data.ndim - len(source.scale)
     metadata = {
+        **properties.pop("metadata", {}),
         "axes": "C" * extra + source.output_axes,
         MARKER: {"source": source.name, "output": kind, "checksum": checksum(data), "edited": False},
     }
@@ -325,7 +332,14 @@ class SegmentationWidget(Container):
         self._progress = None
         tile = SpinBox(label="tile size", min=api.MIN_TILE, max=4096, step=64, value=api.DEFAULT_TILE,
                        tooltip="Tile edge in pixels; smaller tiles use less memory.")
-        self._options = {"tile": tile, **options}
+        self.diameter = FloatSpinBox(
+            label="object diameter (px)", value=0.0, min=0.0, max=10_000.0, step=1.0,
+            tooltip="Typical object diameter in the image's pixels; each plane is resized so its "
+                    "objects match the model's training size. 0 = automatic: estimated by a first "
+                    "pass, resized only when it is outside "
+                    f"{TRAINED_RANGE[0]:g}-{TRAINED_RANGE[1]:g}x the model's diameter.",
+        )
+        self._options = {"tile": tile, "diameter": self.diameter, **options}
         self.image = ComboBox(label="image", choices=self._image_layers)
         self.model = ModelChooser(self.task)
         self.channel = ComboBox(label="channel", choices=self._channels, visible=False,
@@ -388,13 +402,16 @@ class SegmentationWidget(Container):
 
     def _arguments(self, source: InputImage) -> dict[str, Any]:
         """Keyword arguments of the API's ``iter_segment_*`` call for ``source``."""
-        return {
+        arguments = {
             "model": self.model.value,
             "axes": source.axes,
             "channel": self.channel.value,
             "device": self.device.value,
+            "pixel_size_um": source.pixel_size_um,
             **{key: widget.value for key, widget in self._options.items()},
         }
+        arguments["diameter"] = arguments["diameter"] or None  # 0 in the field = automatic
+        return arguments
 
     def _job(self, source: InputImage):
         """The core's progress generator for one run on ``source``."""
@@ -446,7 +463,7 @@ class SegmentationWidget(Container):
         bar.update(event.done - bar.n)
 
     def _on_result(self, source: InputImage, result) -> None:
-        self.status.value = self._show(source, result)
+        self.status.value = f"{self._show(source, result)}\n{describe_object_size(result.object_size)}."
 
     def _on_error(self, error: Exception) -> None:
         """Notify the failure (its message says what to change; the traceback is attached)."""

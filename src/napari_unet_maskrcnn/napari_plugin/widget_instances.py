@@ -58,5 +58,6 @@ class InstanceSegmentationWidget(SegmentationWidget):
     def _show(self, source: InputImage, result: api.InstanceResult) -> str:
         features = pd.DataFrame(result.table)
         features.insert(0, "index", features["label"])
-        show_output(self._viewer, "labels", result.labels, source, "instances", features=features)
+        show_output(self._viewer, "labels", result.labels, source, "instances", features=features,
+                    metadata={"object_size": result.object_size})
         return f"{len(features)} objects in '{source.name}'."

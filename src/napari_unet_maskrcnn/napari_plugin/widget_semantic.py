@@ -46,14 +46,16 @@ class SemanticSegmentationWidget(SegmentationWidget):
         features = pd.DataFrame(
             {"index": np.arange(len(result.class_names)), "class_name": result.class_names}
         )
-        classes = show_output(self._viewer, "labels", result.classes, source, "classes", features=features)
+        size = {"object_size": result.object_size}
+        classes = show_output(self._viewer, "labels", result.classes, source, "classes", features=features,
+                              metadata=size)
         if result.probabilities is not None:
             show_output(
                 self._viewer, "image", result.probabilities, source, "probabilities",
-                colormap="magma", contrast_limits=(0.0, 1.0),
+                colormap="magma", contrast_limits=(0.0, 1.0), metadata=size,
             )
         if result.instances is not None:
-            show_output(self._viewer, "labels", result.instances, source, "U-Net instances")
+            show_output(self._viewer, "labels", result.instances, source, "U-Net instances", metadata=size)
         self.legend.value = class_legend(classes, result.class_names)
         return f"{len(result.class_names)} classes in '{source.name}'."
 
