@@ -35,7 +35,7 @@ def test_installed_manifest_is_the_root_napari_yaml():
         "Train model",
     ]
     assert [s.key for s in installed.contributions.sample_data] == [
-        "nuclei-2d", "nuclei-3d", "tissue-rgb", "cell"
+        "nuclei-2d", "nuclei-he", "phase-cells", "tissue-he", "nuclei-3d"
     ]
 
 
@@ -70,8 +70,10 @@ def test_wheel_ships_the_manifest_and_sample_data(tmp_path):
     (wheel,) = (tmp_path / "wheel").glob("napari_unet_maskrcnn-*.whl")
     with zipfile.ZipFile(wheel) as archive:
         assert archive.read("napari_unet_maskrcnn/napari.yaml") == (ROOT / "napari.yaml").read_bytes()
-        for sample in sorted((ROOT / "sample_data").glob("*.tif")):
-            shipped = archive.read(f"napari_unet_maskrcnn/sample_data/{sample.name}")
+        samples = sorted((ROOT / "src" / "napari_unet_maskrcnn" / "napari_plugin" / "sample_data").iterdir())
+        assert len(samples) == 6  # five images and SOURCES.md
+        for sample in samples:
+            shipped = archive.read(f"napari_unet_maskrcnn/napari_plugin/sample_data/{sample.name}")
             assert shipped == sample.read_bytes()
         entry_points = next(n for n in archive.namelist() if n.endswith("entry_points.txt"))
         assert "napari-unet-maskrcnn = napari_unet_maskrcnn:napari.yaml" in archive.read(

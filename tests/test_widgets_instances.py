@@ -75,7 +75,7 @@ def test_z_stack_objects_are_linked_across_slices(
 
     run_widget(widget)
 
-    instances = viewer.layers["nuclei 3D instances"]
+    instances = viewer.layers["nuclei 3D (synthetic) instances"]
     assert instances.data.shape == (16, 128, 128)
     np.testing.assert_allclose(instances.scale, (1.0, 0.5, 0.5))
     per_slice = sum(len(np.unique(plane)) - 1 for plane in instances.data)

