@@ -13,6 +13,14 @@ Example::
     result = api.segment_instances(image, "maskrcnn-nuclei", axes="ZYX")
     result.labels      # uint32 (Z, Y, X), one id per nucleus, linked across z
     result.table       # dict of columns: label, class_name, score, area, bbox_*, centroid_*
+
+Nuclei per tissue class (counts, density, mean size)::
+
+    tissue = api.segment_semantic(rgb, "unet-tissue")
+    nuclei = api.segment_instances(rgb, "maskrcnn-nuclei")
+    measured = api.measure_objects(nuclei.labels, rgb, regions=tissue.classes,
+                                   class_names=tissue.class_names)
+    measured.summary   # per class: cells, region_area_*, density_*, mean_cell_area_*
 """
 
 from __future__ import annotations
@@ -41,6 +49,7 @@ from .core.tiling import core_grid, grid
 __all__ = [
     "Cancelled",
     "InstanceResult",
+    "Measurements",
     "ModelFileError",
     "ModelInfo",
     "ProgressEvent",
@@ -49,6 +58,7 @@ __all__ = [
     "iter_segment_instances",
     "iter_segment_semantic",
     "list_models",
+    "measure_objects",
     "register_model_file",
     "segment_instances",
     "segment_semantic",
@@ -454,3 +464,58 @@ def segment_instances(
 ) -> InstanceResult:
     """Run :func:`iter_segment_instances` to the end (options as there); see :func:`segment_semantic`."""
     return drain(iter_segment_instances(image, model, **options), on_progress, should_cancel)
+
+
+@dataclass
+class Measurements:
+    """Output of :func:`measure_objects`.
+
+    Attributes:
+        objects: one row per object (columns of equal length): label, area, centroid_*,
+            bbox_*, shape and intensity columns, and ``region_id`` / ``region`` with regions
+            (see :func:`napari_unet_maskrcnn.core.measure.measure_instances`).
+        summary: one row per region class and "all": region, cells, region_area_<unit>,
+            density_<unit>, mean_cell_area_<unit>, mean intensities (lists of equal length).
+    """
+
+    objects: dict[str, np.ndarray]
+    summary: dict[str, list]
+
+
+def measure_objects(
+    labels,
+    image=None,
+    *,
+    regions=None,
+    class_names: list[str] | None = None,
+    spacing: tuple[float, ...] | None = None,
+    channel_axis: int | None = None,
+    channel_names: list[str] | None = None,
+) -> Measurements:
+    """Measure each object of ``labels`` and summarise the objects per region class.
+
+    Args:
+        labels: instance labels, (Y, X) or (Z, Y, X), 0 = background (e.g. ``InstanceResult.labels``).
+        image: intensities of the same spatial shape, optionally with a last channel axis
+            (e.g. the RGB image, (Y, X, 3)); with several channels and no ``channel_axis``
+            the last axis is taken for channels, named red, green, blue(, alpha) when there
+            are 3 or 4.
+        regions: class map of the same shape as ``labels`` (e.g. ``SemanticResult.classes``).
+        class_names: names of the region classes (e.g. ``SemanticResult.class_names``).
+        spacing: pixel size per axis of ``labels`` in µm; areas and densities are then in
+            µm² and cells per mm² (else pixels).
+        channel_axis, channel_names: the channel axis of ``image`` and its channels' names.
+
+    Returns: :class:`Measurements`.
+    """
+    from .core.measure import COLOUR_NAMES, measure_objects as measure
+
+    labels = np.asarray(labels)
+    if image is not None:
+        image = np.asarray(image)
+        if channel_axis is None and image.ndim == labels.ndim + 1:
+            channel_axis = image.ndim - 1
+            if channel_names is None and image.shape[-1] in (3, 4):
+                channel_names = list(COLOUR_NAMES[: image.shape[-1]])
+    objects, summary = measure(labels, image, spacing, regions, class_names, channel_axis, channel_names)
+    return Measurements(objects, summary)

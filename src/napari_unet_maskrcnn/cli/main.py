@@ -5,6 +5,8 @@
                   [--device DEV] [--tile N] [--precision P] [--score-threshold F] [--mask-threshold F]
                   [--nms-iou F] [--min-size N] [--z-link-iou F] [--probabilities] [--split-instances]
     unet-maskrcnn evaluate --gt DIR --pred DIR [--semantic] [--json]
+    unet-maskrcnn measure --instances LABELS [--image IMAGE] [--regions CLASSES]
+                  [--class-names NAMES] --output OBJECTS.csv [--summary REGIONS.csv]
 
 Every input gets ``DIR/<input stem>.tif`` (uint16 labels; uint32 when more ids are needed),
 instance models also ``DIR/<input stem>.csv`` (the per-instance table). Files are written
@@ -19,6 +21,7 @@ import os
 import sys
 
 from .evaluate import add_evaluate_parser, run_evaluate
+from .measure import add_measure_parser, run_measure
 from .segment import add_segment_parser, run_segment
 from .train import add_train_parser, run_train
 
@@ -38,6 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_segment_parser(commands)
     add_evaluate_parser(commands)
+    add_measure_parser(commands)
     add_train_parser(commands)
     return parser
 
@@ -49,6 +53,8 @@ def main(argv: list[str] | None = None) -> int:
             return _list_models(args)
         if args.command == "evaluate":
             return run_evaluate(args)
+        if args.command == "measure":
+            return run_measure(args)
         if args.command == "train":
             return run_train(args)
         return run_segment(args)

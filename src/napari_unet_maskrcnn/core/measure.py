@@ -4,6 +4,7 @@
 - :func:`assign_regions`: the region class (e.g. a U-Net tissue class) of each object.
 - :func:`region_summary`: one row per region — cell count, region area, cell density,
   mean cell area and mean intensity.
+- :func:`measure_objects`: all three at once, as the API, the CLI and the napari widget run them.
 
 Units: ``spacing`` is the pixel size along each axis of the labels (a napari layer's
 scale), taken to be in micrometres. Without it everything is in pixels. Sizes are called
@@ -18,6 +19,8 @@ import numpy as np
 from scipy import ndimage
 
 AXES = {2: ("y", "x"), 3: ("z", "y", "x")}
+COLOUR_NAMES = ("red", "green", "blue", "alpha")
+"""Channel names of RGB(A) images in column names."""
 MAX_CLASSES = 1024
 """A region map with larger values is taken for instance labels, not classes."""
 _INTENSITY_STATS = {
@@ -187,6 +190,40 @@ def region_summary(
     for name in intensity_columns:
         summary[name] = [_mean(np.asarray(table[name])[chosen]) for chosen in rows.values()]
     return summary
+
+
+def measure_objects(
+    labels: np.ndarray,
+    image: np.ndarray | None = None,
+    spacing: Sequence[float] | None = None,
+    regions: np.ndarray | None = None,
+    class_names: Sequence[str] | None = None,
+    channel_axis: int | None = None,
+    channel_names: Sequence[str] | None = None,
+) -> tuple[dict[str, np.ndarray], dict[str, list]]:
+    """Per-object measurements and their summary per region class (e.g. per tissue class).
+
+    Args:
+        labels, image, spacing, channel_axis, channel_names: as in :func:`measure_instances`.
+        regions: optional class map of the same shape as ``labels`` (e.g. U-Net classes);
+            each object gets the class of most of its pixels.
+        class_names: names of the region classes (as in :func:`assign_regions`).
+
+    Returns:
+        ``(objects, summary)``: ``objects`` are :func:`measure_instances`' columns plus, with
+        ``regions``, ``region_id`` and ``region``; ``summary`` is :func:`region_summary` per
+        region class and "all", or without ``regions`` one row "all" (no ``region_id`` column).
+    """
+    table = measure_instances(labels, image, spacing, channel_axis, channel_names)
+    if regions is None:
+        whole = np.zeros(np.shape(labels), np.uint8)
+        region_id = np.zeros(len(table["label"]), np.int64)
+        summary = region_summary({**table, "region_id": region_id}, whole, spacing, ["all"])
+        summary.pop("region_id")
+        return table, summary
+    assigned = assign_regions(labels, regions, class_names)
+    table.update(region_id=assigned["region_id"], region=assigned["region"])
+    return table, region_summary(table, regions, spacing, class_names)
 
 
 def class_name(value: int, class_names: Sequence[str] | None = None) -> str:

@@ -16,9 +16,7 @@ from napari.utils.notifications import show_error
 
 from .widget_common import InputImage, input_image
 from .widget_tables import ResultTable, class_names_of, export_csv
-from ..core.measure import assign_regions, measure_instances, region_summary
-
-_COLOUR_NAMES = ("red", "green", "blue", "alpha")
+from ..core.measure import COLOUR_NAMES, measure_objects
 
 
 class MeasureWidget(Container):
@@ -70,9 +68,7 @@ class MeasureWidget(Container):
         self._objects_frame = features.drop(columns="index")
         self.export_objects_button.enabled = True
         regions = ""
-        if self.regions.value is None:
-            summary.pop("region_id")
-        else:
+        if "region_id" in summary:
             regions = f" in {sum(k is not None for k in summary['region_id'])} regions"
         self.summary.show_frame(pd.DataFrame(summary))
         self.status.value = f"{len(features)} objects measured in '{objects.name}'{regions}."
@@ -90,21 +86,14 @@ class MeasureWidget(Container):
         labels = np.asarray(objects.data)
         spacing = objects.spacing if any(s != 1 for s in objects.spacing) else None
         image, channel_axis, channel_names = self._intensity_image()
-        table = measure_instances(labels, image, spacing, channel_axis, channel_names)
-        if self.regions.value is None:
-            region_classes, class_names = np.zeros(labels.shape, np.uint8), ["all"]
-            region_id = np.zeros(len(table["label"]), np.int64)
-        else:
-            region_classes = np.asarray(self.regions.value.data)
+        regions, class_names = None, None
+        if self.regions.value is not None:
+            regions = np.asarray(self.regions.value.data)
             class_names = class_names_of(self.regions.value)
-            if region_classes.shape != labels.shape:
-                raise ValueError(f"'{self.regions.value.name}' has shape {region_classes.shape} but "
+            if regions.shape != labels.shape:
+                raise ValueError(f"'{self.regions.value.name}' has shape {regions.shape} but "
                                  f"'{objects.name}' {labels.shape}: choose regions of the same image.")
-            assigned = assign_regions(labels, region_classes, class_names)
-            table.update(region_id=assigned["region_id"], region=assigned["region"])
-            region_id = assigned["region_id"]
-        summary = region_summary({**table, "region_id": region_id}, region_classes, spacing, class_names)
-        return table, summary
+        return measure_objects(labels, image, spacing, regions, class_names, channel_axis, channel_names)
 
     def _intensity_image(self) -> tuple[np.ndarray | None, int | None, list[str] | None]:
         """(image, channel axis, channel names) of the intensities layer; Nones without one."""
@@ -115,7 +104,7 @@ class MeasureWidget(Container):
             return np.asarray(source.data), None, None
         channel_axis = source.axes.index("C")
         count = source.data.shape[channel_axis]
-        names = _COLOUR_NAMES[:count] if self.intensities.value.rgb else [f"ch{c}" for c in range(count)]
+        names = list(COLOUR_NAMES[:count]) if self.intensities.value.rgb else [f"ch{c}" for c in range(count)]
         return np.asarray(source.data), channel_axis, list(names)
 
     def _labels_layers(self, _widget=None) -> list[tuple[str, Labels]]:
