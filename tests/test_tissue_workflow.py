@@ -172,7 +172,7 @@ def test_measure_widget_on_the_sample_matches_the_api(tissue_run, viewer, dock):
 def test_nuclei_are_counted_in_both_tissue_classes(tissue_run):
     if not samples.tissue_nuclei_options():
         pytest.skip("maskrcnn-nuclei does not record its training diameter, so the sample's small "
-                    "nuclei (about 6 px) cannot be enlarged to match it")
+                    "nuclei (about 5 px) cannot be enlarged to match it")
     _, _, _, measured = tissue_run
 
     background, gland, _ = measured.summary["cells"]
