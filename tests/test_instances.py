@@ -27,8 +27,8 @@ class ArraySource:
         return self.image[:, y0:y1, x0:x1]
 
 
-def threshold_detector(image: np.ndarray) -> dict[str, np.ndarray]:
-    """Fake detector: bright connected components, scored by mean intensity, class by size."""
+def threshold_detector(image: np.ndarray, keep=None) -> dict[str, np.ndarray]:
+    """Fake detector: bright connected components, scored by mean intensity, class by size (ignores ``keep``)."""
     detections = blob_detections(image, threshold=0.5, score=None, mask_size=MASK_SIZE)
     areas = [region.area for region in regionprops(label(image[0] > 0.5))]
     detections["labels"] = np.where(np.asarray(areas) < 150, 1, 2).astype(np.int32)
@@ -39,7 +39,7 @@ def fixed_detector(boxes, scores, classes=None):
     """Fake detector returning full-box masks for fixed boxes, whatever the image."""
     boxes = np.asarray(boxes, dtype=np.float32).reshape(-1, 4)
 
-    def detector(image):
+    def detector(image, keep=None):
         return {
             "boxes": boxes,
             "scores": np.asarray(scores, dtype=np.float32),
@@ -164,7 +164,7 @@ def test_empty_plane():
 def test_progress_counts_and_close_midway():
     calls = []
 
-    def detector(image):
+    def detector(image, keep):
         calls.append(image.shape)
         return threshold_detector(image)
 

@@ -120,6 +120,45 @@ def test_tiled_instances_with_a_real_network(tiny):
     assert n > 0 and len(result.scores) == len(result.classes) == n
     assert set(np.unique(result.labels)) == set(range(n + 1))
 
+    def segment_every_box(image, keep):  # the tile's neighbours' objects are segmented too
+        return detect(tiny, image, score_threshold=0.0)
+
+    every = drain(predict_instances_plane(_Source(image), segment_every_box, tile=64, margin=16, min_size=1))
+    np.testing.assert_array_equal(every.labels, result.labels)
+
+
+def test_detect_segments_only_the_boxes_kept_and_their_masks_are_unchanged(tiny):
+    image = np.random.default_rng(2).random((1, 96, 80), dtype=np.float32)
+    every = detect(tiny, image, score_threshold=0.0)
+    left = detect(tiny, image, score_threshold=0.0, keep=lambda boxes: boxes[:, 0] < 40)
+    chosen = every["boxes"][:, 0] < 40
+    assert 0 < chosen.sum() < len(chosen)
+    for key in ("boxes", "scores", "labels", "masks"):
+        np.testing.assert_array_equal(left[key], every[key][chosen])
+    with torch.inference_mode():  # the same as torchvision's own forward
+        tiny.roi_heads.score_thresh = 0.0
+        (whole,) = tiny([torch.from_numpy(image)])
+        tiny.roi_heads.score_thresh = 0.05
+    np.testing.assert_array_equal(every["masks"], whole["masks"][:, 0].numpy())
+
+
+def test_default_design_is_unchanged_and_group_norm_is_an_option():
+    plain = build_maskrcnn(in_channels=1, num_classes=2, **TINY)
+    names = set(plain.state_dict())
+    assert not any(isinstance(m, torch.nn.GroupNorm) for m in plain.modules())
+    assert "backbone.fpn.inner_blocks.0.0.weight" in names and "roi_heads.box_head.fc6.weight" in names
+    grouped = build_maskrcnn(in_channels=1, num_classes=2, **TINY, norm="group", box_head_convs=4,
+                             rpn_conv_depth=2, mask_roi_size=7)
+    norms = [name for name, m in grouped.named_modules() if isinstance(m, torch.nn.GroupNorm)]
+    assert any(n.startswith("backbone.fpn") for n in norms)
+    assert sum(n.startswith("roi_heads.box_head") for n in norms) == 4
+    assert sum(n.startswith("roi_heads.mask_head") for n in norms) == 4
+    assert len(grouped.rpn.head.conv) == 2
+    out = detect(grouped, np.random.default_rng(0).random((1, 64, 64), dtype=np.float32), score_threshold=0.0)
+    assert out["masks"].shape[1:] == (14, 14)
+    with pytest.raises(ValueError, match="none, group"):
+        build_maskrcnn(in_channels=1, num_classes=2, norm="batch")
+
 
 class _Source:
     """Stand-in for inputs.PlaneSource over a float32 (C, H, W) array."""

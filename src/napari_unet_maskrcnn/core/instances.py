@@ -4,6 +4,7 @@ The plane is cut into *cores* that partition it; the detector sees each core plu
 ``margin`` of context on every side. A detection belongs to the tile whose core holds its
 box centre, so an object reaching up to about ``margin`` pixels past its core is seen
 whole in that tile and kept exactly once: no duplicated and no chopped objects at seams.
+The detector is told which boxes the tile owns (``keep``), so it need not segment the others.
 
 The kept detections of all tiles are then pasted into one label image in descending score
 order, each claiming only pixels no better-scoring object took. Memory: the ``(H, W)``
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 from scipy import ndimage
@@ -22,7 +24,7 @@ from scipy import ndimage
 from .progress import ProgressEvent, ProgressGenerator
 from .tiling import Window, core_grid
 
-Detector = Callable[[np.ndarray], dict[str, np.ndarray]]
+Detector = Callable[..., dict[str, np.ndarray]]  # detector(image, keep=...) -> detections
 
 
 @dataclass
@@ -65,10 +67,12 @@ def predict_instances_plane(
     Args:
         source: a ``PlaneSource``: ``.shape`` (H, W), ``.read(y0, y1, x0, x1)`` -> float32
             ``(C, h, w)`` normalised image.
-        detector: ``image float32 (C, h, w) -> dict`` with ``boxes (N, 4)`` x0, y0, x1, y1
-            (pixel edges of ``image``), ``scores (N,)``, ``labels (N,)`` (1-based classes),
-            ``masks (N, M, M)`` soft masks in the box frame; e.g.
-            ``functools.partial(maskrcnn.detect, network, score_threshold=0.5)``.
+        detector: ``detector(image float32 (C, h, w), keep=...) -> dict`` with ``boxes (N, 4)``
+            x0, y0, x1, y1 (pixel edges of ``image``), ``scores (N,)``, ``labels (N,)``
+            (1-based classes), ``masks (N, M, M)`` soft masks in the box frame; e.g.
+            ``functools.partial(maskrcnn.detect, network, score_threshold=0.5)``. ``keep`` maps
+            boxes ``(N, 4)`` to bool ``(N,)``, the ones this tile owns: a detector may skip
+            the masks of the others (they are dropped here either way).
         tile: largest side (pixels) of the image given to the detector.
         margin: context (pixels) around each core; objects up to about ``margin`` pixels
             beyond a core edge are still seen whole.
@@ -86,25 +90,30 @@ def predict_instances_plane(
     candidates: list[_Candidate] = []
     for done, (core, read) in enumerate(windows, start=1):
         image = source.read(read.y0, read.y1, read.x0, read.x1)
-        candidates += _owned_candidates(detector(image), core, read, shape, mask_threshold)
+        owned = partial(_owned, core=core, read=read, plane_shape=shape)
+        candidates += _owned_candidates(detector(image, keep=owned), owned, read, mask_threshold)
         yield ProgressEvent(done, len(windows), "tile")
     return _paste_by_score(candidates, shape, min_size)
 
 
-def _owned_candidates(
-    detections: dict[str, np.ndarray],
-    core: Window,
-    read: Window,
-    plane_shape: tuple[int, int],
-    mask_threshold: float,
-) -> list[_Candidate]:
-    """Thresholded, plane-positioned masks of the detections whose box centre lies in ``core``."""
-    boxes = np.asarray(detections["boxes"], dtype=np.float64).reshape(-1, 4)
+def _owned(boxes: np.ndarray, core: Window, read: Window, plane_shape: tuple[int, int]) -> np.ndarray:
+    """bool ``(N,)``: which boxes (x0, y0, x1, y1 in pixels of the ``read`` window) have their centre in ``core``."""
+    boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
     centre_x = (boxes[:, 0] + boxes[:, 2]) / 2 + read.x0
     centre_y = (boxes[:, 1] + boxes[:, 3]) / 2 + read.y0
-    owned = _inside(centre_y, core.y0, core.y1, plane_shape[0]) & _inside(centre_x, core.x0, core.x1, plane_shape[1])
+    return _inside(centre_y, core.y0, core.y1, plane_shape[0]) & _inside(centre_x, core.x0, core.x1, plane_shape[1])
+
+
+def _owned_candidates(
+    detections: dict[str, np.ndarray],
+    owned: Callable[[np.ndarray], np.ndarray],
+    read: Window,
+    mask_threshold: float,
+) -> list[_Candidate]:
+    """Thresholded, plane-positioned masks of the detections that ``owned`` accepts."""
+    boxes = np.asarray(detections["boxes"], dtype=np.float64).reshape(-1, 4)
     candidates = []
-    for i in np.flatnonzero(owned):
+    for i in np.flatnonzero(owned(boxes)):
         pasted = _box_mask(detections["masks"][i], boxes[i], read.shape, mask_threshold)
         if pasted is not None:
             y0, x0, mask = pasted

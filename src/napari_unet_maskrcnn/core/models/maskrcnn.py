@@ -4,6 +4,9 @@ Differences from torchvision's stock ``maskrcnn_resnet50_fpn``:
 
 - any number of input channels (first convolution replaced), ResNet-18/34/50 backbone
   with a configurable FPN width, no pretrained weights (BatchNorm, trained from scratch);
+- optionally (``norm="group"``) GroupNorm in the FPN, the box head (then convolutional,
+  ``box_head_convs``) and the mask head, as He et al., "Rethinking ImageNet Pre-training"
+  (ICCV 2019) train Mask R-CNN from scratch; the default ``"none"`` is the original design;
 - small anchors (8-128 px), up to 1000 detections per image and more RPN proposals, so
   crowded tiles do not silently lose objects;
 - no resizing (torchvision rescales every input to 800 px) and no mean/std
@@ -20,8 +23,9 @@ training targets should be built the same way. Mask cell ``j`` of ``M`` covers
 
 from __future__ import annotations
 
+import math
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import torch
@@ -31,9 +35,12 @@ from torchvision.models import resnet
 from torchvision.models.detection import MaskRCNN
 from torchvision.models.detection.anchor_utils import AnchorGenerator
 from torchvision.models.detection.backbone_utils import BackboneWithFPN
-from torchvision.models.detection.faster_rcnn import FastRCNNPredictor, TwoMLPHead
+from torchvision.models.detection.faster_rcnn import FastRCNNConvFCHead, FastRCNNPredictor, TwoMLPHead
 from torchvision.models.detection.mask_rcnn import MaskRCNNHeads, MaskRCNNPredictor
+from torchvision.models.detection.roi_heads import maskrcnn_inference
+from torchvision.models.detection.rpn import RPNHead
 from torchvision.models.detection.transform import GeneralizedRCNNTransform
+from torchvision.ops import MultiScaleRoIAlign
 from torchvision.ops.feature_pyramid_network import LastLevelMaxPool
 
 from ..device import autocast
@@ -41,6 +48,8 @@ from ..device import autocast
 _DETECT_LOCK = threading.Lock()
 
 BACKBONES = ("resnet18", "resnet34", "resnet50")
+NORMS = ("none", "group")
+GROUPS = 32  # GroupNorm groups (He et al.); fewer where they do not divide the channels
 FPN_LEVELS = 5  # ResNet stages 1-4 plus the max-pooled extra level
 SIZE_DIVISIBLE = 32
 
@@ -92,6 +101,10 @@ def build_maskrcnn(
     box_batch_size_per_image: int = 512,
     box_head_size: int = 1024,
     mask_head_channels: int = 256,
+    mask_roi_size: int = 14,
+    norm: str = "none",
+    box_head_convs: int = 0,
+    rpn_conv_depth: int = 1,
 ) -> MaskRCNN:
     """An untrained Mask R-CNN for ``in_channels``-channel images and ``num_classes`` classes.
 
@@ -112,31 +125,56 @@ def build_maskrcnn(
         box_batch_size_per_image: sampled proposals per image for the box loss.
         box_head_size: width of the two fully connected layers of the box head.
         mask_head_channels: width of the four convolutions of the mask head.
+        mask_roi_size: side of the RoIAlign grid fed to the mask head; the soft masks are
+            twice as large (14 -> 28 x 28). Mask head cost grows with its square.
+        norm: ``"none"`` (no normalisation outside the backbone, as torchvision's v1) or
+            ``"group"``: GroupNorm in the FPN, the box head and the mask head.
+        box_head_convs: 3 x 3 convolutions (``fpn_channels`` wide) before the box head's one
+            fully connected layer (torchvision's ``FastRCNNConvFCHead``, 4 in
+            ``maskrcnn_resnet50_fpn_v2``); 0 = two fully connected layers (``TwoMLPHead``).
+        rpn_conv_depth: 3 x 3 convolutions of the RPN head (2 in ``maskrcnn_resnet50_fpn_v2``).
     """
     sizes = tuple(tuple(int(s) for s in level) for level in anchor_sizes)
     if len(sizes) != FPN_LEVELS:
         raise ValueError(f"anchor_sizes needs one entry per pyramid level ({FPN_LEVELS}), got {len(sizes)}.")
     ratios = tuple(float(r) for r in aspect_ratios)
+    if norm not in NORMS:
+        raise ValueError(f"Unknown norm '{norm}': choose one of {', '.join(NORMS)}.")
+    norm_layer = _group_norm if norm == "group" else None
+    anchors = AnchorGenerator(sizes=sizes, aspect_ratios=(ratios,) * FPN_LEVELS)
+    if box_head_convs > 0:
+        box_head = FastRCNNConvFCHead(
+            (fpn_channels, 7, 7), [fpn_channels] * box_head_convs, [box_head_size], norm_layer=norm_layer
+        )
+    else:
+        box_head = TwoMLPHead(fpn_channels * 7 * 7, box_head_size)
     network = MaskRCNN(
-        _resnet_fpn(backbone, in_channels, fpn_channels),
+        _resnet_fpn(backbone, in_channels, fpn_channels, norm_layer),
         num_classes=None,
-        rpn_anchor_generator=AnchorGenerator(sizes=sizes, aspect_ratios=(ratios,) * FPN_LEVELS),
+        rpn_anchor_generator=anchors,
+        rpn_head=RPNHead(fpn_channels, anchors.num_anchors_per_location()[0], conv_depth=rpn_conv_depth),
         rpn_pre_nms_top_n_train=rpn_pre_nms_top_n_train,
         rpn_post_nms_top_n_train=rpn_post_nms_top_n_train,
         rpn_pre_nms_top_n_test=rpn_pre_nms_top_n_test,
         rpn_post_nms_top_n_test=rpn_post_nms_top_n_test,
-        box_head=TwoMLPHead(fpn_channels * 7 * 7, box_head_size),
+        box_head=box_head,
         box_predictor=FastRCNNPredictor(box_head_size, num_classes),
         box_detections_per_img=detections_per_image,
         box_batch_size_per_image=box_batch_size_per_image,
-        mask_head=MaskRCNNHeads(fpn_channels, (mask_head_channels,) * 4, 1),
+        mask_roi_pool=MultiScaleRoIAlign(["0", "1", "2", "3"], output_size=mask_roi_size, sampling_ratio=2),
+        mask_head=MaskRCNNHeads(fpn_channels, (mask_head_channels,) * 4, 1, norm_layer=norm_layer),
         mask_predictor=MaskRCNNPredictor(mask_head_channels, mask_head_channels, num_classes),
     )
     network.transform = NoResizeTransform(in_channels)
     return network
 
 
-def _resnet_fpn(name: str, in_channels: int, fpn_channels: int) -> BackboneWithFPN:
+def _group_norm(channels: int) -> nn.GroupNorm:
+    """GroupNorm with :data:`GROUPS` groups, or the largest divisor of ``channels`` below it."""
+    return nn.GroupNorm(math.gcd(GROUPS, channels), channels)
+
+
+def _resnet_fpn(name: str, in_channels: int, fpn_channels: int, norm_layer=None) -> BackboneWithFPN:
     """ResNet ``name`` taking ``in_channels`` channels, all layers trainable, with an FPN.
 
     Built by hand rather than with ``resnet_fpn_backbone``, whose FPN width is fixed at 256.
@@ -152,6 +190,7 @@ def _resnet_fpn(name: str, in_channels: int, fpn_channels: int) -> BackboneWithF
         in_channels_list=[stage2 * 2**k for k in range(4)],
         out_channels=fpn_channels,
         extra_blocks=LastLevelMaxPool(),
+        norm_layer=norm_layer,
     )
 
 
@@ -163,8 +202,13 @@ def detect(
     nms_iou: float = 0.5,
     device: str | torch.device = "cpu",
     autocast_dtype: torch.dtype | None = None,
+    keep: Callable[[np.ndarray], np.ndarray] | None = None,
 ) -> dict[str, np.ndarray]:
     """Detect objects in one normalised image.
+
+    Boxes scoring below ``score_threshold`` are dropped inside the network, before the mask
+    head (torchvision's default keeps every box above 0.05 and segments them all), and so
+    are the boxes ``keep`` rejects: in a tile, the objects that a neighbouring tile owns.
 
     Args:
         network: a Mask R-CNN from :func:`build_maskrcnn`, already on ``device``. It is
@@ -174,11 +218,13 @@ def detect(
         nms_iou: IoU above which the lower-scoring of two same-class boxes is suppressed.
         device: where ``image`` is sent.
         autocast_dtype: run under autocast with this dtype (e.g. bfloat16); None = float32.
+        keep: ``boxes float32 (N, 4) -> bool (N,)``: which detections to segment and return;
+            None = all.
 
     Returns:
         ``boxes`` float32 ``(N, 4)`` x0, y0, x1, y1 in pixels of ``image`` (pixel edges),
         ``scores`` float32 ``(N,)``, ``labels`` int32 ``(N,)`` 1-based classes, ``masks``
-        float32 ``(N, M, M)`` object probabilities in each box's frame (M = 28).
+        float32 ``(N, M, M)`` object probabilities in each box's frame (M = 2 x ``mask_roi_size``, 28).
     """
     heads = network.roi_heads
     with _DETECT_LOCK:  # the thresholds live on the (cached, shared) network
@@ -189,7 +235,7 @@ def detect(
             with torch.inference_mode():
                 tensor = torch.from_numpy(np.ascontiguousarray(image, dtype=np.float32)).to(device)
                 with autocast(device, autocast_dtype):
-                    (result,) = network([tensor])
+                    result = _eval_forward(network, tensor, keep)
         finally:
             network.train(saved[0])
             heads.score_thresh, heads.nms_thresh = saved[1], saved[2]
@@ -199,3 +245,27 @@ def detect(
         "labels": result["labels"].cpu().numpy().astype(np.int32),
         "masks": result["masks"][:, 0].float().cpu().numpy(),
     }
+
+
+def _eval_forward(network: MaskRCNN, image: torch.Tensor, keep) -> dict[str, torch.Tensor]:
+    """torchvision's eval forward of one image (``GeneralizedRCNN`` + ``RoIHeads``), step by step.
+
+    Spelled out so that the detections ``keep`` rejects leave before the mask head; the kept
+    ones get exactly the masks the whole forward would give them (every box is pooled and
+    segmented on its own).
+    """
+    heads = network.roi_heads
+    images, _ = network.transform([image])
+    features = network.backbone(images.tensors)
+    proposals, _ = network.rpn(images, features)
+    box_features = heads.box_head(heads.box_roi_pool(features, proposals, images.image_sizes))
+    class_logits, box_regression = heads.box_predictor(box_features)
+    (boxes,), (scores,), (labels,) = heads.postprocess_detections(
+        class_logits, box_regression, proposals, images.image_sizes
+    )
+    if keep is not None:
+        wanted = torch.as_tensor(np.asarray(keep(boxes.float().cpu().numpy()), dtype=bool), device=boxes.device)
+        boxes, scores, labels = boxes[wanted], scores[wanted], labels[wanted]
+    mask_features = heads.mask_head(heads.mask_roi_pool(features, [boxes], images.image_sizes))
+    (masks,) = maskrcnn_inference(heads.mask_predictor(mask_features), [labels])
+    return {"boxes": boxes, "scores": scores, "labels": labels, "masks": masks}
