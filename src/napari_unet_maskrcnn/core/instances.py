@@ -91,7 +91,7 @@ def predict_instances_plane(
     for done, (core, read) in enumerate(windows, start=1):
         image = source.read(read.y0, read.y1, read.x0, read.x1)
         owned = partial(_owned, core=core, read=read, plane_shape=shape)
-        candidates += _owned_candidates(detector(image, keep=owned), owned, read, mask_threshold)
+        candidates += _owned_candidates(detector(image, keep=owned), core, read, shape, mask_threshold)
         yield ProgressEvent(done, len(windows), "tile")
     return _paste_by_score(candidates, shape, min_size)
 
@@ -106,14 +106,15 @@ def _owned(boxes: np.ndarray, core: Window, read: Window, plane_shape: tuple[int
 
 def _owned_candidates(
     detections: dict[str, np.ndarray],
-    owned: Callable[[np.ndarray], np.ndarray],
+    core: Window,
     read: Window,
+    plane_shape: tuple[int, int],
     mask_threshold: float,
 ) -> list[_Candidate]:
-    """Thresholded, plane-positioned masks of the detections that ``owned`` accepts."""
+    """Thresholded, plane-positioned masks of the detections whose box centre lies in ``core``."""
     boxes = np.asarray(detections["boxes"], dtype=np.float64).reshape(-1, 4)
     candidates = []
-    for i in np.flatnonzero(owned(boxes)):
+    for i in np.flatnonzero(_owned(boxes, core, read, plane_shape)):
         pasted = _box_mask(detections["masks"][i], boxes[i], read.shape, mask_threshold)
         if pasted is not None:
             y0, x0, mask = pasted
