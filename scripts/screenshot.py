@@ -56,8 +56,8 @@ def main(output: Path) -> None:
             widget.model.reset_choices()
             widget.model.value = name
             run_and_wait(widget)
-    viewer.layers["nuclei 2D classes"].visible = False  # show the instances over the image
-    viewer.layers.selection.active = viewer.layers["nuclei 2D instances"]
+    viewer.layers[f"nuclei 2D · {semantic.run_model}"].visible = False  # show the instances over the image
+    viewer.layers.selection.active = viewer.layers[f"nuclei 2D · {instances.run_model}"]
     for _ in range(20):
         QApplication.processEvents()
         time.sleep(0.05)

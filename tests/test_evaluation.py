@@ -175,3 +175,18 @@ def test_class_maps_reject_instance_labels():
     labels = np.arange(2000).reshape(40, 50)
     with pytest.raises(ValueError, match="instance labels"):
         evaluate_classes(labels, labels)
+
+
+def test_guess_label_kind_from_the_content():
+    from napari_unet_maskrcnn.core.evaluation import guess_label_kind
+
+    instances = np.zeros((60, 60), np.uint16)
+    for i in range(20):  # 20 objects: more values than a class map has
+        instances[(i // 5) * 12 : (i // 5) * 12 + 8, (i % 5) * 12 : (i % 5) * 12 + 8] = i + 1
+    classes = (instances > 0).astype(np.uint8) + (instances > 10)  # 2 classes over many regions
+    few = np.zeros((10, 10), np.uint8)
+    few[1:3, 1:3], few[5:8, 5:8] = 1, 2  # one region per value: could be either
+    assert guess_label_kind(instances) == "instances"
+    assert guess_label_kind(classes) == "classes"
+    assert guess_label_kind(few) is None and guess_label_kind(np.zeros((5, 5), np.uint8)) is None
+    assert guess_label_kind(np.zeros((5, 5), np.float32)) is None

@@ -163,3 +163,33 @@ def test_nothing_to_evaluate_is_explained(viewer, dock, new_notifications):
     widget = dock(WIDGET)
     widget.evaluate_button.native.click()
     assert any("two Labels layers" in message for message in new_notifications())
+
+
+def test_a_unet_class_map_against_instance_ground_truth_is_scored_as_objects(viewer, dock):
+    """The ground truth's content (many objects) wins over the prediction's "classes" mark."""
+    truth = np.zeros((60, 60), np.uint16)
+    for i in range(20):
+        truth[(i // 5) * 12 : (i // 5) * 12 + 8, (i % 5) * 12 : (i % 5) * 12 + 8] = i + 1
+    viewer.add_labels((truth > 0).astype(np.uint8), name="img classes",
+                      metadata={MARKER: {"source": "img", "output": "classes"}})
+    viewer.add_labels(truth, name="nuclei ground truth")
+    widget = dock(WIDGET)
+    assert widget.prediction.value.name == "img classes"
+    assert not widget.class_maps.value
+
+    viewer.add_labels((truth > 0).astype(np.uint8) + (truth > 10), name="painted classes")  # 2 classes, 20 blobs
+    widget.ground_truth.value = viewer.layers["painted classes"]
+    assert widget.class_maps.value
+
+
+def test_review_layers_have_fixed_colours_and_the_table_fixed_decimals(viewer, evaluate):
+    evaluate.evaluate_button.native.click()
+
+    for name, object_id, rgb in (("cells matched", 1, [0, 1, 0]), ("cells false positives", 4, [1, 0, 1]),
+                                 ("cells corrected missed", 5, [1, 1, 0])):
+        np.testing.assert_allclose(viewer.layers[name].get_color(object_id), [*rgb, 1])
+    assert evaluate.scores.table.data[0][1] == "0.600"  # AP at IoU 0.50, fixed decimals
+    from qtpy.QtWidgets import QHeaderView
+
+    header = evaluate.scores.table.native.horizontalHeader()
+    assert header.sectionResizeMode(0) == QHeaderView.ResizeMode.Interactive

@@ -36,7 +36,7 @@ def test_instances_of_the_2d_sample_with_the_tiny_model(viewer, dock, load_model
 
     run_widget(widget)
 
-    instances = viewer.layers["nuclei 2D instances"]
+    instances = viewer.layers["nuclei 2D · tiny-maskrcnn"]
     assert isinstance(instances, Labels)
     assert instances.data.shape == image.data.shape and instances.data.dtype == np.uint32
     np.testing.assert_allclose(instances.scale, image.scale)
@@ -54,7 +54,7 @@ def test_features_table_describes_each_labelled_object(
 
     run_widget(widget)
 
-    instances = viewer.layers["nuclei 2D instances"]
+    instances = viewer.layers["nuclei 2D · tiny-maskrcnn"]
     features = instances.features
     ids = np.unique(instances.data)[1:]
     assert len(ids) > 20
@@ -75,7 +75,7 @@ def test_z_stack_objects_are_linked_across_slices(
 
     run_widget(widget)
 
-    instances = viewer.layers["nuclei 3D (synthetic) instances"]
+    instances = viewer.layers["nuclei 3D (synthetic) · tiny-maskrcnn"]
     assert instances.data.shape == (16, 128, 128)
     np.testing.assert_allclose(instances.scale, (1.0, 0.5, 0.5))
     per_slice = sum(len(np.unique(plane)) - 1 for plane in instances.data)
@@ -100,13 +100,13 @@ def test_diameter_field_and_the_estimate_in_the_layer_metadata(viewer, dock, loa
 
     run_widget(widget)
 
-    size = viewer.layers["big instances"].metadata["object_size"]
+    size = viewer.layers["big · sized"].metadata["object_size"]
     assert size["mode"] == "auto" and size["diameter"] == pytest.approx(24, rel=0.1)
     assert size["scale"] == pytest.approx(12 / size["diameter"])
     assert "Object diameter 2" in widget.status.value and "resized x0." in widget.status.value
-    assert viewer.layers["big instances"].data.max() == 3
+    assert viewer.layers["big · sized"].data.max() == 3
 
     widget.diameter.value = 12
     run_widget(widget)
-    size = viewer.layers["big instances"].metadata["object_size"]
+    size = viewer.layers["big · sized"].metadata["object_size"]
     assert (size["mode"], size["diameter"], size["scale"]) == ("given", 12.0, 1.0)

@@ -166,11 +166,23 @@ def test_regions_of_another_shape_are_reported(viewer, measure, new_notification
     assert len(viewer.layers["cells"].features) == 0
 
 
-def test_time_lapse_labels_are_refused_with_the_way_out(viewer, dock, new_notifications):
-    viewer.add_labels(np.zeros((3, 16, 16), np.uint16), name="movie", metadata={"axes": "TYX"})
+def test_time_lapses_are_measured_per_time_point(viewer, dock):
+    labels, image = cells_and_image()
+    movie = np.stack([labels, np.where(labels == 1, 1, 0).astype(np.uint16)])  # cells 2 and 3 leave at t 1
+    viewer.add_image(np.stack([image, image]), name="dapi movie", metadata={"axes": "TYX"})
+    viewer.add_labels(movie, name="movie", metadata={"axes": "TYX"})
     widget = dock(WIDGET)
+    widget.objects.value = viewer.layers["movie"]
+    widget.intensities.value = viewer.layers["dapi movie"]
+
     widget.measure_button.native.click()
-    assert any("one time point at a time" in message for message in new_notifications())
+
+    objects = widget._objects_frame
+    assert list(objects["t"]) == [0, 0, 0, 1] and list(objects["label"]) == [1, 2, 3, 1]
+    assert list(objects["mean_intensity"]) == pytest.approx([15, 40, 40, 15])
+    summary = widget.summary.frame
+    assert list(summary["t"]) == [0, 1] and list(summary["cells"]) == [3, 1]
+    assert widget.status.value == "4 objects measured in 'movie' over 2 time points."
 
 
 def test_z_stack_volumes_with_the_layer_scale(viewer, dock):

@@ -67,12 +67,12 @@ def test_rerun_replaces_an_untouched_result(viewer, dock, load_model, run_widget
     widget = dock(WIDGET)
     load_model(widget, tiny_models["unet"])
     run_widget(widget)
-    first = viewer.layers["nuclei 2D classes"]
+    first = viewer.layers["nuclei 2D · tiny-unet"]
 
     run_widget(widget)
 
-    assert [layer.name for layer in viewer.layers] == ["nuclei 2D", "nuclei 2D classes"]
-    assert viewer.layers["nuclei 2D classes"] is first
+    assert [layer.name for layer in viewer.layers] == ["nuclei 2D", "nuclei 2D · tiny-unet"]
+    assert viewer.layers["nuclei 2D · tiny-unet"] is first
 
 
 def test_rerun_never_overwrites_painted_labels(viewer, dock, load_model, run_widget, tiny_models):
@@ -80,14 +80,14 @@ def test_rerun_never_overwrites_painted_labels(viewer, dock, load_model, run_wid
     widget = dock(WIDGET)
     load_model(widget, tiny_models["unet"])
     run_widget(widget)
-    edited = viewer.layers["nuclei 2D classes"]
+    edited = viewer.layers["nuclei 2D · tiny-unet"]
     edited.paint((100, 100), 7)  # the tiny model has classes 0-2 only: surely a change
     corrected = edited.data.copy()
 
     run_widget(widget)
 
     assert [layer.name for layer in viewer.layers] == [
-        "nuclei 2D", "nuclei 2D classes", "nuclei 2D classes [1]"
+        "nuclei 2D", "nuclei 2D · tiny-unet", "nuclei 2D · tiny-unet [1]"
     ]
     np.testing.assert_array_equal(edited.data, corrected)
 
@@ -101,7 +101,7 @@ def test_rerun_never_overwrites_labels_changed_in_place(viewer, dock, load_model
     widget = dock(WIDGET)
     load_model(widget, tiny_models["unet"])
     run_widget(widget)
-    edited = viewer.layers["nuclei 2D classes"]
+    edited = viewer.layers["nuclei 2D · tiny-unet"]
     edited.data[:10, :10] = 7  # e.g. from the console or another plugin: no paint event
     corrected = edited.data.copy()
 
@@ -141,7 +141,7 @@ def test_a_failing_run_is_reported_and_adds_nothing(
 
     widget.channel.value = 3
     run_widget(widget)
-    assert viewer.layers["stack classes"].data.shape == (64, 64)
+    assert viewer.layers["stack · tiny-unet"].data.shape == (64, 64)
 
 
 def test_running_without_a_model_explains_what_to_do(viewer, dock, new_notifications, monkeypatch):
@@ -183,3 +183,23 @@ def test_torchvision_loads_after_napari_opened_its_opengl_canvas():
     )
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
+
+
+def test_a_different_model_never_replaces_another_models_result(viewer, dock, load_model, run_widget,
+                                                                 tiny_models, tmp_path):
+    """Layer names carry the model; a second model's run adds its own layer beside the first."""
+    import shutil
+
+    viewer.open_sample("napari-unet-maskrcnn", "nuclei-2d")
+    widget = dock(WIDGET)
+    load_model(widget, tiny_models["unet"])
+    run_widget(widget)
+    first = viewer.layers["nuclei 2D · tiny-unet"]
+    other = shutil.copy(tiny_models["unet"], tmp_path / "other-unet.safetensors")
+    load_model(widget, other)
+    assert widget.model.value == "other-unet"
+
+    run_widget(widget)
+
+    assert [layer.name for layer in viewer.layers] == ["nuclei 2D", "nuclei 2D · tiny-unet", "nuclei 2D · other-unet"]
+    assert viewer.layers["nuclei 2D · tiny-unet"] is first

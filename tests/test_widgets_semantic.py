@@ -20,7 +20,7 @@ def test_classes_and_probabilities_of_the_2d_sample(viewer, dock, load_model, ru
 
     run_widget(widget)
 
-    classes = viewer.layers["nuclei 2D classes"]
+    classes = viewer.layers["nuclei 2D · tiny-unet"]
     assert isinstance(classes, Labels)
     assert classes.data.shape == image.data.shape and classes.data.dtype == np.uint8
     assert set(np.unique(classes.data)) <= {0, 1, 2}
@@ -30,11 +30,12 @@ def test_classes_and_probabilities_of_the_2d_sample(viewer, dock, load_model, ru
     assert list(classes.features["index"]) == [0, 1, 2]
     assert all(name in widget.legend.value for name in CLASSES)
 
-    probabilities = viewer.layers["nuclei 2D probabilities"]
-    assert isinstance(probabilities, Image)
-    assert probabilities.data.shape == (3, *image.data.shape)
-    np.testing.assert_allclose(probabilities.data.sum(axis=0), 1.0, atol=1e-4)
-    np.testing.assert_allclose(probabilities.scale, (1.0, *image.scale))
+    probabilities = [viewer.layers[f"nuclei 2D · tiny-unet · {name} probability"] for name in CLASSES]
+    assert all(isinstance(layer, Image) and layer.ndim == 2 for layer in probabilities)  # no class slider
+    assert all(layer.data.shape == image.data.shape for layer in probabilities)
+    np.testing.assert_allclose(sum(layer.data for layer in probabilities), 1.0, atol=1e-4)
+    np.testing.assert_allclose(probabilities[1].scale, image.scale)
+    assert viewer.dims.ndim == 2
     assert widget.run_button.enabled and not widget.cancel_button.enabled
     assert widget.status.value.startswith("3 classes in 'nuclei 2D'.\n")
     assert classes.metadata["object_size"]["mode"] == "auto"  # the tiny model has no diameter: native
@@ -52,7 +53,7 @@ def test_rgb_sample_drops_the_colour_axis(viewer, dock, load_model, run_widget, 
 
     run_widget(widget)
 
-    classes = viewer.layers["tissue RGB classes"]
+    classes = viewer.layers["tissue RGB · tiny-unet-rgb"]
     assert classes.data.shape == image.data.shape[:2]
     np.testing.assert_allclose(classes.scale, image.scale)
     assert classes.metadata["axes"] == "YX"
@@ -65,7 +66,7 @@ def test_z_stack_sample(viewer, dock, load_model, run_widget, tiny_models):
 
     run_widget(widget)
 
-    classes = viewer.layers["nuclei 3D classes"]
+    classes = viewer.layers["nuclei 3D (synthetic) · tiny-unet"]
     assert classes.data.shape == (16, 128, 128)
     np.testing.assert_allclose(classes.scale, (1.0, 0.5, 0.5))
     assert classes.metadata["axes"] == "ZYX"
@@ -103,8 +104,8 @@ def test_split_instances_adds_a_labels_layer_of_objects(viewer, dock, load_model
 
     run_widget(widget)
 
-    instances = viewer.layers["nuclei 3D U-Net instances"]
+    instances = viewer.layers["nuclei 3D (synthetic) · tiny-unet instances"]
     assert isinstance(instances, Labels)
     assert instances.data.shape == image.data.shape and instances.data.dtype == np.uint32
     np.testing.assert_allclose(instances.scale, image.scale)
-    assert "nuclei 3D classes" in viewer.layers
+    assert "nuclei 3D (synthetic) · tiny-unet" in viewer.layers

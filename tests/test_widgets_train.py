@@ -203,3 +203,44 @@ def test_stack_pairs_use_the_slice_on_screen(viewer, trainer, qtbot, new_notific
     trainer.remove_button.native.click()
     train(trainer, qtbot)  # slice 0 has no labels
     assert "no labelled pixel in the chosen slice" in new_notifications()[-1]
+
+
+def test_task_and_label_kind_follow_the_chosen_labels(viewer, trainer):
+    image, instances = discs(256, count=30)
+    strokes = np.where(instances > 0, 2, 0)
+    strokes[::3] = 0  # rows left unpainted cut each class into many pieces
+    strokes[2:6, :] = 1
+    viewer.add_image(image, name="cells")
+    trainer.labels.value = viewer.add_labels(instances, name="objects")  # 30 ids: instances
+    assert (trainer.task.value, trainer.label_kind.value) == ("instances", "instances")
+    trainer.task.value = "semantic"  # the user's choice stays until other labels are chosen
+    assert trainer.task.value == "semantic"
+    trainer.labels.value = viewer.add_labels(strokes, name="strokes")  # 2 values, many pieces: classes
+    assert (trainer.task.value, trainer.label_kind.value) == ("semantic", "classes")
+
+
+def test_validation_warnings_say_when_there_is_none_or_it_is_optimistic():
+    from napari_unet_maskrcnn.core.training import TrainConfig, TrainingPair
+    from napari_unet_maskrcnn.napari_plugin.train_inputs import validation_warnings
+
+    image, labels = discs()
+    one = [TrainingPair(image, labels, name="cells")]
+    assert "No validation" in validation_warnings(one, {"cells": "cells + objects"}, TrainConfig(val_fraction=0.2))[0]
+    assert validation_warnings(one, {"cells": "cells + objects"}, TrainConfig(val_fraction=0.0)) == []
+    slices = [TrainingPair(image, labels, name=f"stack z{z}") for z in range(5)]
+    sources = {pair.name: "stack + nuclei" for pair in slices}
+    (warning,) = validation_warnings(slices, sources, TrainConfig(val_fraction=0.2))
+    assert "same stack" in warning and "stack + nuclei" in warning and "optimistic" in warning
+    apart = {pair.name: pair.name for pair in slices}  # five separate images
+    assert validation_warnings(slices, apart, TrainConfig(val_fraction=0.2)) == []
+
+
+def test_a_collapsed_training_is_flagged():
+    from napari_unet_maskrcnn.napari_plugin.train_inputs import collapse_warning
+
+    one_class = {"object_iou": 0.0, "iou_background": 0.9, "iou_object": 0.0, "iou_boundary": 0.0}
+    assert "collapsed to one class" in collapse_warning("unet", one_class)
+    assert collapse_warning("unet", {**one_class, "iou_object": 0.4}) is None
+    assert collapse_warning("unet", {}) is None  # no validation: nothing to judge
+    assert "no object" in collapse_warning("maskrcnn", {"ap50": 0.0, "recall50": 0.0})
+    assert collapse_warning("maskrcnn", {"ap50": 0.3, "recall50": 0.5}) is None

@@ -1,9 +1,16 @@
-"""The napari window as a user meets it: a current Qt binding."""
+"""The napari window as a user meets it: current Qt binding, all five docks fit the screen."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
+
+import pytest
+
+PLUGIN = "napari-unet-maskrcnn"
+WIDGETS = ("U-Net segmentation", "Mask R-CNN instances", "Evaluate segmentation", "Measure objects",
+           "Train model")
+
 
 def test_napari_starts_on_a_current_qt_without_a_deprecation_warning():
     """A fresh process opens a shown viewer; napari notifies nothing about the Qt binding."""
@@ -24,3 +31,36 @@ def test_napari_starts_on_a_current_qt_without_a_deprecation_warning():
     assert "API PyQt6" in result.stdout or "API PySide6" in result.stdout, result.stdout
     notes = [line for line in result.stdout.splitlines() if line.startswith("NOTE")]
     assert not [note for note in notes if "deprecat" in note.lower()], notes
+
+
+@pytest.mark.parametrize("size", [(1366, 768), (1920, 1080)])
+def test_all_five_docks_fit_the_screen(viewer, qtbot, size):
+    """All five widgets docked (as the Plugins menu docks them): the window keeps the screen's size."""
+    window = viewer.window._qt_window
+    for name in WIDGETS:
+        viewer.window.add_plugin_dock_widget(PLUGIN, name)
+    width, height = size
+    window.resize(width, height)
+    qtbot.wait(50)
+    assert window.minimumSizeHint().height() <= height
+    assert window.frameGeometry().height() <= height, window.frameGeometry()
+    assert window.frameGeometry().width() <= width, window.frameGeometry()
+
+
+def test_the_launch_script_docks_all_five_as_tabs(viewer, qtbot):
+    """scripts/launch_napari.py's docking: five tabs in one area, the window fits 1366x768."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parent.parent / "scripts" / "launch_napari.py"
+    spec = importlib.util.spec_from_file_location("launch_napari", path)
+    launch = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(launch)
+    viewer.open_sample(PLUGIN, "nuclei-2d")
+    docks = launch.dock_all(viewer)
+    window = viewer.window._qt_window
+    window.resize(1366, 768)
+    qtbot.wait(50)
+    assert len(docks) == len(WIDGETS)
+    assert all(window.tabifiedDockWidgets(docks[0]).count(dock) == 1 for dock in docks[1:])
+    assert window.frameGeometry().height() <= 768

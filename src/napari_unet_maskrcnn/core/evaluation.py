@@ -21,6 +21,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 
 import numpy as np
+from scipy import ndimage
 
 from .axes import LABEL_CANONICAL, to_canonical, validate_axes
 from .metrics import DEFAULT_THRESHOLDS, labelled_iou_matrix, match_counts, matched_pairs, semantic_scores
@@ -221,3 +222,23 @@ def _unit_views(array: np.ndarray, axes: str, objects_3d: bool) -> Iterator[np.n
 def _units(y_true: np.ndarray, y_pred: np.ndarray, axes: str, objects_3d: bool) -> Iterator[tuple]:
     """(true, predicted) pairs of the units that are matched separately."""
     yield from zip(_unit_views(y_true, axes, objects_3d), _unit_views(y_pred, axes, objects_3d))
+
+
+def guess_label_kind(labels: np.ndarray, max_classes: int = 16, max_pixels: int = 50_000_000) -> str | None:
+    """``"classes"``, ``"instances"`` or None (can't tell) from a label image's content.
+
+    Instance labels have more than ``max_classes`` non-zero values (or negative ones); a
+    class map has at most that many, and more separate regions than values (a class covers
+    several places). A few values with one region each could be either (None). Images over ``max_pixels`` are not inspected (None).
+    """
+    labels = np.asarray(labels) if labels.size <= max_pixels else None
+    if labels is None or labels.dtype.kind not in "iub":
+        return None
+    values = np.unique(labels)
+    values = values[values != 0]
+    if values.size == 0:
+        return None
+    if values.size > max_classes or values.min() < 0:
+        return "instances"
+    regions = sum(ndimage.label(labels == value)[1] for value in values)
+    return "classes" if regions > values.size else None  # few values, one region each: either

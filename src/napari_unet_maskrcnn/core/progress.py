@@ -76,3 +76,22 @@ class StepCounter:
     def step(self, n: int = 1, stage: str | None = None) -> ProgressEvent:
         self.done = min(self.done + n, self.total)
         return ProgressEvent(self.done, self.total, stage or self.stage)
+
+
+def format_duration(seconds: float) -> str:
+    """``"m:ss"`` (or ``"h:mm:ss"``) of a duration in seconds, e.g. ``"2:05"``."""
+    minutes, secs = divmod(int(round(max(seconds, 0.0))), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+def progress_text(event: ProgressEvent, elapsed_s: float) -> str:
+    """``"tile 44 / 196 · 0:12 elapsed, about 0:41 left"``: the estimate assumes equal steps.
+
+    Without a finished step there is no estimate yet (``"… elapsed"`` only).
+    """
+    text = f"{event.stage} {event.done} / {event.total} · {format_duration(elapsed_s)} elapsed"
+    if 0 < event.done < event.total:
+        left = elapsed_s / event.done * (event.total - event.done)
+        text += f", about {format_duration(left)} left"
+    return text

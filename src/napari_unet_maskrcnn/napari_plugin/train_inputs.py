@@ -239,20 +239,65 @@ def run_training(request: TrainRequest, on_progress, should_stop):
         raise TrainingError(f"Training failed ({type(err).__name__}: {err}).") from err
 
 
+def validation_warnings(pairs: list, sources: dict[str, str], config: TrainConfig) -> list[str]:
+    """What the user must know about the validation of a run on ``pairs`` (TrainingPair list).
+
+    No validation at all (too few pairs for the share), and validation slices taken from a
+    stack whose other slices train (neighbouring slices look alike: the score is optimistic).
+    ``sources`` maps each pair's name to the layer pair it came from.
+    """
+    from ..core.training import split_pairs
+
+    if config.val_fraction <= 0 and not config.val_names:
+        return []
+    train, val = split_pairs(pairs, val_fraction=config.val_fraction, val_names=config.val_names,
+                             seed=config.seed)
+    if not val:
+        return [f"No validation: {len(pairs)} training image(s) with a validation share of "
+                f"{config.val_fraction:g} leave none to hold out, so the last epoch is kept, unscored. "
+                "Add more pairs (or all annotated slices of a stack) to validate."]
+    shared = sorted({sources[pair.name] for pair in val} & {sources[pair.name] for pair in train})
+    if shared:
+        return [f"Validation slices come from the same stack as training slices ({', '.join(shared)}): "
+                "neighbouring slices look alike, so the validation score is optimistic."]
+    return []
+
+
+def collapse_warning(arch: str, metrics: dict) -> str | None:
+    """A warning when the kept model's validation says it learned nothing useful, else None.
+
+    U-Net: at most one class scores an IoU above 0 (it predicts one class everywhere);
+    Mask R-CNN: no validation object found (recall 0 at IoU 0.5).
+    """
+    if arch == "unet":
+        ious = {key[4:]: value for key, value in metrics.items() if key.startswith("iou_") and value is not None}
+        if len(ious) >= 2 and sum(value > 0 for value in ious.values()) <= 1:
+            return ("Training collapsed to one class: on the validation images the model predicts "
+                    f"({', '.join(f'{name} IoU {value:.2f}' for name, value in ious.items())}). Train "
+                    "longer, label more of the rarer classes, or check that the labels match the image.")
+    elif metrics.get("recall50") == 0:
+        return ("The model finds no object in the validation images (recall 0). Train longer, "
+                "or check that the labels match the image.")
+    return None
+
+
 def _train(request: TrainRequest, on_progress, should_stop):
     from ..core.model_file import read_spec, save_model
     from ..core.registry import resolve_model
-    from ..core.training import train_maskrcnn, train_unet
+    from ..core.training import TrainEvent, train_maskrcnn, train_unet
     from ..core.training.regions import plane_pairs
 
-    pairs, names = {}, {}
+    pairs, names, sources = {}, {}, {}
     for snap in request.snapshots:
         for pair in plane_pairs(snap.image, snap.labels, snap.axes, name=snap.name, label_kind=request.label_kind,
                                 planes=snap.planes, region=request.region, margin=request.margin,
                                 polygons=snap.polygons):
             pairs.setdefault(pair.name, pair)  # the same slice added twice trains once
+            sources.setdefault(pair.name, snap.name)
         names = {**snap.class_names, **names}
     pairs = list(pairs.values())
+    for message in validation_warnings(pairs, sources, request.config):
+        on_progress(TrainEvent("warning", 0, 0, 0, request.config.epochs, 0.0, message=message))
     base_names = read_spec(resolve_model(request.config.base)).class_names if request.config.base else None
     common = dict(config=request.config, on_progress=on_progress, should_stop=should_stop,
                   provenance={"data": {"source": "napari layers", "pairs": [pair.name for pair in pairs]}})
@@ -268,6 +313,10 @@ def _train(request: TrainRequest, on_progress, should_stop):
         counted = Counter(names.values()).most_common(1)
         class_name = base_names[0] if base_names else counted[0][0] if counted else "object"
         result = train_maskrcnn(pairs, class_name=class_name, **MASKRCNN_SCRATCH, **common)
+    warning = collapse_warning(request.arch, result.best_metrics)
+    if warning:
+        on_progress(TrainEvent("warning", result.history[-1].epoch if result.history else 0, result.steps, 0,
+                               request.config.epochs, result.elapsed_s, message=warning))
     if result.steps == 0:
         return result
     return replace(result, path=save_model(request.output, result.network, result.spec))

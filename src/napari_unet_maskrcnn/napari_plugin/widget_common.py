@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 import zlib
 from dataclasses import dataclass
 from functools import partial
@@ -34,6 +35,8 @@ from psygnal import Signal
 from .. import api
 from ..core.device import available_devices
 from ..core.object_size import TRAINED_RANGE, describe_object_size
+from ..core.progress import progress_text
+from .dock import DockContainer
 
 MARKER = "napari_unet_maskrcnn"
 """Key of the plugin's entry in an output layer's ``metadata``."""
@@ -259,18 +262,22 @@ def _mark_edited(event) -> None:
 
 
 def show_output(
-    viewer, layer_type: str, data: np.ndarray, source: InputImage, kind: str, **properties
+    viewer, layer_type: str, data: np.ndarray, source: InputImage, kind: str, *,
+    name: str | None = None, model: str | None = None, **properties
 ) -> Layer:
-    """Add the result ``data`` as layer "<input> <kind>", or put it into an untouched old one.
+    """Add the result ``data`` as a layer, or put it into an untouched old one of the same run kind.
 
-    The most recent plugin output of the same ``kind`` for the same input, of the same
-    type and dimensionality, is reused when :func:`is_untouched`; otherwise a new layer
-    is added (napari names it "... [1]"), so manual corrections are never overwritten.
+    The most recent plugin output of the same ``kind`` for the same input *and the same
+    model*, of the same type and dimensionality, is reused when :func:`is_untouched`;
+    otherwise a new layer is added (napari names it "... [1]"). So manual corrections are
+    never overwritten, and another model's result is never replaced.
 
     Args:
         layer_type: ``"labels"`` or ``"image"``.
-        data: the layer data; a leading non-spatial axis (e.g. classes) gets scale 1.
-        kind: ``"classes"``, ``"probabilities"`` or ``"instances"``.
+        data: the layer data; a leading non-spatial axis gets scale 1.
+        kind: what the layer is, e.g. ``"classes"``, ``"instances"``, ``"matched"``.
+        name: the new layer's name; default "<input> <kind>".
+        model: the model that made ``data`` (None for results of no model).
         properties: further layer properties (``features``, ``colormap``...); entries of
             ``metadata`` are added to the layer's metadata (e.g. ``object_size``).
     """
@@ -278,7 +285,8 @@ def show_output(
     metadata = {
         **properties.pop("metadata", {}),
         "axes": "C" * extra + source.output_axes,
-        MARKER: {"source": source.name, "output": kind, "checksum": checksum(data), "edited": False},
+        MARKER: {"source": source.name, "output": kind, "model": model, "checksum": checksum(data),
+                 "edited": False},
     }
     properties.update(
         scale=(1.0,) * extra + source.scale,
@@ -291,7 +299,7 @@ def show_output(
         if (
             isinstance(layer, layer_class)
             and isinstance(mark, dict)
-            and (mark.get("source"), mark.get("output")) == (source.name, kind)
+            and (mark.get("source"), mark.get("output"), mark.get("model")) == (source.name, kind, model)
             and layer.ndim == data.ndim
             and is_untouched(layer)
         ):
@@ -299,10 +307,16 @@ def show_output(
             for key, value in properties.items():
                 setattr(layer, key, value)
             return layer
-    layer = viewer.add_layer(Layer.create(data, {"name": f"{source.name} {kind}", **properties}, layer_type))
+    name = name or f"{source.name} {kind}"
+    layer = viewer.add_layer(Layer.create(data, {"name": name, **properties}, layer_type))
     if isinstance(layer, Labels):
         layer.events.paint.connect(_mark_edited)
     return layer
+
+
+def output_name(source: InputImage, model: str, what: str = "") -> str:
+    """Name of a model's output layer: ``"nuclei 2D · maskrcnn-nuclei"`` (+ ``" instances"``...)."""
+    return f"{source.name} · {model}" + (f" {what}" if what else "")
 
 
 def _relay(job):
@@ -315,7 +329,7 @@ def _relay(job):
         raise SegmentationError(f"Segmentation failed ({type(err).__name__}: {err}).") from err
 
 
-class SegmentationWidget(Container):
+class SegmentationWidget(DockContainer):
     """Base of the dock widgets: image, model, channel, options, device, Run and Cancel.
 
     Subclasses set :attr:`task`, pass their option widgets keyed by the API's keyword
@@ -330,6 +344,8 @@ class SegmentationWidget(Container):
         self._viewer = viewer
         self._worker = None
         self._progress = None
+        self._started = 0.0
+        self.run_model: str | None = None
         tile = SpinBox(label="tile size", min=api.MIN_TILE, max=4096, step=64, value=api.DEFAULT_TILE,
                        tooltip="Tile edge in pixels; smaller tiles use less memory.")
         self.diameter = FloatSpinBox(
@@ -375,6 +391,7 @@ class SegmentationWidget(Container):
                 raise ValueError("Choose a model first, or add one with 'Load model file…'.")
             source = input_image(self.image.value, self._viewer)
             job = self._job(source)
+            self.run_model = self.model.value  # names the output, even if the choice changes meanwhile
         except ValueError as err:
             show_error(str(err))
             return
@@ -391,6 +408,7 @@ class SegmentationWidget(Container):
         self.run_button.enabled = False
         self.cancel_button.enabled = True
         self.status.value = "Starting…"
+        self._started = time.monotonic()
         worker.start()
 
     def cancel(self) -> None:
@@ -457,7 +475,7 @@ class SegmentationWidget(Container):
         bar = self._progress
         if bar is None:  # napari's progress bar may process events: the run can end in here
             return
-        self.status.value = f"{event.stage} {event.done} / {event.total}"
+        self.status.value = progress_text(event, time.monotonic() - self._started)
         if bar.total != event.total:
             bar.total = event.total
         bar.update(event.done - bar.n)

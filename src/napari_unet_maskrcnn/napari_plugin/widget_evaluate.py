@@ -2,29 +2,36 @@
 
 Objects (instance labels): AP, precision, recall, F1, panoptic quality and TP / FP / FN at
 IoU 0.50..0.90 and their mean (StarDist's matching, :mod:`.core.evaluation`), plus three
-Labels layers at the review IoU: "<prediction> matched", "<prediction> false positives" and
-"<ground truth> missed". Class maps: per-class IoU and Dice.
+Labels layers at the review IoU, each in one fixed colour: "<prediction> matched" (green),
+"<prediction> false positives" (magenta) and "<ground truth> missed" (yellow). Class maps:
+per-class IoU and Dice.
 """
 
 from __future__ import annotations
 
 import pandas as pd
-from magicgui.widgets import CheckBox, ComboBox, Container, FloatSpinBox, Label, PushButton
+from magicgui.widgets import CheckBox, ComboBox, FloatSpinBox, Label, PushButton
 from napari.layers import Labels
+from napari.utils.colormaps import DirectLabelColormap
 from napari.utils.notifications import show_error
 
+from .dock import DockContainer
 from .widget_common import MARKER, InputImage, input_image, layer_axes, show_output
 from .widget_tables import ResultTable, class_names_of
-from ..core.evaluation import evaluate_classes, evaluate_instances, review_masks, score_table
+from ..core.evaluation import evaluate_classes, evaluate_instances, guess_label_kind, review_masks, score_table
+
+REVIEW_COLOURS = {"matched": "lime", "false positives": "magenta", "missed": "yellow"}
+"""Colour of every object in each review layer."""
 
 
-class EvaluateWidget(Container):
+class EvaluateWidget(DockContainer):
     """Scores of a predicted Labels layer against a ground-truth Labels layer of the same shape.
 
     Stacks: with "3D objects" (default for z-stacks) a ZYX layer is matched as one volume
     (ids linked across z); without, plane by plane with counts summed. Time points are
     always matched separately, their counts summed. Class maps (checked automatically
-    when a layer is the U-Net widget's classes) give per-class IoU and Dice instead.
+    when both layers hold classes, by the U-Net widget's mark or by their content, see
+    :func:`~..core.evaluation.guess_label_kind`) give per-class IoU and Dice instead.
     """
 
     def __init__(self, napari_viewer):
@@ -90,9 +97,10 @@ class EvaluateWidget(Container):
         evaluation = evaluate_instances(truth.data, prediction.data, **options)
         review_iou = self.review_iou.value
         matched, false_positives, missed = review_masks(truth.data, prediction.data, review_iou, **options)
-        show_output(self._viewer, "labels", matched, prediction, "matched")
-        show_output(self._viewer, "labels", false_positives, prediction, "false positives")
-        show_output(self._viewer, "labels", missed, truth, "missed")
+        for data, source, kind in ((matched, prediction, "matched"),
+                                   (false_positives, prediction, "false positives"), (missed, truth, "missed")):
+            colormap = DirectLabelColormap(color_dict={None: REVIEW_COLOURS[kind], 0: "transparent"})
+            show_output(self._viewer, "labels", data, source, kind, colormap=colormap)
         first = evaluation["thresholds"][0]
         units = f"{evaluation['units']} {evaluation['unit']}{'s' if evaluation['units'] > 1 else ''}"
         summary = (f"{units}: AP {first['accuracy']:.3f} at IoU {first['thresh']:.2f}. "
@@ -115,9 +123,9 @@ class EvaluateWidget(Container):
             self.ground_truth.value = others[-1]
 
     def _on_layers_changed(self, _value=None) -> None:
-        """Class maps for the U-Net widget's classes; "3D objects" only for layers with a Z axis."""
-        layers = [self.prediction.value, self.ground_truth.value]
-        self.class_maps.value = any(_is_class_map(layer) for layer in layers)
+        """Class maps when both layers hold classes; "3D objects" only for layers with a Z axis."""
+        kinds = [_label_kind(layer) for layer in (self.prediction.value, self.ground_truth.value)]
+        self.class_maps.value = "classes" in kinds and "instances" not in kinds
         prediction = self.prediction.value
         self.objects_3d.visible = prediction is not None and "Z" in _axes(prediction, self._viewer)
         self._on_mode_changed()
@@ -127,9 +135,15 @@ class EvaluateWidget(Container):
         self.review_iou.visible = not self.class_maps.value
 
 
-def _is_class_map(layer) -> bool:
-    mark = getattr(layer, "metadata", {}).get(MARKER)
-    return isinstance(mark, dict) and mark.get("output") == "classes"
+def _label_kind(layer) -> str | None:
+    """``"classes"``, ``"instances"`` or None: the plugin's mark on its outputs, else the content."""
+    if layer is None:
+        return None
+    mark = layer.metadata.get(MARKER)
+    if isinstance(mark, dict) and mark.get("output") in ("classes", "instances", "U-Net instances"):
+        return "classes" if mark["output"] == "classes" else "instances"
+    data = layer.data[0] if layer.multiscale else layer.data
+    return guess_label_kind(data)
 
 
 def _axes(layer: Labels, viewer) -> str:

@@ -6,7 +6,7 @@ import pandas as pd
 from magicgui.widgets import FloatSpinBox, SpinBox
 
 from .. import api
-from .widget_common import InputImage, SegmentationWidget, show_output
+from .widget_common import InputImage, SegmentationWidget, output_name, show_output
 
 
 def _fraction(label: str, value: float, tooltip: str) -> FloatSpinBox:
@@ -16,7 +16,7 @@ def _fraction(label: str, value: float, tooltip: str) -> FloatSpinBox:
 class InstanceSegmentationWidget(SegmentationWidget):
     """Mask R-CNN instance segmentation of the chosen image layer.
 
-    Output: Labels layer "<image> instances" (0 = background, one id per object, linked
+    Output: Labels layer "<image> · <model>" (0 = background, one id per object, linked
     across z), whose ``features`` hold the per-object table (label, class, score, area,
     bounding box, centroid) indexed by label id.
     """
@@ -58,6 +58,8 @@ class InstanceSegmentationWidget(SegmentationWidget):
     def _show(self, source: InputImage, result: api.InstanceResult) -> str:
         features = pd.DataFrame(result.table)
         features.insert(0, "index", features["label"])
+        model = self.run_model
         show_output(self._viewer, "labels", result.labels, source, "instances", features=features,
+                    name=output_name(source, model), model=model,
                     metadata={"object_size": result.object_size})
         return f"{len(features)} objects in '{source.name}'."

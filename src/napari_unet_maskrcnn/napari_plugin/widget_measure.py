@@ -10,16 +10,17 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from magicgui.widgets import ComboBox, Container, Label, PushButton
+from magicgui.widgets import ComboBox, Label, PushButton
 from napari.layers import Image, Labels
 from napari.utils.notifications import show_error
 
+from .dock import DockContainer
 from .widget_common import InputImage, input_image
 from .widget_tables import ResultTable, class_names_of, export_csv
 from ..core.measure import COLOUR_NAMES, measure_objects
 
 
-class MeasureWidget(Container):
+class MeasureWidget(DockContainer):
     """Measures the objects of a Labels layer, with intensities of an Image layer and regions.
 
     Inputs: "objects" (instance labels, YX or ZYX), optional "intensities" (an Image layer
@@ -63,26 +64,35 @@ class MeasureWidget(Container):
             show_error(str(err))
             self.status.value = "Failed; see the notification."
             return
-        features = _merged_features(pd.DataFrame(table), layer.features)
-        layer.features = features
-        self._objects_frame = features.drop(columns="index")
+        if "t" in table:  # one row per object and time point: ids repeat, so no layer features
+            self._objects_frame = pd.DataFrame(table)
+            times = f" over {len(set(table['t']))} time points"
+        else:
+            features = _merged_features(pd.DataFrame(table), layer.features)
+            layer.features = features
+            self._objects_frame = features.drop(columns="index")
+            times = ""
         self.export_objects_button.enabled = True
         regions = ""
         if "region_id" in summary:
-            regions = f" in {sum(k is not None for k in summary['region_id'])} regions"
+            regions = f" in {len(set(k for k in summary['region_id'] if k is not None))} regions"
         self.summary.show_frame(pd.DataFrame(summary))
-        self.status.value = f"{len(features)} objects measured in '{objects.name}'{regions}."
+        self.status.value = f"{len(self._objects_frame)} objects measured in '{objects.name}'{times}{regions}."
 
     def export_objects(self) -> None:
         """Save the per-object table of the last measurement as CSV."""
         export_csv(self._objects_frame, self.native, caption="Export objects CSV")
 
     def _measure(self, objects: InputImage) -> tuple[dict, dict]:
-        """Per-object columns and per-region summary columns of ``objects``."""
-        if objects.output_axes not in ("YX", "ZYX"):
+        """Per-object columns and per-region summary columns of ``objects``.
+
+        Time-lapses (TYX, TZYX) are measured per time point; both tables then start with a
+        ``t`` column.
+        """
+        if objects.output_axes not in ("YX", "ZYX", "TYX", "TZYX"):
             raise ValueError(
                 f"'{objects.name}' has axes {objects.output_axes}: objects are measured in 2D images "
-                "(YX) and z-stacks (ZYX); measure one time point at a time (Layer > Split Stack).")
+                "(YX), z-stacks (ZYX) and their time-lapses (TYX, TZYX).")
         labels = np.asarray(objects.data)
         spacing = objects.spacing if any(s != 1 for s in objects.spacing) else None
         image, channel_axis, channel_names = self._intensity_image()
@@ -93,7 +103,16 @@ class MeasureWidget(Container):
             if regions.shape != labels.shape:
                 raise ValueError(f"'{self.regions.value.name}' has shape {regions.shape} but "
                                  f"'{objects.name}' {labels.shape}: choose regions of the same image.")
-        return measure_objects(labels, image, spacing, regions, class_names, channel_axis, channel_names)
+        if not objects.output_axes.startswith("T"):
+            return measure_objects(labels, image, spacing, regions, class_names, channel_axis, channel_names)
+        tables, summaries = [], []
+        for t in range(labels.shape[0]):
+            table, summary = measure_objects(
+                labels[t], None if image is None else image[t], spacing, None if regions is None else regions[t],
+                class_names, None if channel_axis is None else channel_axis - 1, channel_names)
+            tables.append({"t": np.full(len(table["label"]), t), **table})
+            summaries.append({"t": np.full(len(next(iter(summary.values()))), t), **summary})
+        return _concatenated(tables), _concatenated(summaries)
 
     def _intensity_image(self) -> tuple[np.ndarray | None, int | None, list[str] | None]:
         """(image, channel axis, channel names) of the intensities layer; Nones without one."""
@@ -112,6 +131,11 @@ class MeasureWidget(Container):
 
     def _image_layers(self, _widget=None) -> list[tuple[str, Image]]:
         return [(layer.name, layer) for layer in self._viewer.layers if isinstance(layer, Image)]
+
+
+def _concatenated(tables: list[dict]) -> dict:
+    """The columns of same-keyed tables (one per time point), one table after the other."""
+    return {key: np.concatenate([np.asarray(table[key]) for table in tables]) for key in tables[0]}
 
 
 def _merged_features(table: pd.DataFrame, old: pd.DataFrame) -> pd.DataFrame:

@@ -7,16 +7,19 @@ import pandas as pd
 from magicgui.widgets import CheckBox, Label
 
 from .. import api
-from .widget_common import InputImage, SegmentationWidget, show_output
+from .widget_common import InputImage, SegmentationWidget, output_name, show_output
+
+PROBABILITY_COLOURS = ("gray", "magenta", "green", "cyan", "yellow", "red", "blue")
+"""Colour maps of the per-class probability layers, class 0 first (shown additively)."""
 
 
 class SemanticSegmentationWidget(SegmentationWidget):
     """U-Net segmentation of the chosen image layer into the model's classes.
 
-    Output: Labels layer "<image> classes" (value k = class k; ``features`` name the
+    Output: Labels layer "<image> · <model>" (value k = class k; ``features`` name the
     classes, shown in the status bar on hover and in the widget's legend), with
-    "probability map" an Image layer "<image> probabilities" (classes along its first axis),
-    and with "split instances" a Labels layer "<image> U-Net instances" (seeded watershed of
+    "probability map" one Image layer per class "<image> · <model> · <class> probability"
+    (0-1), and with "split instances" a Labels layer "<image> · <model> instances" (seeded watershed of
     the object class inside the boundary class; one id per object).
     """
 
@@ -43,19 +46,24 @@ class SemanticSegmentationWidget(SegmentationWidget):
         return api.iter_segment_semantic(source.data, **self._arguments(source))
 
     def _show(self, source: InputImage, result: api.SemanticResult) -> str:
+        model = self.run_model
         features = pd.DataFrame(
             {"index": np.arange(len(result.class_names)), "class_name": result.class_names}
         )
         size = {"object_size": result.object_size}
         classes = show_output(self._viewer, "labels", result.classes, source, "classes", features=features,
-                              metadata=size)
+                              name=output_name(source, model), model=model, metadata=size)
         if result.probabilities is not None:
-            show_output(
-                self._viewer, "image", result.probabilities, source, "probabilities",
-                colormap="magma", contrast_limits=(0.0, 1.0), metadata=size,
-            )
+            for k, class_name in enumerate(result.class_names):
+                show_output(
+                    self._viewer, "image", result.probabilities[k], source, f"probability {class_name}",
+                    name=output_name(source, model, f"· {class_name} probability"), model=model,
+                    colormap=PROBABILITY_COLOURS[k % len(PROBABILITY_COLOURS)], contrast_limits=(0.0, 1.0),
+                    blending="additive", metadata=size,
+                )
         if result.instances is not None:
-            show_output(self._viewer, "labels", result.instances, source, "U-Net instances", metadata=size)
+            show_output(self._viewer, "labels", result.instances, source, "U-Net instances",
+                        name=output_name(source, model, "instances"), model=model, metadata=size)
         self.legend.value = class_legend(classes, result.class_names)
         return f"{len(result.class_names)} classes in '{source.name}'."
 

@@ -10,6 +10,7 @@ from magicgui.application import use_app
 from magicgui.widgets import Container, PushButton, Table
 from napari.layers import Layer
 from napari.utils.notifications import show_error, show_info
+from qtpy.QtWidgets import QHeaderView
 
 from ..core.io import atomic_path
 
@@ -39,11 +40,11 @@ def export_csv(frame: pd.DataFrame, parent=None, caption: str = "Export CSV") ->
 
 
 def display_value(value) -> str:
-    """A table cell as text: 4 significant digits, whole numbers above 10⁴, blank for None / NaN."""
+    """A table cell as text: 3 decimals (``0.085``), whole numbers from 10⁴, blank for None / NaN."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return ""
     if isinstance(value, float):
-        return f"{value:.0f}" if abs(value) >= 1e4 else f"{value:.4g}"
+        return f"{value:.0f}" if abs(value) >= 1e4 else f"{value:.3f}"
     return str(value)
 
 
@@ -71,6 +72,9 @@ class ResultTable(Container):
         self.table.read_only = True
         self.table.min_height = 180
         self.table.native.verticalHeader().setVisible(False)
+        header = self.table.native.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)  # the user drags column edges
+        header.setStretchLastSection(True)
         self.export_button = PushButton(text=export_text, enabled=False)
         self.extend([self.table, self.export_button])
         self.export_button.changed.connect(self.export)
@@ -79,6 +83,7 @@ class ResultTable(Container):
         """Show ``frame`` (and keep it for export)."""
         self.frame = frame
         self.table.value = frame.apply(lambda column: column.map(display_value))
+        self.table.native.resizeColumnsToContents()
         self.export_button.enabled = True
 
     def export(self) -> None:

@@ -33,9 +33,10 @@ from magicgui.widgets import (
 from napari.layers import Image, Labels, Shapes
 from napari.qt.threading import create_worker
 from napari.utils import cancelable_progress
-from napari.utils.notifications import notification_manager, show_error, show_info
+from napari.utils.notifications import notification_manager, show_error, show_info, show_warning
 from qtpy.QtCore import QObject, Signal
 
+from .dock import DockContainer
 from .. import api
 from .train_inputs import (
     PairChoice,
@@ -46,7 +47,7 @@ from .train_inputs import (
     score_name,
     snapshot,
 )
-from .widget_common import ask_model_file, load_torch_beside_opengl, model_events
+from .widget_common import MARKER, ask_model_file, load_torch_beside_opengl, model_events
 from .widget_plot import TrainingPlot
 from ..core.device import available_devices
 from ..core.registry import user_model_dir
@@ -61,7 +62,7 @@ class _Relay(QObject):
     event = Signal(object)
 
 
-class TrainWidget(Container):
+class TrainWidget(DockContainer):
     """Train a model on image + labels layer pairs; the model file joins the model lists."""
 
     def __init__(self, napari_viewer):
@@ -124,16 +125,20 @@ class TrainWidget(Container):
         buttons.margins = (0, 0, 0, 0)
         self.status = Label(value="")
         self.status.native.setWordWrap(True)
+        self.warning = Label(value="", visible=False)
+        self.warning.native.setWordWrap(True)
+        self.warning.native.setStyleSheet("color: orange")
         self.plot = TrainingPlot()
         self.extend([
             self.image, self.labels, self.slices, self.add_button, self.pair_list, self.remove_button,
             self.task, self.label_kind, self.region, self.margin, self.start, self.load_button,
             self.minutes, self.epochs, self.val_share, self.crop, self.device, self.model_name,
-            self.save_to, buttons, self.status,
+            self.save_to, buttons, self.status, self.warning,
         ])
-        self.native.layout().addWidget(self.plot)
+        self.body.layout().addWidget(self.plot)
 
         self.image.changed.connect(self._update_visibility)
+        self.labels.changed.connect(self._infer_task)
         self.task.changed.connect(self._on_task_changed)
         self.label_kind.changed.connect(self._update_visibility)
         self.region.changed.connect(self._update_visibility)
@@ -192,6 +197,29 @@ class TrainWidget(Container):
         names = [info.name for info in api.list_models() if info.task == self.task.value and info.available]
         return [(SCRATCH, None), *[(name, name) for name in names]]
 
+    def _infer_task(self, _value=None) -> None:
+        """Set task and label kind from the chosen labels layer (they stay changeable by hand).
+
+        The plugin's own outputs say what they are; other layers are judged by their content
+        (:func:`~..core.evaluation.guess_label_kind`): instance labels train a Mask R-CNN,
+        class maps or strokes a U-Net on classes. Undecidable layers change nothing.
+        """
+        from ..core.evaluation import guess_label_kind
+
+        layer = self.labels.value
+        if layer is None:
+            return
+        mark = layer.metadata.get(MARKER)
+        output = mark.get("output") if isinstance(mark, dict) else None
+        if output in ("classes", "instances", "U-Net instances"):
+            kind = "classes" if output == "classes" else "instances"
+        else:
+            kind = guess_label_kind(layer.data[0] if layer.multiscale else layer.data)
+        if kind == "instances":
+            self.task.value, self.label_kind.value = "instances", "instances"
+        elif kind == "classes":
+            self.task.value, self.label_kind.value = "semantic", "classes"
+
     def _on_task_changed(self, _value=None) -> None:
         self.start.reset_choices()
         self._update_visibility()
@@ -235,6 +263,7 @@ class TrainWidget(Container):
             show_error(str(err))
             return
         self._request = request
+        self.warning.value, self.warning.visible = "", False
         self._stop.clear()
         self.plot.clear()
         self._progress = cancelable_progress(total=round(request.config.minutes * 60),
@@ -285,6 +314,11 @@ class TrainWidget(Container):
             return
         if event.stage == "note":
             show_info(event.message)
+            return
+        if event.stage == "warning":  # e.g. no validation possible: keep it in sight, in the widget too
+            show_warning(event.message)
+            self.warning.value = event.message
+            self.warning.visible = True
             return
         if event.stage == "step" and event.loss is not None:
             self.plot.add_loss(event.step, event.loss)
