@@ -31,7 +31,9 @@ from functools import partial
 
 import numpy as np
 
+from .core.arrays import as_array
 from .core.axes import from_canonical, guess_axes, output_axes, to_canonical, validate_axes
+from .core.blockwise import DEFAULT_BLOCK
 from .core.device import inference_dtype
 from .core.model_file import ModelFileError, ModelSpec, read_spec
 from .core.object_size import ObjectSize, fixed_scale
@@ -129,7 +131,7 @@ def _prepare(image, model, axes, device, task: str):
     from .core.device import choose_device
     from .core.registry import load_model
 
-    image = np.asarray(image)
+    image = as_array(image)  # numpy, or dask left lazy: planes and tiles are read when needed
     if image.ndim < 2 or image.size == 0:
         raise ValueError(
             f"The image has shape {image.shape}; segmentation needs at least a 2D (Y, X) image."
@@ -224,6 +226,9 @@ def iter_segment_semantic(
     precision: str = DEFAULT_PRECISION,
     diameter: float | None = None,
     pixel_size_um: float | None = None,
+    out=None,
+    client=None,
+    block: int = DEFAULT_BLOCK,
 ) -> ProgressGenerator[SemanticResult]:
     """Per-pixel classes of every 2D plane of ``image`` with a U-Net model.
 
@@ -249,8 +254,16 @@ def iter_segment_semantic(
             :mod:`~napari_unet_maskrcnn.core.object_size`); 0 = off (native scale).
         pixel_size_um: the image's pixel size (micrometres); with the model's, and no
             ``diameter``, planes are resized by their ratio instead of estimating.
+        out: write the classes block by block into this zarr array (shaped like the result),
+            or into a new OME-Zarr folder at this path (axes in T, Z, Y, X order), for
+            results larger than memory; ``result.classes`` is then that zarr array.
+        client: a ``dask.distributed.Client``: blocks are computed on its workers.
+        block: block side (pixels) for ``out`` / ``client``; the result is the same for any.
+            With ``out`` or ``client`` planes are segmented at their own scale (an automatic
+            diameter is not estimated; a diameter that needs resizing is refused).
 
-    Yields ProgressEvent per tile (``"rescaled tile"`` in a second, resized pass); returns
+    Yields ProgressEvent per tile (per block with ``out`` or ``client``; ``"rescaled tile"``
+    in a second, resized pass); returns
     :class:`SemanticResult`.
     """
     from .core.inputs import prepare_plane
@@ -267,6 +280,13 @@ def iter_segment_semantic(
             "instances cannot be split from it; untick the instances option."
         )
     mode, scale = fixed_scale(diameter, spec.object_diameter_px, pixel_size_um, spec.pixel_size_um)
+    if out is not None or client is not None:
+        if return_probabilities or split_instances:
+            raise ValueError("Probabilities and split instances are computed in memory only: "
+                             "leave out= and client= empty, or untick them.")
+        _check_native_scale(scale)
+        return (yield from _semantic_blocks(canonical, axes, spec, model, dev, channel, tile, overlap,
+                                            precision, out, client, block))
     n_t, n_z, height, width, _ = canonical.shape
     n_classes = len(spec.class_names)
     keep_probabilities = return_probabilities or split_instances
@@ -336,6 +356,9 @@ def iter_segment_instances(
     precision: str = "fp32",
     diameter: float | None = None,
     pixel_size_um: float | None = None,
+    out=None,
+    client=None,
+    block: int = DEFAULT_BLOCK,
 ) -> ProgressGenerator[InstanceResult]:
     """One id per object in every 2D plane of ``image`` with a Mask R-CNN model.
 
@@ -360,8 +383,11 @@ def iter_segment_instances(
             the median equivalent diameter of the objects of a first pass at native scale.
             ``margin`` and ``tile`` are in pixels of the resized plane, ``min_size`` in the
             image's pixels.
+        out, client, block: as in :func:`iter_segment_semantic` (``result.labels`` is then the
+            zarr array); the labels and the table equal the in-memory ones.
 
-    Yields ProgressEvent per tile (``"rescaled tile"`` in a second, resized pass); returns
+    Yields ProgressEvent per tile (per block with ``out`` or ``client``; ``"rescaled tile"``
+    in a second, resized pass); returns
     :class:`InstanceResult`.
     """
     from .core.inputs import prepare_plane
@@ -383,6 +409,13 @@ def iter_segment_instances(
         if not 0.0 <= settings[name] <= 1.0:
             raise ValueError(f"{name} must be between 0 and 1 (got {settings[name]}).")
     mode, scale = fixed_scale(diameter, spec.object_diameter_px, pixel_size_um, spec.pixel_size_um)
+    if out is not None or client is not None:
+        _check_native_scale(scale)
+        return (yield from _instance_blocks(
+            canonical, axes, spec, model, dev, channel, tile, margin, precision, out, client, block,
+            dict(score_threshold=score_threshold, nms_iou=nms_iou), mask_threshold, min_size, z_link_iou,
+            spacing,
+        ))
     n_t, n_z, height, width, _ = canonical.shape
     detector = partial(detect, network, score_threshold=score_threshold, nms_iou=nms_iou, device=dev,
                        autocast_dtype=inference_dtype(precision, dev))
@@ -426,6 +459,87 @@ def iter_segment_instances(
     table = {key: np.concatenate([tab[key] for tab in tables]) for key in tables[0]}
     return InstanceResult(from_canonical(labels, axes), table, list(spec.class_names), output_axes(axes),
                           *object_size_report(sizes))
+
+
+def _check_native_scale(scale: float | None) -> None:
+    if scale not in (None, 1.0):
+        raise ValueError(f"out= and client= segment planes at their own scale, but the diameter asks to resize "
+                         f"them by {scale:.2f}: give diameter=0 (GUI/CLI: 0), or resize the image first.")
+
+
+def _plane_sources(canonical, spec, channel) -> dict:
+    from .core.inputs import prepare_plane
+
+    n_t, n_z = canonical.shape[:2]
+    return {(t, z): prepare_plane(_plane(canonical, t, z), spec.in_channels, channel, spec.normalization)
+            for t in range(n_t) for z in range(n_z)}
+
+
+def _block_output(out, canonical, axes, dtype):
+    """Context manager giving the (T, Z, H, W) writer: ``out``, or a numpy array when None."""
+    from contextlib import nullcontext
+
+    from .core.blockwise import CanonicalWriter, open_output
+
+    shape = canonical.shape[:4]
+    if out is None:
+        return nullcontext(CanonicalWriter(np.zeros(shape, dtype), "TZYX"))
+    return open_output(out, shape, output_axes(axes), dtype)
+
+
+def _block_result(writer, out, axes):
+    """The result array and its axes: in memory, the given array, or the zarr array written at ``out``."""
+    from .core.blockwise import CanonicalWriter
+
+    if out is None:
+        return from_canonical(writer.array, axes), output_axes(axes)
+    if isinstance(out, CanonicalWriter):
+        return out.array, out.axes
+    if isinstance(out, (str, os.PathLike)):
+        import zarr
+
+        from .core.zarr_io import label_array_path
+
+        return zarr.open_array(label_array_path(out, False), mode="r+"), writer.axes
+    return out, output_axes(axes)
+
+
+def _semantic_blocks(canonical, axes, spec, model, dev, channel, tile, overlap, precision, out, client, block):
+    from .core.blockwise import NetworkRun, iter_semantic_blocks
+
+    run = NetworkRun(str(resolve_model(model)), str(dev), precision)
+    sources = _plane_sources(canonical, spec, channel)
+    with _block_output(out, canonical, axes, np.uint8) as writer:
+        yield from iter_semantic_blocks(sources, writer, run, tile=tile, overlap=overlap, block=block,
+                                        client=client)
+    classes, result_axes = _block_result(writer, out, axes)
+    return SemanticResult(classes, list(spec.class_names), None, result_axes)
+
+
+def _instance_blocks(canonical, axes, spec, model, dev, channel, tile, margin, precision, out, client, block,
+                     detector_options, mask_threshold, min_size, z_link_iou, spacing):
+    from .core.blockwise import NetworkRun, iter_instance_blocks, object_table
+
+    run = NetworkRun(str(resolve_model(model)), str(dev), precision)
+    sources = _plane_sources(canonical, spec, channel)
+    n_z = canonical.shape[1]
+    with _block_output(out, canonical, axes, np.uint32) as writer:
+        per_time = yield from iter_instance_blocks(
+            sources, writer, run, tile=tile, margin=margin, mask_threshold=mask_threshold, min_size=min_size,
+            detector_options=detector_options, z_link_iou=z_link_iou if n_z > 1 else 0.0, block=block,
+            client=client,
+        )
+    tables, next_id = [], 0
+    for t, (scores, classes, objects, ids) in enumerate(per_time):
+        table = object_table(objects, ids, scores, classes, list(spec.class_names), n_z, _table_spacing(spacing, n_z))
+        table["label"] = table["label"] + next_id
+        if len(per_time) > 1:
+            table["t"] = np.full(len(table["label"]), t, np.int64)
+        tables.append(table)
+        next_id += len(scores)
+    table = {key: np.concatenate([tab[key] for tab in tables]) for key in tables[0]}
+    labels, result_axes = _block_result(writer, out, axes)
+    return InstanceResult(labels, table, list(spec.class_names), result_axes)
 
 
 def _table_spacing(spacing, n_z: int):

@@ -1,8 +1,12 @@
-"""``unet-maskrcnn segment``: segment image files into label TIFFs (and per-object CSV tables).
+"""``unet-maskrcnn segment``: segment image files into label TIFFs or OME-Zarr (and per-object CSV tables).
 
-Every input gets ``DIR/<input stem>.tif`` (uint16 labels; uint32 when more ids are needed),
-instance models also ``DIR/<input stem>.csv`` (the per-instance table). Files are written
-atomically: a failed or interrupted run leaves no partial output.
+Inputs are TIFF (read through tifffile's zarr store, tile by tile), PNG/JPEG and zarr /
+OME-Zarr folders. Every input gets ``DIR/<input stem>.tif`` (uint16 labels; uint32 when
+more ids are needed), or with ``--output-format zarr`` ``DIR/<input stem>.zarr`` (written
+block by block, so results larger than memory work); instance models also
+``DIR/<input stem>.csv`` (the per-instance table). ``--workers N`` / ``--scheduler ADDRESS``
+run on dask.distributed: whole files per worker, large planes block by block. Outputs
+are written atomically: a failed or interrupted run leaves no partial output.
 """
 
 from __future__ import annotations
@@ -12,13 +16,15 @@ import csv
 import sys
 from pathlib import Path
 
+from ..core.blockwise import DEFAULT_BLOCK
+
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 
 def add_segment_parser(commands) -> None:
     """Register the ``segment`` subcommand on an ``argparse`` subparsers object."""
-    seg = commands.add_parser("segment", help="segment image files into label TIFFs")
-    seg.add_argument("inputs", nargs="+", metavar="INPUT", help="TIFF, PNG or JPEG images")
+    seg = commands.add_parser("segment", help="segment image files into label TIFFs or OME-Zarr")
+    seg.add_argument("inputs", nargs="+", metavar="INPUT", help="TIFF, PNG or JPEG images, .zarr / OME-Zarr folders")
     seg.add_argument("--model", required=True, help="model name (see 'models') or .safetensors file")
     seg.add_argument("--output", required=True, type=Path, metavar="DIR", help="output folder")
     seg.add_argument("--axes", help="input axes, e.g. YX, YXC, ZYX, TZYX, CZYX (default: from the file)")
@@ -44,6 +50,15 @@ def add_segment_parser(commands) -> None:
                           "classes (seeded watershed) instead of the classes")
     seg.add_argument("--probabilities", action="store_true",
                      help="semantic: also write DIR/<stem>_probabilities.tif (float32)")
+    seg.add_argument("--output-format", choices=("tiff", "zarr"), default="tiff",
+                     help="tiff (default), or zarr: OME-Zarr written block by block (any image size)")
+    seg.add_argument("--block", type=int, default=DEFAULT_BLOCK,
+                     help=f"block side in pixels for zarr output and clusters (default {DEFAULT_BLOCK})")
+    cluster = seg.add_mutually_exclusive_group()
+    cluster.add_argument("--workers", type=int, metavar="N",
+                         help="run on a local dask cluster of N worker processes")
+    cluster.add_argument("--scheduler", metavar="ADDRESS",
+                         help="run on an existing dask.distributed cluster, e.g. tcp://host:8786")
     seg.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -58,6 +73,10 @@ def run_segment(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     if args.output.exists() and not args.output.is_dir():
         print(f"error: --output '{args.output}' exists and is not a folder.", file=sys.stderr)
+        return EXIT_USAGE
+    if args.output_format == "zarr" and (args.probabilities or args.split_instances):
+        print("error: --probabilities and --split-instances are written as TIFF only; "
+              "leave out --output-format zarr.", file=sys.stderr)
         return EXIT_USAGE
     created = _new_folders(args.output)
     args.output.mkdir(parents=True, exist_ok=True)
@@ -79,64 +98,178 @@ def _new_folders(folder: Path) -> list[Path]:
 
 
 def _segment_all(args: argparse.Namespace, task: str) -> int:
-    from .. import api
     from ..core.object_size import describe_object_size
 
     failures = 0
-    for text in args.inputs:
-        try:
-            written, result = _segment_one(Path(text), task, args)
-        except (ValueError, OSError, api.ModelFileError) as err:
-            failures += 1
-            print(f"error: {text}: {err}", file=sys.stderr)
-            continue
-        if not args.quiet:
-            print(f"{text}: {describe_object_size(result.object_size)}", file=sys.stderr)
-            print(f"{text} -> {', '.join(str(p) for p in written)}", file=sys.stderr)
+    with _cluster(args) as client:
+        for text, outcome in _segment_files([Path(t) for t in args.inputs], task, args, client):
+            if isinstance(outcome, Exception):
+                failures += 1
+                print(f"error: {text}: {outcome}", file=sys.stderr)
+            elif not args.quiet:
+                written, result = outcome
+                if result.object_size:
+                    print(f"{text}: {describe_object_size(result.object_size)}", file=sys.stderr)
+                print(f"{text} -> {', '.join(str(p) for p in written)}", file=sys.stderr)
     if failures:
         print(f"{failures} of {len(args.inputs)} inputs failed; their outputs were not written.",
               file=sys.stderr)
     return EXIT_FAILED if failures else EXIT_OK
 
 
-def _segment_one(path: Path, task: str, args):
+_INPUT_ERRORS = (ValueError, OSError)
+
+
+def _cluster(args):
+    """Context manager: a dask.distributed Client for --workers / --scheduler, else None."""
+    from contextlib import nullcontext
+
+    if args.scheduler:
+        from dask.distributed import Client
+
+        return Client(args.scheduler)
+    if args.workers:
+        from ..core.executor import local_client
+
+        return local_client(args.workers)
+    return nullcontext(None)
+
+
+def _segment_files(paths: list[Path], task: str, args, client):
+    """Yield ``(path, written files or the exception)`` for every input.
+
+    On a cluster, TIFF outputs of images whose planes fit in one block are computed one
+    file per task on the workers; larger images and zarr outputs go block by block.
+    """
+    from .. import api
+
+    whole_files, by_blocks = [], []
+    for path in paths:
+        if client is None:
+            by_blocks.append(path)
+            continue
+        try:
+            image, axes = _read(path, args)
+        except _INPUT_ERRORS as err:
+            yield path, err
+            continue
+        small = image.data.shape[axes.index("Y")] * image.data.shape[axes.index("X")] <= args.block**2
+        (whole_files if small and args.output_format == "tiff" else by_blocks).append(path)
+    if whole_files:
+        from tqdm import tqdm
+
+        from ..core.executor import run_tasks
+
+        tasks = run_tasks(_compute_file, [(path, task, args) for path in whole_files], client, key="file")
+        with tqdm(total=len(whole_files), unit="file", disable=args.quiet, leave=False) as bar:
+            for index, (computed, error) in tasks:
+                bar.update()
+                path = whole_files[index]
+                try:
+                    if error is not None:
+                        raise error
+                    yield path, _write_outputs(path, task, args, *computed)
+                except (*_INPUT_ERRORS, api.ModelFileError) as err:
+                    yield path, err
+    for path in by_blocks:
+        try:
+            yield path, _segment_one(path, task, args, client)
+        except (*_INPUT_ERRORS, api.ModelFileError) as err:
+            yield path, err
+
+
+def _read(path: Path, args):
+    """``(ImageData with lazy TIFF/zarr pixels, axes)``."""
+    from ..core.axes import validate_axes
+    from ..core.io import read_image
+
+    image = read_image(path, lazy=True)
+    return image, validate_axes(args.axes, image.data.shape) if args.axes else image.axes
+
+
+def _compute_file(path: Path, task: str, args):
+    """Task (on a worker): segment one file in memory; returns ``((result, labels, pixel size), error)``.
+
+    Errors a user can act on come back as values, so one bad file does not stop the others.
+    """
+    from .. import api
+
+    try:
+        image, axes = _read(path, args)
+        result, labels = _run_api(image, axes, task, args, None, None, None)
+    except (*_INPUT_ERRORS, api.ModelFileError) as err:
+        return None, err
+    return (result, labels, image.pixel_size), None
+
+
+def _segment_one(path: Path, task: str, args, client=None):
+    """``(written files, result)`` of one input, segmented here (or by blocks on ``client``)."""
     from tqdm import tqdm
 
     from .. import api
-    from ..core.axes import output_axes, validate_axes
-    from ..core.io import read_image, write_labels
+    from ..core.axes import output_axes, to_canonical
+    from ..core.blockwise import open_output
+    from ..core.zarr_io import is_ome_zarr
 
-    image = read_image(path)
-    axes = validate_axes(args.axes, image.data.shape) if args.axes else image.axes
+    image, axes = _read(path, args)
     for warning in input_warnings(image, axes, axes_given=bool(args.axes)):
         print(f"warning: {path}: {warning}", file=sys.stderr)
     with tqdm(total=1, desc=path.name, unit="tile", disable=args.quiet, leave=False) as bar:
         def advance(event: api.ProgressEvent) -> None:
             bar.total = event.total
             bar.n = event.done
+            bar.unit = event.stage
             bar.refresh()
 
-        common = dict(axes=axes, channel=args.channel, device=args.device, tile=args.tile,
-                      diameter=args.diameter, pixel_size_um=image.pixel_size.get("X"))
-        if args.precision:
-            common["precision"] = args.precision
-        if task == "semantic":
-            result = api.segment_semantic(
-                image.data, args.model, on_progress=advance, return_probabilities=args.probabilities,
-                split_instances=args.split_instances, min_size=args.min_size, z_link_iou=args.z_link_iou,
-                **common,
-            )
-            labels = result.instances if args.split_instances else result.classes
-        else:
-            result = api.segment_instances(
-                image.data, args.model, on_progress=advance,
-                score_threshold=args.score_threshold, mask_threshold=args.mask_threshold,
-                nms_iou=args.nms_iou, min_size=args.min_size, z_link_iou=args.z_link_iou,
-                spacing=_spacing(image.pixel_size, output_axes(axes)),
-                **common,
-            )
-            labels = result.labels
-    written = [write_labels(args.output / f"{path.stem}.tif", labels, result.axes, image.pixel_size)]
+        if args.output_format == "zarr":
+            shape = to_canonical(image.data, axes).shape[:4]
+            target = args.output / f"{path.stem}.zarr"
+            dtype = "uint8" if task == "semantic" else "uint32"
+            name = "classes" if task == "semantic" else "instances"
+            with open_output(target, shape, output_axes(axes), dtype, beside_image=is_ome_zarr(path),
+                             pixel_size=image.pixel_size, name=name) as writer:
+                result, _ = _run_api(image, axes, task, args, advance, client, writer)
+            written = [target]
+            if task == "instances":
+                written.append(write_table_csv(args.output / f"{path.stem}.csv", result.table))
+            return written, result
+        result, labels = _run_api(image, axes, task, args, advance, client, None)
+    return _write_outputs(path, task, args, result, labels, image.pixel_size)
+
+
+def _run_api(image, axes: str, task: str, args, advance, client, out):
+    """``(result, labels to write)`` of the API call the command line options ask for."""
+    from .. import api
+    from ..core.axes import output_axes
+
+    common = dict(axes=axes, channel=args.channel, device=args.device, tile=args.tile,
+                  diameter=args.diameter, pixel_size_um=image.pixel_size.get("X"))
+    if args.precision:
+        common["precision"] = args.precision
+    if client is not None or out is not None:
+        common.update(client=client, out=out, block=args.block)
+    if task == "semantic":
+        result = api.segment_semantic(
+            image.data, args.model, on_progress=advance, return_probabilities=args.probabilities,
+            split_instances=args.split_instances, min_size=args.min_size, z_link_iou=args.z_link_iou,
+            **common,
+        )
+        return result, result.instances if args.split_instances else result.classes
+    result = api.segment_instances(
+        image.data, args.model, on_progress=advance,
+        score_threshold=args.score_threshold, mask_threshold=args.mask_threshold,
+        nms_iou=args.nms_iou, min_size=args.min_size, z_link_iou=args.z_link_iou,
+        spacing=_spacing(image.pixel_size, output_axes(axes)),
+        **common,
+    )
+    return result, result.labels
+
+
+def _write_outputs(path: Path, task: str, args, result, labels, pixel_size):
+    """Write the label TIFF, and the table CSV or probabilities TIFF, of one input: ``(written, result)``."""
+    from ..core.io import write_labels
+
+    written = [write_labels(args.output / f"{path.stem}.tif", labels, result.axes, pixel_size)]
     if task == "instances":
         written.append(write_table_csv(args.output / f"{path.stem}.csv", result.table))
     elif result.probabilities is not None:

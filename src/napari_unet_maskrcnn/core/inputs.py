@@ -3,7 +3,9 @@
 :func:`prepare_plane` looks at a plane once (channel layout, and intensity statistics on a
 bounded subsample) and returns a :class:`PlaneSource`, whose :meth:`PlaneSource.read`
 converts one window at a time. A 10k x 10k plane is therefore never converted to float
-as a whole: memory stays proportional to the tile size.
+as a whole: memory stays proportional to the tile size. The plane may be a lazy dask array
+(over zarr or a TIFF, see :mod:`.arrays`): only the windows read and the subsample are
+then ever loaded.
 
 Channels (``C`` is the plane's channel count; greyscale (H, W) counts as C = 1):
 
@@ -43,6 +45,9 @@ from typing import Any
 
 import numpy as np
 
+from .arrays import is_lazy, materialise
+from .tiling import Window
+
 DEFAULT_NORMALIZATION = {"kind": "percentile", "low": 1.0, "high": 99.8}
 NORMALIZATION_KINDS = ("percentile", "minmax", "none")
 OUTPUT_RANGE = (-1.0, 2.0)
@@ -80,21 +85,48 @@ class PlaneSource:
         scalings: one :class:`Scaling` per output channel (raw-intensity units).
     """
 
-    def __init__(self, pixels: np.ndarray, mixes: list[Mix], scalings: list[Scaling]):
-        """``pixels`` (H, W, C) raw plane; one mix and one scaling per output channel."""
+    def __init__(self, pixels, mixes: list[Mix], scalings: list[Scaling], origin: tuple[int, int] = (0, 0),
+                 shape: tuple[int, int] | None = None):
+        """``pixels`` (H, W, C) raw plane (numpy or dask); one mix and one scaling per output channel.
+
+        ``origin`` and ``shape`` are for :meth:`part`: ``pixels`` then holds only the part
+        of a plane of ``shape`` that starts at ``origin``.
+        """
         self._pixels = pixels
         self._mixes = mixes
         self.scalings = scalings
         self._work_dtype = _work_dtype(pixels.dtype)
-        self.shape: tuple[int, int] = (int(pixels.shape[0]), int(pixels.shape[1]))
+        self._origin = origin
+        self.shape: tuple[int, int] = shape or (int(pixels.shape[0]), int(pixels.shape[1]))
         self.channels = len(mixes)
+
+    def part(self, window: Window, load: bool = True) -> PlaneSource:
+        """The same plane, holding only the raw pixels of ``window`` (read into memory if ``load``).
+
+        Reads of the returned source must stay inside ``window``. ``load=True`` reads a
+        block of a lazy (zarr, TIFF) plane in one go instead of tile by tile;
+        ``load=False`` keeps it lazy with a dask graph cut down to that window, small to
+        send to a dask.distributed worker.
+        """
+        oy, ox = self._origin
+        pixels = self._pixels[window.y0 - oy : window.y1 - oy, window.x0 - ox : window.x1 - ox]
+        if load:
+            pixels = materialise(pixels)
+        elif is_lazy(pixels):
+            import dask
+
+            (pixels,) = dask.optimize(pixels)
+        return PlaneSource(pixels, self._mixes, self.scalings, (window.y0, window.x0), self.shape)
 
     def read(self, y0: int, y1: int, x0: int, x1: int) -> np.ndarray:
         """Window ``[y0, y1) x [x0, x1)`` as finite float32 (channels, y1 - y0, x1 - x0)."""
         height, width = self.shape
         if not (0 <= y0 <= y1 <= height and 0 <= x0 <= x1 <= width):
             raise ValueError(f"window y[{y0}:{y1}] x[{x0}:{x1}] lies outside the plane {self.shape}")
-        window = self._pixels[y0:y1, x0:x1]
+        oy, ox = self._origin
+        if y0 < oy or x0 < ox or y1 - oy > self._pixels.shape[0] or x1 - ox > self._pixels.shape[1]:
+            raise ValueError(f"window y[{y0}:{y1}] x[{x0}:{x1}] lies outside the part of the plane this source holds")
+        window = materialise(self._pixels[y0 - oy : y1 - oy, x0 - ox : x1 - ox])
         out = np.empty((self.channels, y1 - y0, x1 - x0), np.float32)
         first: dict[Mix, int] = {}
         for index, (mix, scaling) in enumerate(zip(self._mixes, self.scalings)):
@@ -116,7 +148,8 @@ def prepare_plane(
 
     Args:
         plane: (H, W) or (H, W, C) array of any real dtype (bool, integers, float16/32/64).
-            It is not copied; a memory-mapped array stays on disk.
+            It is not copied; a memory-mapped array stays on disk, and a dask array
+            (zarr, TIFF) is read only window by window.
         in_channels: channels the network takes (1 greyscale, 3 RGB).
         channel: index of the plane's channel to segment, or None (see the module doc).
         normalization: the model's normalisation dict; None means :data:`DEFAULT_NORMALIZATION`.
@@ -176,9 +209,9 @@ def channel_mixes(n_channels: int, in_channels: int, channel: int | None = None)
     )
 
 
-def _as_hwc(plane: np.ndarray) -> np.ndarray:
-    """(H, W, C) view of a (H, W) or (H, W, C) real-valued plane."""
-    pixels = np.asanyarray(plane)
+def _as_hwc(plane):
+    """(H, W, C) view of a (H, W) or (H, W, C) real-valued plane (numpy, or dask left lazy)."""
+    pixels = plane if is_lazy(plane) else np.asanyarray(plane)
     if pixels.ndim not in (2, 3) or 0 in pixels.shape:
         raise ValueError(
             f"expected one image plane shaped (H, W) or (H, W, C), got shape {pixels.shape}; "
@@ -207,10 +240,13 @@ def _mix(pixels: np.ndarray, mix: Mix, dtype: type) -> np.ndarray:
 
 
 def _subsample(pixels: np.ndarray) -> np.ndarray:
-    """Regularly strided view of (H, W, C) ``pixels`` with at most :data:`SAMPLE_PIXELS` pixels."""
+    """Regularly strided sample of (H, W, C) ``pixels`` with at most :data:`SAMPLE_PIXELS` pixels.
+
+    A view of a numpy plane; a lazy plane is read chunk by chunk, keeping only the sample.
+    """
     height, width = pixels.shape[:2]
     stride = max(1, math.ceil(math.sqrt(height * width / SAMPLE_PIXELS)))
-    return pixels[::stride, ::stride]
+    return materialise(pixels[::stride, ::stride])
 
 
 def _parse_normalization(
@@ -272,4 +308,4 @@ def _is_opaque(alpha: np.ndarray) -> bool:
     else:
         opaque = True if alpha.dtype.kind == "b" else 1.0
     rows = max(1, SAMPLE_PIXELS // alpha.shape[1])
-    return all(np.all(alpha[y : y + rows] == opaque) for y in range(0, alpha.shape[0], rows))
+    return all(np.all(materialise(alpha[y : y + rows]) == opaque) for y in range(0, alpha.shape[0], rows))

@@ -1,7 +1,9 @@
 """Reading images and writing label images, with axes, pixel size and atomic writes.
 
-- :func:`read_image`: TIFF (ImageJ, OME or plain; via tifffile) and PNG/JPEG/BMP (via
-  Pillow) into an :class:`ImageData` with the array, its axes and its pixel size in µm.
+- :func:`read_image`: TIFF (ImageJ, OME or plain; via tifffile), PNG/JPEG/BMP (via
+  Pillow) and zarr / OME-Zarr folders into an :class:`ImageData` with the array, its axes
+  and its pixel size in µm. ``lazy=True`` gives a dask array instead (TIFF through
+  tifffile's zarr store; zarr always), read window by window later.
 - :func:`write_labels`: an ImageJ-compatible TIFF (uint16), or an OME-TIFF when ids need
   uint32 or the data needs a BigTIFF (ImageJ hyperstacks can hold neither; Fiji opens the
   OME-TIFF with Bio-Formats).
@@ -60,7 +62,7 @@ class ImageData:
     """An image read from a file.
 
     Attributes:
-        data: the pixels, dimensions ordered as ``axes``.
+        data: the pixels, dimensions ordered as ``axes`` (numpy, or dask when read lazily).
         axes: one letter per dimension of ``data`` (T, Z, C, Y, X).
         pixel_size: micrometres per pixel along ``"X"``, ``"Y"``, ``"Z"``: only those known.
         path: the file it was read from.
@@ -72,8 +74,11 @@ class ImageData:
     path: Path
 
 
-def read_image(path: str | os.PathLike) -> ImageData:
-    """Read a TIFF, PNG, JPEG or BMP image with its axes and pixel size.
+def read_image(path: str | os.PathLike, lazy: bool = False) -> ImageData:
+    """Read a TIFF, PNG, JPEG, BMP image or a zarr / OME-Zarr folder with its axes and pixel size.
+
+    ``lazy``: return TIFF pixels as a dask array over tifffile's zarr store (nothing is read
+    yet). zarr folders are always lazy; PNG/JPEG/BMP are always read.
 
     TIFF: the first series (full resolution of a pyramid); axes from its metadata
     (tifffile's ``S`` samples become ``C``; unknown letters are guessed); pixel size from
@@ -83,10 +88,15 @@ def read_image(path: str | os.PathLike) -> ImageData:
     Raises:
         ImageReadError: missing file, folder, unsupported extension, empty or corrupt file.
     """
+    from .zarr_io import is_zarr_path, open_zarr_image
+
+    if is_zarr_path(path):
+        return open_zarr_image(path)
     path = _check_readable(Path(path))
-    reader = _read_tiff if path.suffix.lower() in TIFF_SUFFIXES else _read_pillow
     try:
-        return reader(path)
+        if path.suffix.lower() in TIFF_SUFFIXES:
+            return _read_tiff(path, lazy)
+        return _read_pillow(path)
     except ImageReadError:
         raise
     except PermissionError as err:
@@ -184,13 +194,15 @@ def _check_readable(path: Path) -> Path:
     return path
 
 
-def _read_tiff(path: Path) -> ImageData:
-    """ImageData of the first series of a TIFF file."""
+def _read_tiff(path: Path, lazy: bool = False) -> ImageData:
+    """ImageData of the first series of a TIFF file (a dask array over its zarr store if ``lazy``)."""
     import tifffile
+
+    from .arrays import open_lazy
 
     with tifffile.TiffFile(path) as tif:
         series = tif.series[0]
-        data = series.asarray()
+        data = open_lazy(path) if lazy else series.asarray()
         axes = resolve_axes(series.axes, data.shape)
         if tif.is_ome:
             sizes = _ome_pixel_size(tif.ome_metadata)

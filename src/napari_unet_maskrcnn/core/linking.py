@@ -32,27 +32,52 @@ def link_slices(
     if not planes:
         raise ValueError("link_slices needs at least one plane.")
     linking = 0 < iou_threshold <= 1
+    matches = [
+        match_by_iou(plane.labels, previous.labels, iou_threshold) if linking and z > 0 else None
+        for z, (previous, plane) in enumerate(zip([None, *planes[:-1]], planes))
+    ]
+    ids, scores, classes = link_ids([p.scores for p in planes], [p.classes for p in planes], matches)
     labels = np.zeros((len(planes),) + planes[0].labels.shape, dtype=np.int32)
+    for z, plane in enumerate(planes):
+        labels[z] = ids[z][plane.labels]
+    return labels, scores, classes
+
+
+def link_ids(
+    plane_scores: list[np.ndarray],
+    plane_classes: list[np.ndarray],
+    matches: list[tuple[np.ndarray, np.ndarray] | None],
+) -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
+    """Stack ids of every slice's objects, given the matches of each slice to the previous one.
+
+    Args:
+        plane_scores, plane_classes: per slice, the score and class of its labels ``1..n``.
+        matches: per slice, ``(labels here, labels in the previous slice)`` or None.
+
+    Returns:
+        ``ids``: per slice, int32 (n + 1,) mapping its labels (0 = background) to stack ids;
+        ``scores``, ``classes`` of the stack ids, as in :func:`link_slices`.
+    """
     scores: list[float] = []
     classes: list[int] = []
-    previous: PlaneInstances | None = None
+    all_ids = []
     previous_ids = np.zeros(1, dtype=np.int32)
-    for z, plane in enumerate(planes):
-        ids = np.zeros(len(plane.scores) + 1, dtype=np.int32)  # plane label -> stack id
-        if linking and previous is not None:
-            mine, theirs = match_by_iou(plane.labels, previous.labels, iou_threshold)
+    for plane_score, plane_class, match in zip(plane_scores, plane_classes, matches):
+        ids = np.zeros(len(plane_score) + 1, dtype=np.int32)  # plane label -> stack id
+        if match is not None:
+            mine, theirs = match
             ids[mine] = previous_ids[theirs]
         for label in range(1, ids.size):
-            score, class_id = float(plane.scores[label - 1]), int(plane.classes[label - 1])
+            score, class_id = float(plane_score[label - 1]), int(plane_class[label - 1])
             if ids[label] == 0:
                 scores.append(score)
                 classes.append(class_id)
                 ids[label] = len(scores)
             elif score > scores[ids[label] - 1]:
                 scores[ids[label] - 1], classes[ids[label] - 1] = score, class_id
-        labels[z] = ids[plane.labels]
-        previous, previous_ids = plane, ids
-    return labels, np.asarray(scores, dtype=np.float32), np.asarray(classes, dtype=np.int32)
+        all_ids.append(ids)
+        previous_ids = ids
+    return all_ids, np.asarray(scores, dtype=np.float32), np.asarray(classes, dtype=np.int32)
 
 
 def match_by_iou(a: np.ndarray, b: np.ndarray, iou_threshold: float) -> tuple[np.ndarray, np.ndarray]:
@@ -65,7 +90,13 @@ def match_by_iou(a: np.ndarray, b: np.ndarray, iou_threshold: float) -> tuple[np
     Returns:
         ``(labels_in_a, labels_in_b)`` int64 arrays of matched pairs.
     """
-    pairs_a, pairs_b, iou = overlap_ious(a, b)
+    return greedy_matches(*overlap_ious(a, b), iou_threshold)
+
+
+def greedy_matches(
+    pairs_a: np.ndarray, pairs_b: np.ndarray, iou: np.ndarray, iou_threshold: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """One-to-one matches from overlapping pairs (sorted by ``(a, b)``), best IoU first."""
     order = np.argsort(-iou, kind="stable")
     used_a, used_b = set(), set()
     matches = []

@@ -21,7 +21,7 @@ import torch
 
 from .device import autocast
 from .progress import ProgressEvent, ProgressGenerator
-from .tiling import tile_starts
+from .tiling import Window, tile_starts
 
 if TYPE_CHECKING:
     from .inputs import PlaneSource
@@ -100,6 +100,52 @@ def predict_semantic_plane(
         if probabilities is not None:
             probabilities[:, y0:y1] = rows
     return classes, probabilities
+
+
+def predict_semantic_window(
+    source: PlaneSource,
+    network: torch.nn.Module,
+    window: Window,
+    *,
+    tile: int = 512,
+    overlap: int = 64,
+    device: str | torch.device = "cpu",
+    autocast_dtype: torch.dtype | None = None,
+) -> np.ndarray:
+    """Classes uint8 ``window.shape`` of one block of a plane, equal to that part of
+    :func:`predict_semantic_plane` run on the whole plane.
+
+    The tiles are those of the whole plane's grid that touch ``window`` (the ones at the
+    block's edges are computed again by the neighbouring blocks), summed in the same order,
+    so the blended probabilities are the same floats. Memory: ``(K, h, w)`` sums of the
+    block and the raw pixels of the tiles it needs, read once.
+    """
+    _check_settings(tile, overlap, 1)
+    height, width = source.shape
+    step = tile - overlap
+    tile_h, tile_w = min(tile, height), min(tile, width)
+    rows = [y for y in tile_starts(height, tile, step) if y < window.y1 and y + tile_h > window.y0]
+    cols = [x for x in tile_starts(width, tile, step) if x < window.x1 and x + tile_w > window.x0]
+    source = source.part(Window(rows[0], rows[-1] + tile_h, cols[0], cols[-1] + tile_w))
+    device = torch.device(device)
+    weights = blend_weights(tile_h, tile_w, overlap)
+    weights_on_device = torch.from_numpy(weights).to(device)
+    network.eval()
+    sums = weight_sums = None
+    for y0 in rows:
+        for x0 in cols:
+            tile_image = source.read(y0, y0 + tile_h, x0, x0 + tile_w)[np.newaxis]
+            weighted = _weighted_probabilities(network, tile_image, weights_on_device, autocast_dtype)[0]
+            if sums is None:
+                sums = np.zeros((weighted.shape[0], *window.shape), np.float32)
+                weight_sums = np.zeros(window.shape, np.float32)
+            ys = slice(max(y0, window.y0), min(y0 + tile_h, window.y1))
+            xs = slice(max(x0, window.x0), min(x0 + tile_w, window.x1))
+            out = (slice(ys.start - window.y0, ys.stop - window.y0), slice(xs.start - window.x0, xs.stop - window.x0))
+            inside = (slice(ys.start - y0, ys.stop - y0), slice(xs.start - x0, xs.stop - x0))
+            sums[(slice(None), *out)] += weighted[(slice(None), *inside)]
+            weight_sums[out] += weights[inside]
+    return (sums / weight_sums).argmax(axis=0).astype(np.uint8)
 
 
 def blend_weights(tile_h: int, tile_w: int, overlap: int) -> np.ndarray:

@@ -1,0 +1,177 @@
+"""zarr and OME-Zarr images in, label images out, without loading either into memory.
+
+- :func:`open_zarr_image`: a ``.zarr`` folder (a plain zarr array, or an OME-Zarr image:
+  the highest resolution of its first multiscale) as a lazy dask array with axes and
+  pixel size, in an :class:`~napari_unet_maskrcnn.core.io.ImageData`.
+- :func:`labels_zarr`: creates a label array that the caller fills chunk by chunk inside
+  a temporary folder and renames to its final name only when the block succeeds, so a
+  failed or cancelled run leaves nothing behind. The result is OME-Zarr (NGFF, written by
+  ome-zarr-py): a label image ``<stem>.zarr/0``, or ``<stem>.zarr/labels/<name>/0`` when the
+  input was OME-Zarr (the NGFF place of labels beside an image), with axes and pixel size.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+
+from .axes import resolve_axes
+
+_AXIS_TYPES = {"T": "time", "C": "channel", "Z": "space", "Y": "space", "X": "space"}
+
+
+def is_zarr_path(path: str | os.PathLike) -> bool:
+    """Whether ``path`` names a zarr folder (``*.zarr``, or a folder with zarr metadata)."""
+    path = Path(path)
+    if path.suffix.lower() == ".zarr":
+        return True
+    return path.is_dir() and any((path / name).is_file() for name in ("zarr.json", ".zarray", ".zgroup"))
+
+
+def ome_multiscale(group) -> dict | None:
+    """The first ``multiscales`` entry of an OME-Zarr group (NGFF 0.4 or 0.5), or None."""
+    attrs = dict(group.attrs)
+    multiscales = attrs.get("multiscales") or attrs.get("ome", {}).get("multiscales")
+    return multiscales[0] if multiscales else None
+
+
+def is_ome_zarr(path: str | os.PathLike) -> bool:
+    """Whether ``path`` is an OME-Zarr image (a zarr group with ``multiscales`` metadata)."""
+    import zarr
+
+    try:
+        node = zarr.open(Path(path), mode="r")
+    except Exception:  # not zarr at all
+        return False
+    return isinstance(node, zarr.Group) and ome_multiscale(node) is not None
+
+
+def open_zarr_image(path: str | os.PathLike):
+    """ImageData (lazy dask ``data``) of a zarr array or OME-Zarr image folder.
+
+    Raises:
+        ImageReadError: not a zarr folder, or a group without an image in it.
+    """
+    import dask.array as da
+    import zarr
+
+    from .io import ImageData, ImageReadError, _unit_um
+
+    path = Path(path)
+    if not path.exists():
+        raise ImageReadError(path, "no such folder.", f"Check the path (relative paths start at '{Path.cwd()}').")
+    try:
+        node = zarr.open(path, mode="r")
+    except Exception as err:
+        raise ImageReadError(path, f"is not a zarr folder ({type(err).__name__}: {err}).") from err
+    pixel_size: dict[str, float] = {}
+    names = None
+    if isinstance(node, zarr.Group):
+        multiscale = ome_multiscale(node)
+        if multiscale is None:
+            raise ImageReadError(
+                path, "is a zarr group without OME-Zarr 'multiscales' metadata.",
+                "Give the path of the array inside it (e.g. image.zarr/0).",
+            )
+        dataset = multiscale["datasets"][0]
+        array = node[dataset["path"]]
+        axes_meta = multiscale.get("axes") or []
+        names = "".join((a["name"] if isinstance(a, dict) else str(a))[:1].upper() for a in axes_meta)
+        scales = [t["scale"] for t in dataset.get("coordinateTransformations", []) if t.get("type") == "scale"]
+        for i, axis in enumerate(axes_meta):
+            unit = axis.get("unit") if isinstance(axis, dict) else None
+            letter = names[i]
+            if scales and letter in "ZYX" and _unit_um(unit):
+                pixel_size[letter] = float(scales[0][i]) * _unit_um(unit)
+    else:
+        array = node
+        declared = array.attrs.get("axes")
+        names = declared if isinstance(declared, str) else None
+    data = da.from_zarr(array)
+    axes = resolve_axes(names if names and len(names) == data.ndim else None, data.shape)
+    return ImageData(data, axes, {k: v for k, v in pixel_size.items() if k in axes and v > 0}, path)
+
+
+@contextmanager
+def labels_zarr(
+    path: str | os.PathLike,
+    shape: tuple[int, ...],
+    axes: str,
+    *,
+    dtype=np.uint32,
+    chunks: tuple[int, ...] | None = None,
+    pixel_size: dict[str, float] | None = None,
+    name: str = "labels",
+    beside_image: bool = False,
+) -> Iterator:
+    """Yield a zarr label array (zeros) to fill; publish the folder ``path`` when the block succeeds.
+
+    Args:
+        path: the ``.zarr`` folder to create (an existing one is replaced at the end).
+        shape, axes: of the labels, axes in T, Z, Y, X order (NGFF order).
+        chunks: chunk shape (default: 1 along T and Z, 1024 x 1024 along Y, X).
+        pixel_size: micrometres along "X", "Y", "Z", stored as the NGFF scale.
+        name: the label image's name.
+        beside_image: write ``labels/<name>/0`` (the input was OME-Zarr) instead of ``0``.
+
+    The temporary folder is removed if the block raises (including KeyboardInterrupt).
+    """
+    import zarr
+    from ome_zarr.format import CurrentFormat
+    from ome_zarr.writer import add_metadata, write_label_metadata, write_multiscales_metadata
+
+    path = Path(path)
+    if not path.parent.is_dir():
+        raise FileNotFoundError(f"Cannot write '{path}': the folder '{path.parent}' does not exist.")
+    if chunks is None:
+        chunks = tuple(min(n, 1024) if a in "YX" else 1 for n, a in zip(shape, axes))
+    tmp = path.with_name(f".{path.stem}.{uuid.uuid4().hex[:12]}.partial.zarr")
+    try:
+        root = zarr.open_group(tmp, mode="w")
+        group = root.require_group("labels").require_group(name) if beside_image else root
+        array = group.create_array("0", shape=shape, chunks=chunks, dtype=dtype, fill_value=0)
+        sizes = pixel_size or {}
+        scale = [float(sizes.get(a, 1.0)) for a in axes]
+        write_multiscales_metadata(
+            group,
+            [{"path": "0", "coordinateTransformations": [{"type": "scale", "scale": scale}]}],
+            axes=[_axis(a, a in sizes) for a in axes],
+            name=name,
+        )
+        if beside_image:
+            write_label_metadata(root["labels"], name)
+        else:
+            add_metadata(group, {"image-label": {"version": CurrentFormat().version}})
+        yield array
+        _replace_folder(tmp, path)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def label_array_path(path: str | os.PathLike, beside_image: bool, name: str = "labels") -> str:
+    """The array inside a :func:`labels_zarr` folder, as a path (for ``da.from_zarr``)."""
+    return str(Path(path) / ("labels/" + name + "/0" if beside_image else "0"))
+
+
+def _axis(letter: str, calibrated: bool) -> dict:
+    axis = {"name": letter.lower(), "type": _AXIS_TYPES[letter]}
+    if calibrated and letter in "ZYX":
+        axis["unit"] = "micrometer"
+    return axis
+
+
+def _replace_folder(tmp: Path, path: Path) -> None:
+    """Rename ``tmp`` to ``path``; an existing ``path`` is moved aside first, then deleted."""
+    old = None
+    if path.exists():
+        old = path.with_name(f".{path.stem}.{uuid.uuid4().hex[:12]}.old{path.suffix}")
+        os.replace(path, old)
+    os.replace(tmp, path)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True) if old.is_dir() else old.unlink(missing_ok=True)
