@@ -37,12 +37,13 @@ def run_tasks(
         for index, args in enumerate(items):
             yield index, function(*args)
         return
+    import uuid
+
     from dask.distributed import as_completed
 
-    futures = [
-        client.submit(function, *args, key=f"{key}-{index}-{id(items)}", pure=False)
-        for index, args in enumerate(items)
-    ]
+    run = uuid.uuid4().hex[:8]
+    futures = [client.submit(function, *args, key=f"{key}-{run}-{index}", pure=False)
+               for index, args in enumerate(items)]
     index_of = {future.key: index for index, future in enumerate(futures)}
     try:
         for future in as_completed(futures):
