@@ -48,3 +48,17 @@ def test_leaving_early_stops_the_producer():
     count = len(made)
     time.sleep(0.1)
     assert len(made) == count <= 3 + 2 + 2  # nothing made after leaving; at most depth + one ahead
+
+
+def test_depth_zero_makes_each_batch_on_the_calling_thread_when_asked():
+    callers = []
+
+    def make(indices):
+        callers.append(threading.current_thread().name)
+        return indices
+
+    with BatchPrefetcher(make, [0, 1, 2], depth=0) as batches:
+        iterator = iter(batches)
+        assert next(iterator) == 0 and len(callers) == 1
+        assert list(iterator) == [1, 2]
+    assert set(callers) == {threading.current_thread().name}

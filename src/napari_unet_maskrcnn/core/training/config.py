@@ -56,6 +56,8 @@ class TrainConfig:
         val_tile: tile side (pixels) of validation inference.
         class_weights: U-Net only: loss weight of each output class; None = equal weights
             for class maps and :data:`INSTANCE_CLASS_WEIGHTS` for instance labels.
+        prefetch: make the next batches in a background thread while the network trains
+            (off by default: slower on a loaded 2-core CPU, see ``core/training/loop.py``).
     """
 
     epochs: int | None = 50
@@ -79,6 +81,7 @@ class TrainConfig:
     base: str | None = None
     val_tile: int = 512
     class_weights: list[float] | None = None
+    prefetch: bool = False
 
     def resolved(self, arch: str) -> TrainConfig:
         """A copy with the architecture's defaults filled in.

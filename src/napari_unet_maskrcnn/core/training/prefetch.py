@@ -19,6 +19,8 @@ _DONE = object()
 class BatchPrefetcher:
     """Iterate over ``make_batch(indices)`` for each entry of ``batches``, ``depth`` batches ahead.
 
+    ``depth=0`` makes each batch on the calling thread when it is asked for (no thread).
+
     Use as a context manager: leaving it (end of the epoch, time budget, cancel, error)
     stops the producer after the batch it is making and waits for it, so nothing draws from
     the random generator afterwards. An exception in ``make_batch`` is raised by the
@@ -28,18 +30,26 @@ class BatchPrefetcher:
     def __init__(self, make_batch: Callable[[Any], Any], batches: Sequence[Any], depth: int = 2):
         self._make_batch = make_batch
         self._batches = list(batches)
+        self._depth = depth
         self._queue: queue.Queue = queue.Queue(maxsize=max(1, depth))
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._produce, name="batch-prefetch", daemon=True)
 
     def __enter__(self) -> BatchPrefetcher:
-        self._thread.start()
+        if self._depth:
+            self._thread.start()
         return self
 
     def __exit__(self, *exc_info) -> None:
         self.close()
 
     def __iter__(self) -> Iterator[Any]:
+        if not self._depth:
+            for indices in self._batches:
+                if self._stop.is_set():
+                    return
+                yield self._make_batch(indices)
+            return
         while True:
             item = self._queue.get()
             if item is _DONE:
