@@ -43,7 +43,7 @@ def test_classes_and_probabilities_of_the_2d_sample(viewer, dock, load_model, ru
 
 
 def test_rgb_sample_drops_the_colour_axis(viewer, dock, load_model, run_widget, tiny_models):
-    (image,) = viewer.open_sample("napari-unet-maskrcnn", "tissue-rgb")
+    (image,) = viewer.open_sample("napari-unet-maskrcnn", "tissue-he")
     assert image.rgb
     widget = dock(WIDGET)
     load_model(widget, tiny_models["unet-rgb"])
@@ -53,7 +53,7 @@ def test_rgb_sample_drops_the_colour_axis(viewer, dock, load_model, run_widget, 
 
     run_widget(widget)
 
-    classes = viewer.layers["tissue RGB · tiny-unet-rgb"]
+    classes = viewer.layers["H&E tissue · tiny-unet-rgb"]
     assert classes.data.shape == image.data.shape[:2]
     np.testing.assert_allclose(classes.scale, image.scale)
     assert classes.metadata["axes"] == "YX"
