@@ -85,6 +85,24 @@ def load_torch_beside_opengl() -> None:
         sys.setdlopenflags(flags)
 
 
+def ask_and_register_model_file(parent, ask=None):
+    """Ask for a model file and add it to every widget's model list; its ``ModelInfo``, or None.
+
+    ``ask(parent)`` returns the chosen path (default :func:`ask_model_file`). None when the
+    dialog is cancelled or the file is not a model (the error is shown).
+    """
+    path = (ask or ask_model_file)(parent)
+    if not path:
+        return None
+    try:
+        info = api.register_model_file(path)
+    except ValueError as err:  # ModelFileError: missing, truncated or foreign file
+        show_error(str(err))
+        return None
+    model_events.changed.emit()
+    return info
+
+
 def ask_model_file(parent=None) -> str | None:
     """Ask the user for a model file; returns its path, or None when cancelled."""
     show_file_dialog = use_app().get_obj("show_file_dialog")
@@ -134,15 +152,9 @@ class ModelChooser(Container):
 
     def load_model_file(self) -> None:
         """Ask for a model file, add it to every widget's list and choose it here."""
-        path = ask_model_file(self.native)
-        if not path:
+        info = ask_and_register_model_file(self.native)
+        if info is None:
             return
-        try:
-            info = api.register_model_file(path)
-        except ValueError as err:  # ModelFileError: missing, truncated or foreign file
-            show_error(str(err))
-            return
-        model_events.changed.emit()
         if info.task == self._task:
             self.combo.value = info.name
         else:

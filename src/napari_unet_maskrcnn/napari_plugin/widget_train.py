@@ -47,7 +47,13 @@ from .train_inputs import (
     score_name,
     snapshot,
 )
-from .widget_common import MARKER, ask_model_file, load_torch_beside_opengl, model_events
+from .widget_common import (
+    MARKER,
+    ask_and_register_model_file,
+    ask_model_file,
+    load_torch_beside_opengl,
+    model_events,
+)
 from .widget_plot import TrainingPlot
 from ..core.device import available_devices
 from ..core.registry import user_model_dir
@@ -238,15 +244,9 @@ class TrainWidget(DockContainer):
 
     def load_model_file(self) -> None:
         """Ask for a model file to start from; it joins every widget's model list."""
-        path = ask_model_file(self.native)
-        if not path:
+        info = ask_and_register_model_file(self.native, ask_model_file)
+        if info is None:
             return
-        try:
-            info = api.register_model_file(path)
-        except ValueError as err:  # ModelFileError: missing, truncated or foreign file
-            show_error(str(err))
-            return
-        model_events.changed.emit()
         if info.task != self.task.value:
             self.task.value = info.task
         self.start.value = info.name
