@@ -1,0 +1,94 @@
+"""Runs written block by block: into a zarr array / OME-Zarr folder (``out=``) or computed on a
+``dask.distributed`` cluster (``client=``); results equal the in-memory path's."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from ..core.axes import from_canonical, output_axes
+from ..core.registry import resolve_model
+from .results import InstanceResult, SemanticResult
+from .runs import canonical_plane, table_spacing
+
+
+def check_native_scale(scale: float | None) -> None:
+    if scale not in (None, 1.0):
+        raise ValueError(f"out= and client= segment planes at their own scale, but the diameter asks to resize "
+                         f"them by {scale:.2f}: give diameter=0 (GUI/CLI: 0), or resize the image first.")
+
+
+def plane_sources(canonical, spec, channel) -> dict:
+    from ..core.inputs import prepare_plane
+
+    n_t, n_z = canonical.shape[:2]
+    return {(t, z): prepare_plane(canonical_plane(canonical, t, z), spec.in_channels, channel, spec.normalization)
+            for t in range(n_t) for z in range(n_z)}
+
+
+def block_output(out, canonical, axes, dtype):
+    """Context manager giving the (T, Z, H, W) writer: ``out``, or a numpy array when None."""
+    from contextlib import nullcontext
+
+    from ..core.blockwise import CanonicalWriter, open_output
+
+    shape = canonical.shape[:4]
+    if out is None:
+        return nullcontext(CanonicalWriter(np.zeros(shape, dtype), "TZYX"))
+    return open_output(out, shape, output_axes(axes), dtype)
+
+
+def block_result(writer, out, axes):
+    """The result array and its axes: in memory, the given array, or the zarr array written at ``out``."""
+    from ..core.blockwise import CanonicalWriter
+
+    if out is None:
+        return from_canonical(writer.array, axes), output_axes(axes)
+    if isinstance(out, CanonicalWriter):
+        return out.array, out.axes
+    if isinstance(out, (str, os.PathLike)):
+        import zarr
+
+        from ..core.zarr_io import label_array_path
+
+        return zarr.open_array(label_array_path(out, False), mode="r+"), writer.axes
+    return out, output_axes(axes)
+
+
+def semantic_blocks(canonical, axes, spec, model, dev, channel, tile, overlap, precision, out, client, block):
+    from ..core.blockwise import NetworkRun, iter_semantic_blocks
+
+    run = NetworkRun(str(resolve_model(model)), str(dev), precision)
+    sources = plane_sources(canonical, spec, channel)
+    with block_output(out, canonical, axes, np.uint8) as writer:
+        yield from iter_semantic_blocks(sources, writer, run, tile=tile, overlap=overlap, block=block,
+                                        client=client)
+    classes, result_axes = block_result(writer, out, axes)
+    return SemanticResult(classes, list(spec.class_names), None, result_axes)
+
+
+def instance_blocks(canonical, axes, spec, model, dev, channel, tile, margin, precision, out, client, block,
+                     detector_options, mask_threshold, min_size, z_link_iou, spacing):
+    from ..core.blockwise import NetworkRun, iter_instance_blocks, object_table
+
+    run = NetworkRun(str(resolve_model(model)), str(dev), precision)
+    sources = plane_sources(canonical, spec, channel)
+    n_z = canonical.shape[1]
+    with block_output(out, canonical, axes, np.uint32) as writer:
+        per_time = yield from iter_instance_blocks(
+            sources, writer, run, tile=tile, margin=margin, mask_threshold=mask_threshold, min_size=min_size,
+            detector_options=detector_options, z_link_iou=z_link_iou if n_z > 1 else 0.0, block=block,
+            client=client,
+        )
+    tables, next_id = [], 0
+    for t, (scores, classes, objects, ids) in enumerate(per_time):
+        table = object_table(objects, ids, scores, classes, list(spec.class_names), n_z, table_spacing(spacing, n_z))
+        table["label"] = table["label"] + next_id
+        if len(per_time) > 1:
+            table["t"] = np.full(len(table["label"]), t, np.int64)
+        tables.append(table)
+        next_id += len(scores)
+    table = {key: np.concatenate([tab[key] for tab in tables]) for key in tables[0]}
+    labels, result_axes = block_result(writer, out, axes)
+    return InstanceResult(labels, table, list(spec.class_names), result_axes)

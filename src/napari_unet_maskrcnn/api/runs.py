@@ -1,0 +1,96 @@
+"""What every segmentation run shares: tile/overlap defaults and checks, loading the model
+for an image, planes of the canonical TZYXC view, progress over all planes."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..core.arrays import as_array
+from ..core.axes import guess_axes, to_canonical, validate_axes
+from ..core.progress import ProgressEvent, ProgressGenerator
+
+DEFAULT_TILE = 512
+DEFAULT_OVERLAP = 64
+DEFAULT_MARGIN = 64
+MIN_TILE = 64
+DEFAULT_PRECISION = "auto"
+INSTANCE_DEFAULTS = {"score_threshold": 0.5, "mask_threshold": 0.5, "nms_iou": 0.5, "min_size": 10}
+
+
+
+def prepare(image, model, axes, device, task: str):
+    """Validate inputs and load the model: returns (canonical TZYXC view, axes, spec, network, device)."""
+    from ..core.device import choose_device
+    from ..core.registry import load_model
+
+    image = as_array(image)  # numpy, or dask left lazy: planes and tiles are read when needed
+    if image.ndim < 2 or image.size == 0:
+        raise ValueError(
+            f"The image has shape {image.shape}; segmentation needs at least a 2D (Y, X) image."
+        )
+    axes = guess_axes(image.shape) if axes is None else validate_axes(axes, image.shape)
+    dev = choose_device(device)
+    spec, network = load_model(model, dev)
+    if spec.task != task:
+        other = "segment_instances / the Mask R-CNN widget" if spec.task == "instances" else (
+            "segment_semantic / the U-Net widget")
+        raise ValueError(
+            f"Model '{model}' is a {spec.task} model ({spec.arch}); use it with {other}."
+        )
+    return to_canonical(image, axes), axes, spec, network, dev
+
+
+def canonical_plane(canonical: np.ndarray, t: int, z: int) -> np.ndarray:
+    """(H, W) or (H, W, C) plane of a canonical TZYXC array (no copy)."""
+    plane = canonical[t, z]
+    return plane[..., 0] if plane.shape[-1] == 1 else plane
+
+
+def context(tile: int, given: int | None, default: int) -> int:
+    """Overlap/margin in pixels: as given, else ``default`` capped at a quarter of the tile."""
+    return int(given) if given is not None else min(default, max(int(tile) // 4, 0))
+
+
+def check_tile(tile: int, context: int, name: str) -> None:
+    if tile < MIN_TILE or tile <= 2 * context:
+        raise ValueError(
+            f"Tile size {tile} is too small for {name} {context}: use a tile of at least "
+            f"{max(MIN_TILE, 2 * context + 32)} pixels."
+        )
+
+
+class RunProgress:
+    """Progress over all planes of a run; a plane's tile count may change (a resized pass)."""
+
+    def __init__(self, per_plane: int, planes: int):
+        self.per_plane = per_plane
+        self.total = per_plane * planes
+        self.done = 0
+
+    def relay(self, gen: ProgressGenerator) -> ProgressGenerator:
+        """Re-yield a per-plane generator's events on the whole run's scale; return its result."""
+        counted = self.per_plane
+        try:
+            event = next(gen)
+            while True:
+                if event.total != counted:
+                    self.total += event.total - counted
+                    counted = event.total
+                yield ProgressEvent(self.done + event.done, self.total, event.stage)
+                event = next(gen)
+        except StopIteration as stop:
+            return stop.value
+        finally:
+            gen.close()
+            self.done += counted
+
+
+
+def table_spacing(spacing, n_z: int):
+    """Spacing matching the table's dimensionality: (z, y, x) for stacks, (y, x) for planes."""
+    if spacing is None:
+        return None
+    spacing = tuple(float(s) for s in spacing)
+    if n_z > 1:
+        return spacing[-3:] if len(spacing) >= 3 else (1.0,) + spacing[-2:]
+    return spacing[-2:]

@@ -1,0 +1,172 @@
+"""U-Net per-pixel classes through the API: :func:`iter_segment_semantic`, :func:`segment_semantic`."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from ..core.axes import from_canonical, output_axes
+from ..core.blockwise import DEFAULT_BLOCK
+from ..core.device import inference_dtype
+from ..core.object_size import fixed_scale
+from ..core.progress import CancelCheck, ProgressCallback, ProgressGenerator, drain
+from ..core.tiling import grid
+from .blocks import check_native_scale, semantic_blocks
+from .results import SemanticResult, object_size_report
+from .runs import (
+    DEFAULT_OVERLAP,
+    DEFAULT_PRECISION,
+    DEFAULT_TILE,
+    INSTANCE_DEFAULTS,
+    RunProgress,
+    check_tile,
+    context,
+    canonical_plane,
+    prepare,
+)
+
+
+def iter_segment_semantic(
+    image,
+    model: str | os.PathLike,
+    *,
+    axes: str | None = None,
+    channel: int | None = None,
+    tile: int = DEFAULT_TILE,
+    overlap: int | None = None,
+    device: str = "auto",
+    return_probabilities: bool = False,
+    split_instances: bool = False,
+    z_link_iou: float = 0.3,
+    min_size: int | None = None,
+    precision: str = DEFAULT_PRECISION,
+    diameter: float | None = None,
+    pixel_size_um: float | None = None,
+    out=None,
+    client=None,
+    block: int = DEFAULT_BLOCK,
+) -> ProgressGenerator[SemanticResult]:
+    """Per-pixel classes of every 2D plane of ``image`` with a U-Net model.
+
+    Args:
+        image: array of any dtype; its axes are ``axes`` (letters T, Z, C, Y, X), guessed when None.
+        model: a model name (see :func:`list_models`) or a model file path.
+        channel: which channel to segment when the image has several (not RGB).
+        tile: tile edge in pixels; peak memory grows with tile**2, not with the image.
+        overlap: pixels shared by neighbouring tiles, blended smoothly (default: 64, or a
+            quarter of a smaller tile).
+        device: ``"auto"`` (CUDA, MPS, CPU), ``"cpu"``, ``"cuda"``...
+        return_probabilities: also return float32 per-class probabilities.
+        split_instances: also derive instances (seeded watershed of the object class inside
+            the boundary class); needs a model with a ``boundary`` class.
+        min_size: smallest instance kept by ``split_instances`` (pixels; None = 10).
+        z_link_iou: ``split_instances`` of a z-stack: objects overlapping one in the previous
+            slice with at least this IoU keep its id, as Mask R-CNN's (0 = no linking).
+        precision: ``"auto"`` (bfloat16 where the CPU/GPU computes it natively), ``"fp32"``, ``"bf16"``.
+        diameter: the objects' diameter in pixels; each plane is resized so its objects match
+            the model's training diameter. None (default) = automatic: estimated per plane by a
+            first pass (instances split by watershed; models with a ``boundary`` class), and
+            rescaled only outside the model's trained range (see
+            :mod:`~napari_unet_maskrcnn.core.object_size`); 0 = off (native scale).
+        pixel_size_um: the image's pixel size (micrometres); with the model's, and no
+            ``diameter``, planes are resized by their ratio instead of estimating.
+        out: write the classes block by block into this zarr array (shaped like the result),
+            or into a new OME-Zarr folder at this path (axes in T, Z, Y, X order), for
+            results larger than memory; ``result.classes`` is then that zarr array.
+        client: a ``dask.distributed.Client``: blocks are computed on its workers.
+        block: block side (pixels) for ``out`` / ``client``; the result is the same for any.
+            With ``out`` or ``client`` planes are segmented at their own scale (an automatic
+            diameter is not estimated; a diameter that needs resizing is refused).
+
+    Yields ProgressEvent per tile (per block with ``out`` or ``client``; ``"rescaled tile"``
+    in a second, resized pass); returns
+    :class:`SemanticResult`.
+    """
+    from ..core.inputs import prepare_plane
+    from ..core.object_size import segment_at_object_size, semantic_to_grid
+    from ..core.postprocess import instances_from_classes
+    from ..core.semantic import predict_semantic_plane
+
+    overlap = context(tile, overlap, DEFAULT_OVERLAP)
+    check_tile(tile, overlap, "overlap")
+    canonical, axes, spec, network, dev = prepare(image, model, axes, device, "semantic")
+    if split_instances and "boundary" not in spec.class_names:
+        raise ValueError(
+            f"Model '{model}' has classes {spec.class_names} without a 'boundary' class, so "
+            "instances cannot be split from it; untick the instances option."
+        )
+    mode, scale = fixed_scale(diameter, spec.object_diameter_px, pixel_size_um, spec.pixel_size_um)
+    if out is not None or client is not None:
+        if return_probabilities or split_instances:
+            raise ValueError("Probabilities and split instances are computed in memory only: "
+                             "leave out= and client= empty, or untick them.")
+        check_native_scale(scale)
+        return (yield from semantic_blocks(canonical, axes, spec, model, dev, channel, tile, overlap,
+                                            precision, out, client, block))
+    n_t, n_z, height, width, _ = canonical.shape
+    n_classes = len(spec.class_names)
+    keep_probabilities = return_probabilities or split_instances
+    boundary = spec.class_names.index("boundary") if "boundary" in spec.class_names else None
+    min_size = INSTANCE_DEFAULTS["min_size"] if min_size is None else min_size
+    progress = RunProgress(len(grid((height, width), tile, tile - overlap)), n_t * n_z)
+    classes = np.zeros((n_t, n_z, height, width), np.uint8)
+    probabilities = (
+        np.zeros((n_classes, n_t, n_z, height, width), np.float32) if keep_probabilities else None
+    )
+
+    def predict(source, resized: bool):
+        return predict_semantic_plane(
+            source, network, tile=tile, overlap=overlap, device=dev,
+            return_probabilities=keep_probabilities or resized,
+            autocast_dtype=inference_dtype(precision, dev),
+        )
+
+    def measure(result):
+        if boundary is None:
+            return None
+        return instances_from_classes(result[0], object_class=1, boundary_class=boundary, min_size=min_size)
+
+    sizes = []
+    for t in range(n_t):
+        for z in range(n_z):
+            source = prepare_plane(canonical_plane(canonical, t, z), spec.in_channels, channel, spec.normalization)
+            plane_gen = segment_at_object_size(
+                source, predict, measure, semantic_to_grid, mode=mode, scale=scale,
+                model_diameter=spec.object_diameter_px, diameter=diameter,
+            )
+            (plane_classes, plane_probs), size = yield from progress.relay(plane_gen)
+            sizes.append(size)
+            classes[t, z] = plane_classes
+            if probabilities is not None:
+                probabilities[:, t, z] = plane_probs
+    instances = None
+    if split_instances:
+        from ..core.postprocess import instances_from_class_stack
+
+        instances = from_canonical(instances_from_class_stack(
+            classes, probabilities, object_class=1, boundary_class=boundary, min_size=min_size,
+            z_link_iou=z_link_iou,
+        ), axes)
+    out_probs = None
+    if return_probabilities:
+        out_probs = np.stack([from_canonical(p, axes) for p in probabilities])
+    return SemanticResult(from_canonical(classes, axes), list(spec.class_names), out_probs,
+                          output_axes(axes), instances, *object_size_report(sizes))
+
+
+
+def segment_semantic(
+    image,
+    model: str | os.PathLike,
+    *,
+    on_progress: ProgressCallback | None = None,
+    should_cancel: CancelCheck | None = None,
+    **options,
+) -> SemanticResult:
+    """Run :func:`iter_segment_semantic` to the end (options as there).
+
+    ``on_progress(event)`` is called after every tile; when ``should_cancel()`` returns True
+    the run stops and :class:`Cancelled` is raised.
+    """
+    return drain(iter_segment_semantic(image, model, **options), on_progress, should_cancel)
