@@ -69,10 +69,10 @@ def dock(viewer):
 @pytest.fixture
 def load_model(monkeypatch):
     """Click a widget's "Load model file…" and answer the file dialog with ``path``."""
-    from napari_unet_maskrcnn.napari_plugin import widget_common as _widget_common
+    from napari_unet_maskrcnn.napari_plugin import model_chooser as _model_chooser
 
     def load(widget, path) -> None:
-        monkeypatch.setattr(_widget_common, "ask_model_file", lambda parent=None: str(path))
+        monkeypatch.setattr(_model_chooser, "ask_model_file", lambda parent=None: str(path))
         widget.model.load_button.native.click()
 
     return load

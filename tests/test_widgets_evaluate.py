@@ -8,7 +8,7 @@ import pytest
 from napari.layers import Labels
 
 from napari_unet_maskrcnn.napari_plugin import widget_tables as _widget_tables
-from napari_unet_maskrcnn.napari_plugin.widget_common import MARKER
+from napari_unet_maskrcnn.napari_plugin.layer_outputs import MARKER
 
 WIDGET = "Evaluate segmentation"
 

@@ -7,7 +7,8 @@ import pytest
 from napari.components import ViewerModel
 from napari.layers import Image
 
-from napari_unet_maskrcnn.napari_plugin.widget_common import MARKER, input_image, is_untouched, layer_axes, show_output
+from napari_unet_maskrcnn.napari_plugin.layer_inputs import input_image, layer_axes
+from napari_unet_maskrcnn.napari_plugin.layer_outputs import MARKER, is_untouched, show_output
 
 
 @pytest.mark.parametrize(

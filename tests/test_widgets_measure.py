@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from napari_unet_maskrcnn.napari_plugin import widget_tables as _widget_tables
-from napari_unet_maskrcnn.napari_plugin.widget_common import MARKER
+from napari_unet_maskrcnn.napari_plugin.layer_outputs import MARKER
 
 WIDGET = "Measure objects"
 

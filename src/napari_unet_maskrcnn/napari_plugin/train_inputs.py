@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from .widget_common import layer_axes
+from .layer_inputs import layer_axes
 from ..core.model_file import MODEL_SUFFIX
 from ..core.registry import BUNDLED, user_model_dir
 from ..core.training import TrainConfig

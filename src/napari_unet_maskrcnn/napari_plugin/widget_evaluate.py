@@ -16,7 +16,8 @@ from napari.utils.colormaps import DirectLabelColormap
 from napari.utils.notifications import show_error
 
 from .dock import DockContainer
-from .widget_common import MARKER, InputImage, input_image, layer_axes, show_output
+from .layer_inputs import InputImage, input_image, layer_axes
+from .layer_outputs import MARKER, show_output
 from .widget_tables import ResultTable, class_names_of
 from ..core.evaluation import evaluate_classes, evaluate_instances, guess_label_kind, review_masks, score_table
 

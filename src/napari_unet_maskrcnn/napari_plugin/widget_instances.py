@@ -6,7 +6,9 @@ import pandas as pd
 from magicgui.widgets import FloatSpinBox, SpinBox
 
 from .. import api
-from .widget_common import InputImage, SegmentationWidget, output_name, show_output
+from .layer_inputs import InputImage
+from .layer_outputs import output_name, show_output
+from .widget_segmentation_base import SegmentationWidget
 
 
 def _fraction(label: str, value: float, tooltip: str) -> FloatSpinBox:

@@ -15,7 +15,7 @@ from napari.layers import Image, Labels
 from napari.utils.notifications import show_error
 
 from .dock import DockContainer
-from .widget_common import InputImage, input_image
+from .layer_inputs import InputImage, input_image
 from .widget_tables import ResultTable, class_names_of, export_csv
 from ..core.measure import COLOUR_NAMES, measure_objects
 

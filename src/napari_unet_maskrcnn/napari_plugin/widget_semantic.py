@@ -7,7 +7,9 @@ import pandas as pd
 from magicgui.widgets import CheckBox, Label
 
 from .. import api
-from .widget_common import InputImage, SegmentationWidget, output_name, show_output
+from .layer_inputs import InputImage
+from .layer_outputs import output_name, show_output
+from .widget_segmentation_base import SegmentationWidget
 
 PROBABILITY_COLOURS = ("gray", "magenta", "green", "cyan", "yellow", "red", "blue")
 """Colour maps of the per-class probability layers, class 0 first (shown additively)."""

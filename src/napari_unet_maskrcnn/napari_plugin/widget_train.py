@@ -47,13 +47,9 @@ from .train_inputs import (
     score_name,
     snapshot,
 )
-from .widget_common import (
-    MARKER,
-    ask_and_register_model_file,
-    ask_model_file,
-    load_torch_beside_opengl,
-    model_events,
-)
+from .layer_outputs import MARKER
+from .model_chooser import ask_and_register_model_file, ask_model_file, model_events
+from .torch_loading import load_torch_beside_opengl
 from .widget_plot import TrainingPlot
 from ..core.device import available_devices
 from ..core.registry import user_model_dir
