@@ -56,10 +56,11 @@ def block_result(writer, out, axes):
     return out, output_axes(axes)
 
 
-def semantic_blocks(canonical, axes, spec, model, dev, channel, tile, overlap, precision, out, client, block):
+def semantic_blocks(canonical, axes, spec, model, dev, channel, tile, overlap, precision, out, client, block,
+                    tta=False):
     from ..core.blockwise import NetworkRun, iter_semantic_blocks
 
-    run = NetworkRun(str(resolve_model(model)), str(dev), precision)
+    run = NetworkRun(str(resolve_model(model)), str(dev), precision, tta)
     sources = plane_sources(canonical, spec, channel)
     with block_output(out, canonical, axes, np.uint8) as writer:
         yield from iter_semantic_blocks(sources, writer, run, tile=tile, overlap=overlap, block=block,

@@ -46,6 +46,7 @@ def iter_segment_semantic(
     out=None,
     client=None,
     block: int = DEFAULT_BLOCK,
+    tta: bool = False,
 ) -> ProgressGenerator[SemanticResult]:
     """Per-pixel classes of every 2D plane of ``image`` with a U-Net model.
 
@@ -78,6 +79,8 @@ def iter_segment_semantic(
         block: block side (pixels) for ``out`` / ``client``; the result is the same for any.
             With ``out`` or ``client`` planes are segmented at their own scale (an automatic
             diameter is not estimated; a diameter that needs resizing is refused).
+        tta: test-time augmentation: average the class probabilities over the four flips of
+            every tile (4x the network time; see :mod:`~napari_unet_maskrcnn.core.flip_averaging`).
 
     Yields ProgressEvent per tile (per block with ``out`` or ``client``; ``"rescaled tile"``
     in a second, resized pass); returns
@@ -91,6 +94,10 @@ def iter_segment_semantic(
     overlap = context(tile, overlap, DEFAULT_OVERLAP)
     check_tile(tile, overlap, "overlap")
     canonical, axes, spec, network, dev = prepare(image, model, axes, device, "semantic")
+    if tta:
+        from ..core.flip_averaging import FlipAveraged
+
+        network = FlipAveraged(network)
     if split_instances and "boundary" not in spec.class_names:
         raise ValueError(
             f"Model '{model}' has classes {spec.class_names} without a 'boundary' class, so "
@@ -103,7 +110,7 @@ def iter_segment_semantic(
                              "leave out= and client= empty, or untick them.")
         check_native_scale(scale)
         return (yield from semantic_blocks(canonical, axes, spec, model, dev, channel, tile, overlap,
-                                            precision, out, client, block))
+                                            precision, out, client, block, tta))
     n_t, n_z, height, width, _ = canonical.shape
     n_classes = len(spec.class_names)
     keep_probabilities = return_probabilities or split_instances

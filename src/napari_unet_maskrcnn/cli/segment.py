@@ -50,6 +50,9 @@ def add_segment_parser(commands) -> None:
                           "classes (seeded watershed) instead of the classes")
     seg.add_argument("--probabilities", action="store_true",
                      help="semantic: also write DIR/<stem>_probabilities.tif (float32)")
+    seg.add_argument("--tta", action="store_true",
+                     help="semantic: average each tile's class probabilities over its four flips "
+                          "(test-time augmentation; 4x the network time)")
     seg.add_argument("--output-format", choices=("tiff", "zarr"), default="tiff",
                      help="tiff (default), or zarr: OME-Zarr written block by block (any image size)")
     seg.add_argument("--block", type=int, default=DEFAULT_BLOCK,
@@ -77,6 +80,10 @@ def run_segment(args: argparse.Namespace) -> int:
     if args.output_format == "zarr" and (args.probabilities or args.split_instances):
         print("error: --probabilities and --split-instances are written as TIFF only; "
               "leave out --output-format zarr.", file=sys.stderr)
+        return EXIT_USAGE
+    if args.tta and spec.task != "semantic":
+        print(f"error: --tta applies to U-Net (semantic) models; '{args.model}' is a {spec.task} model.",
+              file=sys.stderr)
         return EXIT_USAGE
     created = _new_folders(args.output)
     args.output.mkdir(parents=True, exist_ok=True)
@@ -252,7 +259,7 @@ def _run_api(image, axes: str, task: str, args, advance, client, out):
         result = api.segment_semantic(
             image.data, args.model, on_progress=advance, return_probabilities=args.probabilities,
             split_instances=args.split_instances, min_size=args.min_size, z_link_iou=args.z_link_iou,
-            **common,
+            tta=args.tta, **common,
         )
         return result, result.instances if args.split_instances else result.classes
     result = api.segment_instances(

@@ -40,11 +40,13 @@ DEFAULT_BLOCK = 4096
 
 @dataclass(frozen=True)
 class NetworkRun:
-    """What a worker needs to get the network: a model file, a device name, a precision."""
+    """What a worker needs to get the network: a model file, a device name, a precision, and
+    whether a U-Net averages its tiles over flips (:mod:`.flip_averaging`)."""
 
     model: str
     device: str
     precision: str
+    tta: bool = False
 
     def load(self):
         """``(network, torch device, autocast dtype)``; the network is cached per process."""
@@ -53,6 +55,10 @@ class NetworkRun:
 
         device = choose_device(self.device)
         _, network = load_model(self.model, device)
+        if self.tta:
+            from .flip_averaging import FlipAveraged
+
+            network = FlipAveraged(network)
         return network, device, inference_dtype(self.precision, device)
 
 

@@ -37,9 +37,15 @@ class SemanticSegmentationWidget(SegmentationWidget):
             tooltip="Also split the object class into one label per object, using the "
                     "boundary class (models with background / object / boundary classes).",
         )
+        self.tta = CheckBox(
+            text="test-time flips (4x slower)", value=False,
+            tooltip="Average each tile's class probabilities over its four mirror images: "
+                    "smoother, usually slightly more accurate masks, four times the network time.",
+        )
         super().__init__(
             napari_viewer,
-            {"return_probabilities": self.probabilities, "split_instances": self.split_instances},
+            {"return_probabilities": self.probabilities, "split_instances": self.split_instances,
+             "tta": self.tta},
         )
         self.legend = Label(value="")
         self.append(self.legend)
