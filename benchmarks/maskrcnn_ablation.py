@@ -10,8 +10,10 @@ set by ``detections_per_image`` (150 on the default 512 x 512 image: the bundled
 about that many above its score threshold on this crowded image). The rounds are interleaved
 (variant A, B, ..., then again) so a background load affects all alike; the table gives the
 median seconds of ``--repeats`` rounds and the speed relative to the baseline (the bundled
-maskrcnn-nuclei design). ``benchmarks/speed.py`` relates the bundled model to torchvision's
-stock ``maskrcnn_resnet50_fpn``.
+maskrcnn-nuclei design). The last row is torchvision's stock ``maskrcnn_resnet50_fpn`` (random
+weights, not resized, the same number of detections, all segmented and pasted) on the same image,
+so "speed vs baseline" of that row is the stock model's speed relative to ours;
+``benchmarks/speed.py`` relates the bundled model itself to the stock model.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from large_image_memory import synthetic_nuclei  # noqa: E402
-from speed import cpu_description  # noqa: E402
+from speed import cpu_description, run_stock, stock_network  # noqa: E402
 
 BASE = {"backbone": "resnet18", "fpn_channels": 128, "box_head_size": 1024, "mask_head_channels": 128,
         "box_batch_size_per_image": 256, "detections_per_image": 150}
@@ -51,6 +53,7 @@ VARIANTS = {
     "GroupNorm, 4conv1fc box head (v2)": {"norm": "group", "box_head_convs": 4},
     "GroupNorm v2 + RPN conv depth 2": {"norm": "group", "box_head_convs": 4, "rpn_conv_depth": 2},
 }
+STOCK = "torchvision maskrcnn_resnet50_fpn (stock), same detections"
 
 
 def build(config: dict, folder: Path):
@@ -98,7 +101,7 @@ def main() -> int:
     parser.add_argument("--size", type=int, default=512, help="crowded image side (px); one tile up to 1024")
     parser.add_argument("--tile", type=int, default=1024)
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--only", nargs="+", choices=list(VARIANTS), help="a subset of the variants")
+    parser.add_argument("--only", nargs="+", choices=[*VARIANTS, STOCK], help="a subset of the variants")
     args = parser.parse_args()
 
     from napari_unet_maskrcnn.core.device import configure_threads
@@ -106,13 +109,21 @@ def main() -> int:
     configure_threads()
     print(cpu_description())
     image = synthetic_nuclei(args.size, seed=1)
-    names = args.only or list(VARIANTS)
+    names = [name for name in (args.only or VARIANTS) if name in VARIANTS]
     calls, info = {}, {}
     with tempfile.TemporaryDirectory() as folder:
         for name in names:
             network, params, megabytes = build(VARIANTS[name], Path(folder))
             calls[name] = functools.partial(segment, network, image, args.tile)
             info[name] = (params, megabytes)
+        if not args.only or STOCK in args.only:
+            import torch
+
+            torch.manual_seed(0)
+            network = stock_network(args.size, BASE["detections_per_image"]).eval()
+            network.roi_heads.score_thresh = 0.0
+            calls[STOCK] = functools.partial(run_stock, image, network=network)
+            info[STOCK] = (sum(p.numel() for p in network.parameters()), float("nan"))
     times = {name: [] for name in calls}
     found = {}
     for round_ in range(1, args.repeats + 1):
