@@ -61,13 +61,8 @@ def train_unet(
     config = config or TrainConfig()
     if config.class_weights is None and label_kind == "instances":
         config = replace(config, class_weights=list(INSTANCE_CLASS_WEIGHTS))
-    spec = ModelSpec(
-        arch="unet",
-        config={"depth": int(depth), "base_width": int(base_width)},
-        class_names=unet_class_names(pairs, label_kind, class_names),
-        in_channels=in_channels or infer_in_channels(pairs, channel),
-        normalization=dict(normalization or DEFAULT_NORMALIZATION),
-    )
+    spec = model_spec("unet", {"depth": int(depth), "base_width": int(base_width)},
+                      unet_class_names(pairs, label_kind, class_names), pairs, in_channels, channel, normalization)
     if config.class_weights is not None and len(config.class_weights) != len(spec.class_names):
         raise ValueError(f"Give one class weight per class ({', '.join(spec.class_names)}), "
                          f"got {len(config.class_weights)}.")
@@ -100,15 +95,22 @@ def train_maskrcnn(
         builder_options: more keyword arguments of ``build_maskrcnn`` (e.g. ``box_head_size``).
     """
     pairs = as_pairs(pairs)
-    spec = ModelSpec(
-        arch="maskrcnn",
-        config={"backbone": backbone, "fpn_channels": int(fpn_channels), **(builder_options or {})},
-        class_names=[class_name],
+    spec = model_spec("maskrcnn", {"backbone": backbone, "fpn_channels": int(fpn_channels), **(builder_options or {})},
+                      [class_name], pairs, in_channels, channel, normalization)
+    run = Run(InstanceTask(), spec, pairs, config, channel, provenance, on_progress, should_stop)
+    return run.execute(output)
+
+
+def model_spec(arch: str, config: dict, class_names: list[str], pairs: Sequence[TrainingPair],
+               in_channels: int | None, channel: int | None, normalization: dict | None) -> ModelSpec:
+    """The new model's description; input channels from the images unless given, default normalisation."""
+    return ModelSpec(
+        arch=arch,
+        config=config,
+        class_names=list(class_names),
         in_channels=in_channels or infer_in_channels(pairs, channel),
         normalization=dict(normalization or DEFAULT_NORMALIZATION),
     )
-    run = Run(InstanceTask(), spec, pairs, config, channel, provenance, on_progress, should_stop)
-    return run.execute(output)
 
 
 def infer_in_channels(pairs: Sequence[TrainingPair], channel: int | None = None) -> int:
