@@ -142,3 +142,98 @@ def test_a_labels_file_opens_as_a_labels_layer_in_the_viewer(make_napari_viewer,
 
     assert isinstance(layer, Labels) and layer.name == "embryo_masks"
     assert layer.metadata["axes"] == "ZYX"
+
+
+def _ome_zarr_image(path, image, labels=None):
+    """An OME-Zarr image (Z, Y, X; 2 x 0.5 x 0.5 µm; one level) with an optional label image 'nuclei'."""
+    import zarr
+    from ome_zarr.writer import write_image, write_labels
+
+    group = zarr.open_group(path, mode="w")
+    options = dict(axes=[{"name": "z", "type": "space", "unit": "micrometer"},
+                         {"name": "y", "type": "space", "unit": "micrometer"},
+                         {"name": "x", "type": "space", "unit": "micrometer"}],
+                   coordinate_transformations=[[{"type": "scale", "scale": [2.0, 0.5, 0.5]}]], scale_factors=[])
+    write_image(image, group, **options)
+    if labels is not None:
+        write_labels(labels, group, "nuclei", **options)
+
+
+def test_ome_zarr_opens_lazily_as_an_image_with_its_labels(tmp_path):
+    import dask.array as da
+    import zarr
+
+    image = np.random.default_rng(0).integers(0, 4000, (2, 40, 50)).astype(np.uint16)
+    labels = np.zeros(image.shape, np.uint32)
+    labels[1, 5:9, 5:9] = 4
+    _ome_zarr_image(tmp_path / "cells.zarr", image, labels)
+    assert get_reader(str(tmp_path / "cells.zarr") + "/") is not None
+
+    (data, kwargs, kind), (label_data, label_kwargs, label_kind) = read_with_plugin(tmp_path / "cells.zarr")
+
+    assert kind == "image" and isinstance(data, da.Array) and kwargs["name"] == "cells"
+    assert kwargs["scale"] == [2.0, 0.5, 0.5] and kwargs["metadata"]["axes"] == "ZYX"
+    np.testing.assert_array_equal(data.compute(), image)
+    assert label_kind == "labels" and isinstance(label_data, zarr.Array) and label_kwargs["name"] == "cells nuclei"
+    assert label_kwargs["scale"] == [2.0, 0.5, 0.5] and label_kwargs["metadata"]["axes"] == "ZYX"
+    np.testing.assert_array_equal(label_data[:], labels)
+
+
+def test_plain_zarr_arrays_open_as_images_or_labels(tmp_path):
+    import dask.array as da
+    import zarr
+
+    intensities = zarr.open_array(tmp_path / "scan.zarr", mode="w", shape=(60, 70), chunks=(32, 32), dtype="uint16")
+    intensities[:] = np.arange(60 * 70, dtype=np.uint16).reshape(60, 70)
+    masks = zarr.open_array(tmp_path / "scan_masks.zarr", mode="w", shape=(60, 70), chunks=(32, 32), dtype="uint32")
+    masks[10:20, 10:20] = 300
+
+    ((data, _, kind),) = read_with_plugin(tmp_path / "scan.zarr")
+    ((label_data, _, label_kind),) = read_with_plugin(tmp_path / "scan_masks.zarr")
+
+    assert kind == "image" and isinstance(data, da.Array)
+    assert label_kind == "labels" and isinstance(label_data, zarr.Array) and label_data[15, 15] == 300
+
+
+def test_a_cli_zarr_result_opens_as_labels_with_the_input_scale(tmp_path):
+    import zarr
+
+    from napari_unet_maskrcnn import cli
+    from napari_unet_maskrcnn.core.testing import make_tiny_model_file
+
+    model = make_tiny_model_file(tmp_path / "unet.safetensors", "unet")
+    image = np.random.default_rng(1).integers(0, 4000, (2, 70, 64)).astype(np.uint16)
+    _ome_zarr_image(tmp_path / "cells.zarr", image)
+    out = tmp_path / "out"
+    assert cli.main(["segment", str(tmp_path / "cells.zarr"), "--model", str(model), "--output", str(out),
+                     "--tile", "64", "--output-format", "zarr", "--quiet"]) == 0
+
+    ((data, kwargs, kind),) = read_with_plugin(out / "cells.zarr")
+
+    assert kind == "labels" and isinstance(data, zarr.Array) and kwargs["name"] == "cells classes"
+    assert kwargs["scale"] == [2.0, 0.5, 0.5] and kwargs["metadata"]["axes"] == "ZYX"
+
+
+def test_an_api_zarr_result_opens_as_paintable_labels_in_the_viewer(make_napari_viewer, tmp_path):
+    import zarr
+
+    from napari_unet_maskrcnn import api
+    from napari_unet_maskrcnn.core.testing import make_tiny_model_file
+
+    model = make_tiny_model_file(tmp_path / "unet.safetensors", "unet")
+    image = np.random.default_rng(2).integers(0, 4000, (2, 70, 64)).astype(np.uint16)
+    api.segment_semantic(image, model, axes="ZYX", tile=64, out=tmp_path / "result.zarr")
+
+    viewer = make_napari_viewer()
+    (layer,) = viewer.open(str(tmp_path / "result.zarr"), plugin=PLUGIN)
+
+    assert isinstance(layer, Labels) and layer.name == "result" and layer.metadata["axes"] == "ZYX"
+    assert isinstance(layer.data, zarr.Array)  # backed by the store, not loaded
+    before = zarr.open_array(tmp_path / "result.zarr" / "0", mode="r")[:]
+    layer.brush_size = 1
+    layer.paint((1, 33, 40), 7)
+    stored = zarr.open_array(tmp_path / "result.zarr" / "0", mode="r")[:]
+    assert stored[1, 33, 40] == 7
+    changed = stored != before
+    changed[1, 33, 40] = False
+    assert not changed.any()  # only the painted pixel changed

@@ -3,6 +3,8 @@
 - :func:`open_zarr_image`: a ``.zarr`` folder (a plain zarr array, or an OME-Zarr image:
   the highest resolution of its first multiscale) as a lazy dask array with axes and
   pixel size, in an :class:`~napari_unet_maskrcnn.core.io.ImageData`.
+- :func:`zarr_contents`: the images and label images of a zarr folder, opened in place
+  (writable) for display and editing.
 - :func:`labels_zarr`: creates a label array that the caller fills chunk by chunk inside
   a temporary folder and renames to its final name only when the block succeeds, so a
   failed or cancelled run leaves nothing behind. The result is OME-Zarr (NGFF, written by
@@ -17,7 +19,9 @@ import shutil
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -59,43 +63,110 @@ def open_zarr_image(path: str | os.PathLike):
         ImageReadError: not a zarr folder, or a group without an image in it.
     """
     import dask.array as da
+
+    from .io import ImageData
+
+    image = _contents(Path(path), writable=False)[0]
+    return ImageData(da.from_zarr(image.array), image.axes, image.pixel_size, Path(path))
+
+
+def _highest_resolution(group) -> tuple:
+    """``(zarr array, axis letters or None, pixel size in µm)`` of an OME-Zarr group's first multiscale."""
+    from .io import _unit_um
+
+    multiscale = ome_multiscale(group)
+    dataset = multiscale["datasets"][0]
+    axes_meta = multiscale.get("axes") or []
+    names = "".join((a["name"] if isinstance(a, dict) else str(a))[:1].upper() for a in axes_meta)
+    scales = [t["scale"] for t in dataset.get("coordinateTransformations", []) if t.get("type") == "scale"]
+    pixel_size = {}
+    for i, axis in enumerate(axes_meta):
+        unit = axis.get("unit") if isinstance(axis, dict) else None
+        if scales and names[i] in "ZYX" and _unit_um(unit):
+            pixel_size[names[i]] = float(scales[0][i]) * _unit_um(unit)
+    return group[dataset["path"]], names or None, pixel_size
+
+
+@dataclass(frozen=True)
+class ZarrContent:
+    """One image or label image of a zarr folder, for display (nothing read yet).
+
+    Attributes:
+        name: the folder's stem, or ``"<stem> <label name>"`` for OME-Zarr labels.
+        array: the zarr array (highest resolution), writable when the folder is.
+        axes: letters of TZCYX, one per dimension of ``array``.
+        pixel_size: micrometres per pixel along "X", "Y", "Z" (those known).
+        labels: True for a label image (OME-Zarr ``image-label``, or under ``labels/``).
+    """
+
+    name: str
+    array: Any
+    axes: str
+    pixel_size: dict[str, float]
+    labels: bool
+
+
+def zarr_contents(path: str | os.PathLike) -> list[ZarrContent]:
+    """The images of a zarr folder: a plain array, an OME-Zarr image and/or the label images
+    under its ``labels/`` (NGFF), or an OME-Zarr label image (the ``out=`` / ``--output-format
+    zarr`` results of :func:`labels_zarr`: ``<stem>.zarr/0``, or ``<stem>.zarr/labels/<name>``
+    beside an OME-Zarr input). Opened for writing when the folder allows it, so
+    label images can be edited in place.
+
+    Raises:
+        ImageReadError: not a zarr folder, or a group without an image in it.
+    """
+    return _contents(Path(path), writable=True)
+
+
+def _contents(path: Path, writable: bool) -> list[ZarrContent]:
     import zarr
 
-    from .io import ImageData, ImageReadError, _unit_um
+    from .io import ImageReadError
 
-    path = Path(path)
     if not path.exists():
         raise ImageReadError(path, "no such folder.", f"Check the path (relative paths start at '{Path.cwd()}').")
     try:
-        node = zarr.open(path, mode="r")
+        node = _open(path, writable)
     except Exception as err:
         raise ImageReadError(path, f"is not a zarr folder ({type(err).__name__}: {err}).") from err
-    pixel_size: dict[str, float] = {}
-    names = None
-    if isinstance(node, zarr.Group):
-        multiscale = ome_multiscale(node)
-        if multiscale is None:
-            raise ImageReadError(
-                path, "is a zarr group without OME-Zarr 'multiscales' metadata.",
-                "Give the path of the array inside it (e.g. image.zarr/0).",
-            )
-        dataset = multiscale["datasets"][0]
-        array = node[dataset["path"]]
-        axes_meta = multiscale.get("axes") or []
-        names = "".join((a["name"] if isinstance(a, dict) else str(a))[:1].upper() for a in axes_meta)
-        scales = [t["scale"] for t in dataset.get("coordinateTransformations", []) if t.get("type") == "scale"]
-        for i, axis in enumerate(axes_meta):
-            unit = axis.get("unit") if isinstance(axis, dict) else None
-            letter = names[i]
-            if scales and letter in "ZYX" and _unit_um(unit):
-                pixel_size[letter] = float(scales[0][i]) * _unit_um(unit)
-    else:
-        array = node
-        declared = array.attrs.get("axes")
-        names = declared if isinstance(declared, str) else None
-    data = da.from_zarr(array)
-    axes = resolve_axes(names if names and len(names) == data.ndim else None, data.shape)
-    return ImageData(data, axes, {k: v for k, v in pixel_size.items() if k in axes and v > 0}, path)
+    if isinstance(node, zarr.Array):
+        declared = node.attrs.get("axes")
+        names = declared if isinstance(declared, str) and len(declared) == node.ndim else None
+        return [ZarrContent(path.stem, node, resolve_axes(names, node.shape), {}, False)]
+    contents = [_content(node, path.stem, _attr(node, "image-label") is not None)] if ome_multiscale(node) else []
+    labels = node.get("labels")
+    for name in (_attr(labels, "labels") or []) if isinstance(labels, zarr.Group) else []:
+        if isinstance(labels.get(name), zarr.Group) and ome_multiscale(labels[name]) is not None:
+            contents.append(_content(labels[name], f"{path.stem} {name}", True))
+    if not contents:
+        raise ImageReadError(path, "is a zarr group without OME-Zarr 'multiscales' metadata or labels.",
+                             "Give the path of the array inside it (e.g. image.zarr/0).")
+    return contents
+
+
+def _open(path: Path, writable: bool):
+    """The zarr node at ``path``, writable if asked and allowed (read-only otherwise)."""
+    import zarr
+
+    if writable:
+        try:
+            return zarr.open(path, mode="r+")
+        except PermissionError:
+            pass
+    return zarr.open(path, mode="r")
+
+
+def _content(group, name: str, labels: bool) -> ZarrContent:
+    array, names, pixel_size = _highest_resolution(group)
+    axes = resolve_axes(names if names and len(names) == array.ndim else None, array.shape)
+    return ZarrContent(name, array, axes, {k: v for k, v in pixel_size.items() if k in axes and v > 0}, labels)
+
+
+def _attr(group, key: str):
+    """An OME-Zarr attribute of ``group`` (NGFF 0.4 at the top level, 0.5 under ``ome``), or None."""
+    attrs = dict(group.attrs)
+    return attrs.get(key, attrs.get("ome", {}).get(key))
 
 
 @contextmanager

@@ -1,6 +1,9 @@
-"""napari reader: TIFF, PNG and JPEG images with their axes and pixel size.
+"""napari reader: TIFF, PNG and JPEG images and zarr / OME-Zarr folders with their axes and pixel size.
 
-Files are read by :func:`napari_unet_maskrcnn.core.io.read_image`. Layers get the pixel
+Files are read by :func:`napari_unet_maskrcnn.core.io.read_image`; zarr folders by
+:func:`napari_unet_maskrcnn.core.zarr_io.zarr_contents`, lazily: images as dask arrays,
+label images (OME-Zarr labels, the plugin's ``--output-format zarr`` / ``out=`` results)
+as Labels layers backed by the zarr array itself, so painting writes into the store. Layers get the pixel
 size as ``scale`` (micrometres) and ``metadata["pixel_size_um"]`` (X, when known), the axes
 in ``metadata["axes"]`` (the widgets use them), RGB(A) images as ``rgb`` layers and other
 channels split into one layer each.
@@ -18,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-SUFFIXES = (".tif", ".tiff", ".png", ".jpg", ".jpeg")
+SUFFIXES = (".tif", ".tiff", ".png", ".jpg", ".jpeg", ".zarr")
 LABEL_NAME = re.compile(
     r"(^|[^a-z])(labels?|masks?|seg|segmentation|gt|ground_?truth|annotations?|instances|classes)([^a-z]|$)"
 )
@@ -50,6 +53,9 @@ def read_layers(path: str | Sequence[str]) -> list[LayerData] | None:
     layers: list[LayerData] = []
     for one in paths:
         try:
+            if _is_zarr(one):
+                layers.extend(zarr_layer_data(one))
+                continue
             image = read_image(one)
         except ImageReadError as err:
             from napari.utils.notifications import show_warning
@@ -60,20 +66,41 @@ def read_layers(path: str | Sequence[str]) -> list[LayerData] | None:
     return layers
 
 
+def zarr_layer_data(path: str | os.PathLike) -> list[LayerData]:
+    """Layer data of a zarr folder, nothing read whole: label images as Labels layers over the
+    (writable) zarr array, other images as dask arrays (:func:`image_layer_data`)."""
+    import dask.array as da
+
+    from ..core.zarr_io import zarr_contents
+
+    layers: list[LayerData] = []
+    for content in zarr_contents(path):
+        if content.labels:
+            kwargs = {"name": content.name, "metadata": {"axes": content.axes},
+                      "scale": [float(content.pixel_size.get(a) or 1.0) for a in content.axes]}
+            layers.append((content.array, kwargs, "labels"))
+        else:
+            data = da.from_zarr(content.array)
+            layers.extend(image_layer_data(data, content.axes, content.pixel_size, content.name, content.array))
+    return layers
+
+
 def image_layer_data(
-    data, axes: str, pixel_size: dict[str, float] | None, name: str
+    data, axes: str, pixel_size: dict[str, float] | None, name: str, editable=None
 ) -> list[LayerData]:
     """napari layer data for an array with ``axes`` (letters of TZCYX): image, or labels.
 
     A last ``C`` axis of 3 or 4 uint8/uint16 values becomes one RGB(A) layer with
     ``metadata["axes"] == axes``; any other ``C`` axis is split with ``channel_axis`` into
     one layer per channel (``metadata["axes"]`` without ``C``). An array without ``C`` that
-    :func:`looks_like_labels` is a Labels layer. ``scale`` comes from
+    :func:`looks_like_labels` is a Labels layer (over ``editable``, when given: the array
+    that ``data`` reads lazily, so painting writes into it). ``scale`` comes from
     ``pixel_size`` (micrometres per pixel for Z, Y, X; 1 for others and when unknown).
     """
     axes = axes.upper().replace("S", "C")
     if "C" not in axes and looks_like_labels(data, name):
         kind = "labels"
+        data = editable if editable is not None and editable.dtype != bool else data
         data = data.astype(np.uint8) if data.dtype == bool else data
     else:
         kind = "image"
@@ -110,11 +137,21 @@ def looks_like_labels(data, name: str) -> bool:
         return False
     if LABEL_NAME.search(name.lower()):
         return True
-    step = max(1, int((data.size / _SAMPLE_PIXELS) ** (1 / data.ndim)))
-    sample = np.asarray(data[(slice(None, None, step),) * data.ndim])
+    if isinstance(data, np.ndarray):
+        step = max(1, int((data.size / _SAMPLE_PIXELS) ** (1 / data.ndim)))
+        sample = np.asarray(data[(slice(None, None, step),) * data.ndim])
+    else:  # lazy: a strided sample would read every chunk; the central window of the middle plane
+        side = int(_SAMPLE_PIXELS**0.5)
+        window = tuple(slice(max(0, (n - side) // 2), (n - side) // 2 + side) if i >= data.ndim - 2
+                       else n // 2 for i, n in enumerate(data.shape))
+        sample = np.asarray(data[window])
     values = np.unique(sample)
     return len(values) <= MAX_LABEL_VALUES and values.size > 0 and values[0] <= 0 <= values[-1]
 
 
 def _readable_name(path) -> bool:
-    return isinstance(path, (str, os.PathLike)) and str(path).lower().endswith(SUFFIXES)
+    return isinstance(path, (str, os.PathLike)) and str(path).rstrip("/\\").lower().endswith(SUFFIXES)
+
+
+def _is_zarr(path) -> bool:
+    return str(path).rstrip("/\\").lower().endswith(".zarr")
