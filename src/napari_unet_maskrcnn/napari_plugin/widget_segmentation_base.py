@@ -26,7 +26,7 @@ from ..core.progress import progress_text
 from .dock import DockContainer
 from .layer_inputs import InputImage, channel_choices, input_image, layer_axes
 from .model_chooser import WIDGET_NAMES, ModelChooser
-from .torch_loading import load_torch_beside_opengl
+from ..core.torch_loading import load_torch_beside_opengl
 
 
 class SegmentationError(Exception):

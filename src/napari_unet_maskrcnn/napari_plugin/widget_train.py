@@ -49,7 +49,7 @@ from .train_inputs import (
 )
 from .layer_outputs import MARKER
 from .model_chooser import ask_and_register_model_file, ask_model_file, model_events
-from .torch_loading import load_torch_beside_opengl
+from ..core.torch_loading import load_torch_beside_opengl
 from .widget_plot import TrainingPlot
 from ..core.device import available_devices
 from ..core.registry import user_model_dir

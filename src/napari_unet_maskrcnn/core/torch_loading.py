@@ -1,4 +1,9 @@
-"""Loading torch inside napari without letting Mesa's OpenGL crash it."""
+"""Loading torch beside OpenGL (napari's canvas) without letting Mesa's LLVM crash the process.
+
+Called before any network is built (:mod:`..models` imports it first) and by the widgets, so
+every path — the widgets, the API in napari's console or a script with a viewer, the tests —
+loads triton safely, whichever loaded first, napari or torch.
+"""
 
 from __future__ import annotations
 
@@ -12,8 +17,9 @@ def load_torch_beside_opengl() -> None:
 
     Mesa's OpenGL drivers, which napari's canvas loads, put their LLVM into the process's
     global symbols. triton (installed with torch from PyPI on Linux, imported by
-    torchvision) carries its own LLVM and, loaded afterwards, binds to Mesa's copy and
-    crashes the process. Loaded with ``RTLD_DEEPBIND`` it uses its own copy.
+    torchvision through ``torch._dynamo``) carries its own LLVM and, loaded afterwards,
+    binds to Mesa's copy and crashes the process. Loaded with ``RTLD_DEEPBIND`` it uses
+    its own copy. Without napari it costs nothing: torchvision imports triton anyway.
     """
     import torch  # noqa: F401  (loaded normally, before the flags change)
 
