@@ -31,6 +31,9 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
 @pytest.fixture(scope="session")
 def tiny_models(tmp_path_factory) -> dict:
     """Tiny untrained model files: ``unet`` and ``maskrcnn`` (1 channel), ``unet-rgb``."""
+    from napari_unet_maskrcnn.napari_plugin.torch_loading import load_torch_beside_opengl
+
+    load_torch_beside_opengl()  # an earlier widget test's viewer may have loaded Mesa's OpenGL already
     from napari_unet_maskrcnn.core.testing import make_tiny_model_file
 
     folder = tmp_path_factory.mktemp("models")
@@ -80,11 +83,11 @@ def load_model(monkeypatch):
 
 @pytest.fixture
 def run_widget(qtbot):
-    """Click a widget's Run button and wait until the run has finished."""
+    """Click a widget's Run (Evaluate, Measure) button and wait until its worker has finished."""
 
     def run(widget, timeout_ms: int = 120_000) -> None:
-        widget.run_button.native.click()
-        qtbot.waitUntil(lambda: not widget.running, timeout=timeout_ms)
+        widget.runner.run_button.native.click()
+        qtbot.waitUntil(lambda: not widget.runner.running, timeout=timeout_ms)
 
     return run
 
@@ -107,3 +110,26 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+@pytest.fixture
+def slow_calls(monkeypatch):
+    """Make ``module.name`` (e.g. the per-plane step of a core generator) take 50 ms; returns its call log.
+
+    A run over many planes then lasts long enough to be cancelled in the middle.
+    """
+    import time
+
+    def slow_down(module, name: str, seconds: float = 0.05) -> list:
+        calls = []
+        original = getattr(module, name)
+
+        def slow(*args, **kwargs):
+            calls.append(1)
+            time.sleep(seconds)
+            return original(*args, **kwargs)
+
+        monkeypatch.setattr(module, name, slow)
+        return calls
+
+    return slow_down

@@ -190,3 +190,28 @@ def test_guess_label_kind_from_the_content():
     assert guess_label_kind(classes) == "classes"
     assert guess_label_kind(few) is None and guess_label_kind(np.zeros((5, 5), np.uint8)) is None
     assert guess_label_kind(np.zeros((5, 5), np.float32)) is None
+
+
+def test_generator_forms_report_each_plane_and_stop_there():
+    from napari_unet_maskrcnn.core.evaluation import iter_evaluate_classes, iter_evaluate_instances
+    from napari_unet_maskrcnn.core.progress import Cancelled, drain
+
+    truth = np.stack([paint((12, 12), {1: (0, 4, 0, 4), 2: (6, 10, 6, 10)})] * 3)
+    pred = truth.copy()
+    pred[2, 6:10, 6:10] = 0
+    events = []
+    evaluation, review = drain(iter_evaluate_instances(truth, pred, (0.5,), axes="TYX", review_iou=0.5),
+                               on_progress=events.append)
+    assert [(e.done, e.total, e.stage) for e in events] == [(1, 3, "plane"), (2, 3, "plane"), (3, 3, "plane")]
+    assert evaluation == evaluate_instances(truth, pred, (0.5,), axes="TYX")
+    for ours, theirs in zip(review, review_masks(truth, pred, 0.5, axes="TYX")):
+        np.testing.assert_array_equal(ours, theirs)
+    assert drain(iter_evaluate_instances(truth, pred, (0.5,)))[1] is None  # no review asked
+
+    with pytest.raises(Cancelled):
+        drain(iter_evaluate_instances(truth, pred, axes="TYX"), should_cancel=lambda: True)
+
+    classes = (truth > 0).astype(np.uint8)
+    events.clear()
+    table = drain(iter_evaluate_classes(classes, classes), on_progress=events.append)
+    assert len(events) == 3 and table == evaluate_classes(classes, classes)

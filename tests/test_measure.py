@@ -182,3 +182,21 @@ def test_instance_labels_are_not_a_region_map():
         assign_regions(labels, np.arange(400).reshape(10, 40) * 10)
     with pytest.raises(ValueError, match="same image"):
         assign_regions(labels, np.zeros((5, 5), np.uint8))
+
+
+def test_time_lapses_are_measured_per_time_point_by_the_generator():
+    from napari_unet_maskrcnn.core.measure import iter_measure_objects, measure_objects
+    from napari_unet_maskrcnn.core.progress import drain
+
+    labels = square_and_disc()
+    movie = np.stack([labels, np.where(labels == 1, 1, 0)])
+    image = np.ones((2, *labels.shape, 3), np.uint8)
+    events = []
+    objects, summary = drain(iter_measure_objects(movie, image=image, channel_axis=3, time_lapse=True),
+                             on_progress=events.append)
+    assert [(e.done, e.total, e.stage) for e in events] == [(1, 2, "time point"), (2, 2, "time point")]
+    assert objects["t"].tolist() == [0, 0, 1] and objects["label"].tolist() == [1, 4, 1]
+    assert summary["t"].tolist() == [0, 1] and summary["cells"].tolist() == [2, 1]
+    single = measure_objects(labels, image[0], channel_axis=2)
+    np.testing.assert_array_equal(objects["area"][:2], single[0]["area"])
+    assert "mean_intensity_ch2" in objects

@@ -36,12 +36,12 @@ def evaluate(viewer, dock):
     return dock(WIDGET)
 
 
-def test_scores_and_review_layers_of_a_prediction_against_its_corrected_copy(viewer, evaluate):
+def test_scores_and_review_layers_of_a_prediction_against_its_corrected_copy(viewer, evaluate, run_widget):
     assert evaluate.prediction.value.name == "cells"
     assert evaluate.ground_truth.value.name == "cells corrected"  # the newest other layer
     assert not evaluate.class_maps.value and evaluate.objects_3d.native.isHidden()
 
-    evaluate.evaluate_button.native.click()
+    run_widget(evaluate)
 
     scores = evaluate.scores.frame
     assert list(scores.columns) == ["IoU", "AP", "precision", "recall", "F1", "PQ", "TP", "FP", "FN"]
@@ -70,17 +70,17 @@ def test_scores_and_review_layers_of_a_prediction_against_its_corrected_copy(vie
         np.testing.assert_allclose(layer.translate, (10, 20))
 
 
-def test_a_stricter_review_threshold_and_a_second_run(viewer, evaluate):
+def test_a_stricter_review_threshold_and_a_second_run(viewer, evaluate, run_widget):
     evaluate.review_iou.value = 0.6
-    evaluate.evaluate_button.native.click()
-    evaluate.evaluate_button.native.click()  # the untouched review layers are replaced
+    run_widget(evaluate)
+    run_widget(evaluate)  # the untouched review layers are replaced
     assert len(viewer.layers) == 5
     assert set(np.unique(viewer.layers["cells matched"].data)) == {0, 1, 2}
     assert set(np.unique(viewer.layers["cells false positives"].data)) == {0, 3, 4}
     assert set(np.unique(viewer.layers["cells corrected missed"].data)) == {0, 3, 5}
 
 
-def test_z_stack_as_3d_objects_or_plane_by_plane(viewer, dock):
+def test_z_stack_as_3d_objects_or_plane_by_plane(viewer, dock, run_widget):
     truth = np.zeros((2, 10, 10), np.uint16)
     truth[:, 0:4, 0:4] = 1
     truth[:, 6:10, 6:10] = 2
@@ -92,20 +92,20 @@ def test_z_stack_as_3d_objects_or_plane_by_plane(viewer, dock):
     widget = dock(WIDGET)
     assert not widget.objects_3d.native.isHidden() and widget.objects_3d.value
 
-    widget.evaluate_button.native.click()
+    run_widget(widget)
     first = widget.scores.frame.iloc[0]
     assert (first["TP"], first["FP"], first["FN"]) == (2, 1, 0)
     assert widget.status.value.startswith("1 volume:")
 
     widget.objects_3d.value = False
-    widget.evaluate_button.native.click()
+    run_widget(widget)
     first = widget.scores.frame.iloc[0]
     assert (first["TP"], first["FP"], first["FN"]) == (3, 0, 1)
     assert widget.status.value.startswith("2 planes:")
     np.testing.assert_array_equal(viewer.layers["stack truth missed"].data[1], np.where(truth[1] == 2, 2, 0))
 
 
-def test_class_maps_of_the_unet_widget_get_per_class_scores(viewer, dock):
+def test_class_maps_of_the_unet_widget_get_per_class_scores(viewer, dock, run_widget):
     truth = np.array([[1, 1, 2, 0], [1, 2, 2, 0]], np.uint8)
     prediction = np.array([[1, 2, 2, 2], [1, 2, 1, 1]], np.uint8)
     names = pd.DataFrame({"index": [0, 1, 2], "class_name": ["background", "nucleus", "boundary"]})
@@ -117,7 +117,7 @@ def test_class_maps_of_the_unet_widget_get_per_class_scores(viewer, dock):
     assert not widget.ignore_zero.native.isHidden() and widget.review_iou.native.isHidden()
     widget.ignore_zero.value = True
 
-    widget.evaluate_button.native.click()
+    run_widget(widget)
 
     scores = widget.scores.frame
     assert list(scores["name"]) == ["nucleus", "boundary", ""]
@@ -127,12 +127,12 @@ def test_class_maps_of_the_unet_widget_get_per_class_scores(viewer, dock):
     assert len(viewer.layers) == 2  # no review layers for class maps
 
     widget.ignore_zero.value = False
-    widget.evaluate_button.native.click()
+    run_widget(widget)
     assert list(widget.scores.frame["class"]) == [0, 1, 2, "mean"]
 
 
-def test_csv_export(evaluate, tmp_path, monkeypatch, new_notifications):
-    evaluate.evaluate_button.native.click()
+def test_csv_export(evaluate, tmp_path, monkeypatch, new_notifications, run_widget):
+    run_widget(evaluate)
     target = tmp_path / "scores"
     monkeypatch.setattr(_widget_tables, "ask_csv_path", lambda parent=None, caption="": f"{target}.csv")
 
@@ -146,12 +146,12 @@ def test_csv_export(evaluate, tmp_path, monkeypatch, new_notifications):
     assert any("scores.csv" in message for message in new_notifications())
 
 
-def test_layers_of_different_shapes_are_reported(viewer, dock, new_notifications):
+def test_layers_of_different_shapes_are_reported(viewer, dock, new_notifications, run_widget):
     viewer.add_labels(np.zeros((20, 20), np.uint16), name="small")
     viewer.add_labels(np.zeros((20, 30), np.uint16), name="wide")
     widget = dock(WIDGET)
 
-    widget.evaluate_button.native.click()
+    run_widget(widget)
 
     assert any("(20, 20)" in message and "(20, 30)" in message and "same image" in message
                for message in new_notifications())
@@ -159,9 +159,9 @@ def test_layers_of_different_shapes_are_reported(viewer, dock, new_notifications
     assert len(viewer.layers) == 2 and widget.scores.frame.empty
 
 
-def test_nothing_to_evaluate_is_explained(viewer, dock, new_notifications):
+def test_nothing_to_evaluate_is_explained(viewer, dock, new_notifications, run_widget):
     widget = dock(WIDGET)
-    widget.evaluate_button.native.click()
+    run_widget(widget)
     assert any("two Labels layers" in message for message in new_notifications())
 
 
@@ -182,8 +182,8 @@ def test_a_unet_class_map_against_instance_ground_truth_is_scored_as_objects(vie
     assert widget.class_maps.value
 
 
-def test_review_layers_have_fixed_colours_and_the_table_fixed_decimals(viewer, evaluate):
-    evaluate.evaluate_button.native.click()
+def test_review_layers_have_fixed_colours_and_the_table_fixed_decimals(viewer, evaluate, run_widget):
+    run_widget(evaluate)
 
     for name, object_id, rgb in (("cells matched", 1, [0, 1, 0]), ("cells false positives", 4, [1, 0, 1]),
                                  ("cells corrected missed", 5, [1, 1, 0])):
@@ -193,3 +193,25 @@ def test_review_layers_have_fixed_colours_and_the_table_fixed_decimals(viewer, e
 
     header = evaluate.scores.table.native.horizontalHeader()
     assert header.sectionResizeMode(0) == QHeaderView.ResizeMode.Interactive
+
+
+def test_evaluation_runs_in_a_worker_and_cancel_adds_nothing(viewer, dock, qtbot, slow_calls):
+    from napari_unet_maskrcnn.core import evaluation
+
+    truth = np.zeros((40, 32, 32), np.uint16)
+    truth[:, 4:12, 4:12] = 1
+    viewer.add_labels(truth, name="movie", metadata={"axes": "TYX"})
+    viewer.add_labels(truth.copy(), name="movie truth", metadata={"axes": "TYX"})
+    widget = dock(WIDGET)
+    units = slow_calls(evaluation, "match_counts")
+
+    widget.evaluate_button.native.click()
+    assert widget.runner.running and widget.cancel_button.enabled  # returned at once: a worker runs it
+    qtbot.waitUntil(lambda: widget.status.value.startswith("plane"), timeout=30_000)
+    widget.cancel_button.native.click()
+    qtbot.waitUntil(lambda: not widget.runner.running, timeout=30_000)
+
+    assert 0 < len(units) < 40  # stopped between planes
+    assert widget.status.value.startswith("Cancelled")
+    assert [layer.name for layer in viewer.layers] == ["movie", "movie truth"]
+    assert widget.scores.frame.empty and widget.evaluate_button.enabled

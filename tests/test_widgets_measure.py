@@ -41,11 +41,11 @@ def measure(viewer, dock):
     return dock(WIDGET)
 
 
-def test_features_and_summary_without_regions(viewer, measure):
+def test_features_and_summary_without_regions(viewer, measure, run_widget):
     assert measure.objects.value.name == "cells" and measure.intensities.value.name == "dapi"
     assert measure.regions.value is None
 
-    measure.measure_button.native.click()
+    run_widget(measure)
 
     layer = viewer.layers["cells"]
     features = layer.features
@@ -66,14 +66,14 @@ def test_features_and_summary_without_regions(viewer, measure):
     assert measure.status.value == "3 objects measured in 'cells'."
 
 
-def test_regions_of_a_unet_class_map(viewer, measure):
+def test_regions_of_a_unet_class_map(viewer, measure, run_widget):
     classes, names = class_map()
     viewer.add_labels(classes, name="tissue classes", features=names, scale=(0.5, 0.5),
                       metadata={MARKER: {"source": "tissue", "output": "classes"}})
     measure.reset_choices()
     measure.regions.value = viewer.layers["tissue classes"]
 
-    measure.measure_button.native.click()
+    run_widget(measure)
 
     features = viewer.layers["cells"].features
     assert list(features["region"]) == ["stroma", "tumour", "tumour"]
@@ -88,7 +88,7 @@ def test_regions_of_a_unet_class_map(viewer, measure):
     assert measure.status.value == "3 objects measured in 'cells' in 2 regions."
 
 
-def test_features_of_a_mask_rcnn_layer_keep_class_and_score(viewer, dock):
+def test_features_of_a_mask_rcnn_layer_keep_class_and_score(viewer, dock, run_widget):
     labels, _ = cells_and_image()
     old = pd.DataFrame({"index": [1, 2, 3], "label": [1, 2, 3], "class_name": ["nucleus"] * 3,
                         "score": [0.9, 0.8, 0.7], "area": [1, 1, 1]})
@@ -98,7 +98,7 @@ def test_features_of_a_mask_rcnn_layer_keep_class_and_score(viewer, dock):
     widget = dock(WIDGET)
     assert widget.intensities.value is None  # no image layer
 
-    widget.measure_button.native.click()
+    run_widget(widget)
 
     features = viewer.layers["img instances"].features
     assert list(features["label"]) == [1, 2, 7]
@@ -108,7 +108,7 @@ def test_features_of_a_mask_rcnn_layer_keep_class_and_score(viewer, dock):
     assert list(widget.summary.frame["region_area_px"]) == [800]
 
 
-def test_rgb_intensities_per_colour(viewer, dock):
+def test_rgb_intensities_per_colour(viewer, dock, run_widget):
     labels, _ = cells_and_image()
     rgb = np.zeros((*labels.shape, 3), np.uint8)
     rgb[..., 2] = 200
@@ -116,28 +116,28 @@ def test_rgb_intensities_per_colour(viewer, dock):
     viewer.add_labels(labels, name="cells")
     widget = dock(WIDGET)
 
-    widget.measure_button.native.click()
+    run_widget(widget)
 
     features = viewer.layers["cells"].features
     assert list(features["mean_intensity_blue"]) == [200, 200, 200]
     assert list(features["max_intensity_red"]) == [0, 0, 0]
 
 
-def test_empty_labels_give_empty_tables(viewer, dock):
+def test_empty_labels_give_empty_tables(viewer, dock, run_widget):
     viewer.add_labels(np.zeros((16, 16), np.uint16), name="nothing")
     widget = dock(WIDGET)
-    widget.measure_button.native.click()
+    run_widget(widget)
     assert len(viewer.layers["nothing"].features) == 0
     assert list(widget.summary.frame["cells"]) == [0]
     assert widget.status.value == "0 objects measured in 'nothing'."
 
 
-def test_csv_export_of_objects_and_regions(viewer, measure, tmp_path, monkeypatch):
+def test_csv_export_of_objects_and_regions(viewer, measure, tmp_path, monkeypatch, run_widget):
     classes, names = class_map()
     viewer.add_labels(classes, name="tissue classes", features=names)
     measure.reset_choices()
     measure.regions.value = viewer.layers["tissue classes"]
-    measure.measure_button.native.click()
+    run_widget(measure)
 
     for name, button in (("objects.csv", measure.export_objects_button),
                          ("regions.csv", measure.summary.export_button)):
@@ -154,19 +154,19 @@ def test_csv_export_of_objects_and_regions(viewer, measure, tmp_path, monkeypatc
     assert sorted(p.name for p in tmp_path.iterdir()) == ["objects.csv", "regions.csv"]
 
 
-def test_regions_of_another_shape_are_reported(viewer, measure, new_notifications):
+def test_regions_of_another_shape_are_reported(viewer, measure, new_notifications, run_widget):
     viewer.add_labels(np.ones((10, 10), np.uint8), name="small regions")
     measure.reset_choices()
     measure.regions.value = viewer.layers["small regions"]
 
-    measure.measure_button.native.click()
+    run_widget(measure)
 
     assert any("same image" in message for message in new_notifications())
     assert measure.status.value == "Failed; see the notification."
     assert len(viewer.layers["cells"].features) == 0
 
 
-def test_time_lapses_are_measured_per_time_point(viewer, dock):
+def test_time_lapses_are_measured_per_time_point(viewer, dock, run_widget):
     labels, image = cells_and_image()
     movie = np.stack([labels, np.where(labels == 1, 1, 0).astype(np.uint16)])  # cells 2 and 3 leave at t 1
     viewer.add_image(np.stack([image, image]), name="dapi movie", metadata={"axes": "TYX"})
@@ -175,7 +175,7 @@ def test_time_lapses_are_measured_per_time_point(viewer, dock):
     widget.objects.value = viewer.layers["movie"]
     widget.intensities.value = viewer.layers["dapi movie"]
 
-    widget.measure_button.native.click()
+    run_widget(widget)
 
     objects = widget._objects_frame
     assert list(objects["t"]) == [0, 0, 0, 1] and list(objects["label"]) == [1, 2, 3, 1]
@@ -185,15 +185,35 @@ def test_time_lapses_are_measured_per_time_point(viewer, dock):
     assert widget.status.value == "4 objects measured in 'movie' over 2 time points."
 
 
-def test_z_stack_volumes_with_the_layer_scale(viewer, dock):
+def test_z_stack_volumes_with_the_layer_scale(viewer, dock, run_widget):
     labels = np.zeros((6, 20, 20), np.uint16)
     labels[1:5, 5:15, 5:15] = 9  # 400 voxels of 2 x 0.5 x 0.5 µm
     viewer.add_labels(labels, name="nuclei", scale=(2.0, 0.5, 0.5))
     widget = dock(WIDGET)
 
-    widget.measure_button.native.click()
+    run_widget(widget)
 
     features = viewer.layers["nuclei"].features
     assert list(features["area"]) == [400] and list(features["area_calibrated"]) == [200.0]
     assert list(widget.summary.frame["region_area_um3"]) == [6 * 20 * 20 * 0.5]
     assert widget.summary.frame["density_per_mm3"][0] == pytest.approx(1 / (1200 * 1e-9))
+
+
+def test_measuring_runs_in_a_worker_and_cancel_adds_nothing(viewer, dock, qtbot, slow_calls):
+    from napari_unet_maskrcnn.core import measure
+
+    labels, image = cells_and_image()
+    viewer.add_labels(np.stack([labels] * 40), name="movie", metadata={"axes": "TYX"})
+    widget = dock(WIDGET)
+    units = slow_calls(measure, "_measure_one")
+
+    widget.measure_button.native.click()
+    assert widget.runner.running and widget.cancel_button.enabled
+    qtbot.waitUntil(lambda: widget.status.value.startswith("time point"), timeout=30_000)
+    widget.cancel_button.native.click()
+    qtbot.waitUntil(lambda: not widget.runner.running, timeout=30_000)
+
+    assert 0 < len(units) < 40
+    assert widget.status.value.startswith("Cancelled")
+    assert len(viewer.layers["movie"].features) == 0 and widget.summary.frame.empty
+    assert not widget.export_objects_button.enabled

@@ -160,7 +160,7 @@ def test_running_without_a_model_explains_what_to_do(viewer, dock, new_notificat
 
 def test_closing_napari_during_a_run_stops_it(viewer, dock, load_model, tiny_models, qtbot):
     widget = start_long_run(viewer, dock, load_model, tiny_models, qtbot)
-    worker = widget._worker
+    worker = widget.runner._worker
 
     viewer.close()
 

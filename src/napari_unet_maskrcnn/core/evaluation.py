@@ -14,17 +14,30 @@ units before the ratios are taken. Which units are evaluated depends on the axes
 from the same assignment; :func:`review_masks` paints them into three label images.
 
 Class maps (:func:`evaluate_classes`): per-class IoU and Dice over all pixels.
+
+Each has a generator form (:func:`iter_evaluate_instances`, :func:`iter_evaluate_classes`)
+that yields a :class:`~.progress.ProgressEvent` after each unit (plane or volume) and can
+be stopped there (the napari widget's Cancel); the plain functions drain it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from itertools import repeat
 
 import numpy as np
 from scipy import ndimage
 
 from .axes import LABEL_CANONICAL, to_canonical, validate_axes
-from .metrics import DEFAULT_THRESHOLDS, labelled_iou_matrix, match_counts, matched_pairs, semantic_scores
+from .metrics import (
+    DEFAULT_THRESHOLDS,
+    class_confusion,
+    confusion_scores,
+    labelled_iou_matrix,
+    match_counts,
+    matched_pairs,
+)
+from .progress import ProgressEvent, ProgressGenerator, drain
 
 RATIOS = ("accuracy", "precision", "recall", "f1", "panoptic_quality")
 """Statistics of :meth:`MatchCounts.stats` averaged over thresholds; ``accuracy`` is AP."""
@@ -58,18 +71,50 @@ def evaluate_instances(
     Raises:
         ValueError: the images differ in shape, or the axes do not fit them.
     """
+    evaluation, _ = drain(iter_evaluate_instances(y_true, y_pred, thresholds, axes, objects_3d))
+    return evaluation
+
+
+def iter_evaluate_instances(
+    y_true: np.ndarray,
+    y_pred: np.ndarray,
+    thresholds: Sequence[float] = DEFAULT_THRESHOLDS,
+    axes: str | None = None,
+    objects_3d: bool | None = None,
+    review_iou: float | None = None,
+) -> ProgressGenerator[tuple[dict, tuple[np.ndarray, np.ndarray, np.ndarray] | None]]:
+    """:func:`evaluate_instances` and, with ``review_iou``, :func:`review_masks`, unit by unit.
+
+    Yields ``ProgressEvent(done, units, "plane" | "volume")`` after each unit; a caller that
+    stops the generator there gets nothing.
+
+    Returns:
+        ``(evaluation, review)``: ``evaluation`` as :func:`evaluate_instances` returns it;
+        ``review`` the ``(matched, false_positives, missed)`` label images of
+        :func:`review_masks` at IoU ``review_iou``, or None without it.
+    """
     y_true, y_pred, axes, objects_3d = _checked(y_true, y_pred, axes, objects_3d)
+    unit = "volume" if objects_3d else "plane"
+    units = _unit_count(y_true, axes, objects_3d)
+    review = None
+    review_views = repeat(None)
+    if review_iou is not None:
+        review = (np.zeros_like(y_pred), np.zeros_like(y_pred), np.zeros_like(y_true))
+        review_views = zip(*(_unit_views(out, axes, objects_3d) for out in review))
     totals = None
-    units = 0
-    for truth, pred in _units(y_true, y_pred, axes, objects_3d):
+    for done, ((truth, pred), outputs) in enumerate(zip(_units(y_true, y_pred, axes, objects_3d), review_views), 1):
         counts = match_counts(truth, pred, thresholds)
         totals = counts if totals is None else [a + b for a, b in zip(totals, counts)]
-        units += 1
+        if outputs is not None:
+            _, matched_ids, false_ids, missed_ids = match_objects(truth, pred, review_iou)
+            for out, source, ids in zip(outputs, (pred, pred, truth), (matched_ids, false_ids, missed_ids)):
+                out[...] = np.where(np.isin(source, ids), source, 0)
+        yield ProgressEvent(done, units, unit)
     if totals is None:
         raise ValueError(f"nothing to evaluate: the label images have shape {y_true.shape}.")
     stats = [c.stats() for c in totals]
     mean = {key: float(np.mean([s[key] for s in stats])) for key in RATIOS}
-    return {"thresholds": stats, "mean": mean, "units": units, "unit": "volume" if objects_3d else "plane"}
+    return {"thresholds": stats, "mean": mean, "units": units, "unit": unit}, review
 
 
 def score_table(evaluation: dict) -> dict[str, list]:
@@ -128,17 +173,8 @@ def review_masks(
         ``matched`` and ``false_positives`` keep the predicted ids of those objects,
         ``missed`` the true ids of the true objects without a match; 0 elsewhere.
     """
-    y_true, y_pred, axes, objects_3d = _checked(y_true, y_pred, axes, objects_3d)
-    matched = np.zeros_like(y_pred)
-    false_positives = np.zeros_like(y_pred)
-    missed = np.zeros_like(y_true)
-    outputs = (matched, false_positives, missed)
-    views = zip(*(_unit_views(out, axes, objects_3d) for out in outputs))
-    for (truth, pred), unit_outputs in zip(_units(y_true, y_pred, axes, objects_3d), views):
-        _, matched_ids, false_ids, missed_ids = match_objects(truth, pred, iou_threshold)
-        for out, source, ids in zip(unit_outputs, (pred, pred, truth), (matched_ids, false_ids, missed_ids)):
-            out[...] = np.where(np.isin(source, ids), source, 0)
-    return outputs
+    _, review = drain(iter_evaluate_instances(y_true, y_pred, (iou_threshold,), axes, objects_3d, iou_threshold))
+    return review
 
 
 def evaluate_classes(
@@ -163,6 +199,19 @@ def evaluate_classes(
     Raises:
         ValueError: shapes differ, or a map has negative or very large values (not classes).
     """
+    return drain(iter_evaluate_classes(y_true, y_pred, class_names, ignore_label))
+
+
+def iter_evaluate_classes(
+    y_true: np.ndarray,
+    y_pred: np.ndarray,
+    class_names: Sequence[str] | None = None,
+    ignore_label: int | None = None,
+) -> ProgressGenerator[dict[str, list]]:
+    """:func:`evaluate_classes`, counting pixels plane by plane (each (Y, X) plane of a stack).
+
+    Yields ``ProgressEvent(done, planes, "plane")`` after each plane; returns the table.
+    """
     y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
     if y_true.shape != y_pred.shape:
         raise ValueError(_shape_message(y_true.shape, y_pred.shape))
@@ -173,9 +222,15 @@ def evaluate_classes(
             f"values from {lowest} to {highest} are not class values (0 to {MAX_CLASSES - 1}): "
             "these look like instance labels; evaluate them as objects instead."
         )
-    scores = semantic_scores(y_true, y_pred, highest + 1, ignore_label)
+    n_classes = highest + 1
+    planes = list(np.ndindex(y_true.shape[:-2]))
+    confusion = np.zeros((n_classes, n_classes), np.float64)
+    for done, index in enumerate(planes, 1):
+        confusion += class_confusion(y_true[index], y_pred[index], n_classes, ignore_label)
+        yield ProgressEvent(done, len(planes), "plane")
+    scores = confusion_scores(confusion)
     names = list(class_names or [])
-    kept = [k for k in range(highest + 1) if k != ignore_label]
+    kept = [k for k in range(n_classes) if k != ignore_label]
     iou = [float(scores["iou"][k]) for k in kept]
     dice = [float(scores["dice"][k]) for k in kept]
     return {
@@ -217,6 +272,11 @@ def _unit_views(array: np.ndarray, axes: str, objects_3d: bool) -> Iterator[np.n
     view = to_canonical(array, axes)[..., 0]  # (T, Z, Y, X)
     for index in np.ndindex(view.shape[:1] if objects_3d else view.shape[:2]):
         yield view[index]
+
+
+def _unit_count(array: np.ndarray, axes: str, objects_3d: bool) -> int:
+    view_shape = to_canonical(array, axes).shape  # (T, Z, Y, X, 1)
+    return int(np.prod(view_shape[:1] if objects_3d else view_shape[:2]))
 
 
 def _units(y_true: np.ndarray, y_pred: np.ndarray, axes: str, objects_3d: bool) -> Iterator[tuple]:

@@ -4,7 +4,9 @@
 - :func:`assign_regions`: the region class (e.g. a U-Net tissue class) of each object.
 - :func:`region_summary`: one row per region — cell count, region area, cell density,
   mean cell area and mean intensity.
-- :func:`measure_objects`: all three at once, as the API, the CLI and the napari widget run them.
+- :func:`measure_objects`: all three at once, as the API, the CLI and the napari widget run them;
+  :func:`iter_measure_objects` is its generator form, time-lapses per time point (``t`` column),
+  yielding a :class:`~.progress.ProgressEvent` after each time point (where a caller can stop).
 
 Units: ``spacing`` is the pixel size along each axis of the labels (a napari layer's
 scale), taken to be in micrometres. Without it everything is in pixels. Sizes are called
@@ -17,6 +19,8 @@ from collections.abc import Sequence
 
 import numpy as np
 from scipy import ndimage
+
+from .progress import ProgressEvent, ProgressGenerator, drain
 
 AXES = {2: ("y", "x"), 3: ("z", "y", "x")}
 COLOUR_NAMES = ("red", "green", "blue", "alpha")
@@ -214,6 +218,55 @@ def measure_objects(
         ``regions``, ``region_id`` and ``region``; ``summary`` is :func:`region_summary` per
         region class and "all", or without ``regions`` one row "all" (no ``region_id`` column).
     """
+    options = dict(image=image, spacing=spacing, regions=regions, class_names=class_names,
+                   channel_axis=channel_axis, channel_names=channel_names)
+    return drain(iter_measure_objects(labels, **options))
+
+
+def iter_measure_objects(labels: np.ndarray, *, time_lapse: bool = False, **options) -> ProgressGenerator[
+        tuple[dict[str, np.ndarray], dict[str, list]]]:
+    """:func:`measure_objects` as a progress generator, for single images or time-lapses.
+
+    Args:
+        labels: as in :func:`measure_objects`, with a leading time axis when ``time_lapse``.
+        time_lapse: the first axis of ``labels``, ``regions`` and ``image`` is time (TYX or
+            TZYX labels): each time point is measured on its own (ids are not linked across
+            time) and both tables start with a ``t`` column; ``spacing`` and ``channel_axis``
+            then leave the time axis out.
+        options: :func:`measure_objects`' other arguments, by keyword (``image``,
+            ``spacing``, ``regions``, ``class_names``, ``channel_axis``, ``channel_names``).
+
+    Yields ``ProgressEvent(done, time points, "time point")`` after each time point (one
+    event for a single image); returns ``(objects, summary)`` as :func:`measure_objects`.
+    """
+    if not time_lapse:
+        result = _measure_one(labels, **options)
+        yield ProgressEvent(1, 1, "image")
+        return result
+    image, regions, channel_axis = (options.pop(key, None) for key in ("image", "regions", "channel_axis"))
+    if regions is not None and np.shape(regions) != np.shape(labels):
+        _checked_classes(regions, np.shape(labels))  # raises, naming both shapes
+    objects, summaries = [], []
+    for t in range(labels.shape[0]):
+        table, summary = _measure_one(
+            labels[t], image=None if image is None else image[t], regions=None if regions is None else regions[t],
+            channel_axis=None if channel_axis is None else channel_axis - 1, **options)
+        objects.append({"t": np.full(len(table["label"]), t), **table})
+        summaries.append({"t": np.full(len(next(iter(summary.values()))), t), **summary})
+        yield ProgressEvent(t + 1, labels.shape[0], "time point")
+    if not objects:
+        raise ValueError(f"the labels have shape {labels.shape}: no time point to measure.")
+    return _concatenated(objects), _concatenated(summaries)
+
+
+def _concatenated(tables: list[dict]) -> dict:
+    """The columns of same-keyed tables (one per time point), one table after the other."""
+    return {key: np.concatenate([np.asarray(table[key]) for table in tables]) for key in tables[0]}
+
+
+def _measure_one(labels, image=None, spacing=None, regions=None, class_names=None, channel_axis=None,
+                 channel_names=None) -> tuple[dict, dict]:
+    """:func:`measure_objects` of one image (no time axis); the arguments as there."""
     table = measure_instances(labels, image, spacing, channel_axis, channel_names)
     if regions is None:
         whole = np.zeros(np.shape(labels), np.uint8)

@@ -154,13 +154,28 @@ def semantic_scores(
         ``{"iou": float64 (n_classes,), "dice": float64 (n_classes,), "support": int64 (n_classes,)}``;
         a class absent from both images gets NaN.
     """
+    return confusion_scores(class_confusion(y_true, y_pred, n_classes, ignore_label))
+
+
+def class_confusion(
+    y_true: np.ndarray, y_pred: np.ndarray, n_classes: int, ignore_label: int | None = None
+) -> np.ndarray:
+    """Pixel counts of each (true class, predicted class) pair: float64 (n_classes, n_classes).
+
+    Confusions of several images add up (e.g. plane by plane); ``ignore_label`` as in
+    :func:`semantic_scores`.
+    """
     y_true = np.asarray(y_true).ravel().astype(np.int64)
     y_pred = np.asarray(y_pred).ravel().astype(np.int64)
     if ignore_label is not None:
         keep = y_true != ignore_label
         y_true, y_pred = y_true[keep], y_pred[keep]
     confusion = np.bincount(y_true * n_classes + y_pred, minlength=n_classes**2)
-    confusion = confusion.reshape(n_classes, n_classes).astype(np.float64)
+    return confusion.reshape(n_classes, n_classes).astype(np.float64)
+
+
+def confusion_scores(confusion: np.ndarray) -> dict[str, np.ndarray]:
+    """Per-class IoU, Dice and support of a :func:`class_confusion` matrix (see :func:`semantic_scores`)."""
     tp = np.diag(confusion)
     true_total = confusion.sum(axis=1)
     pred_total = confusion.sum(axis=0)

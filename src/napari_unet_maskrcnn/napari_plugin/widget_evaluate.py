@@ -4,22 +4,23 @@ Objects (instance labels): AP, precision, recall, F1, panoptic quality and TP / 
 IoU 0.50..0.90 and their mean (StarDist's matching, :mod:`.core.evaluation`), plus three
 Labels layers at the review IoU, each in one fixed colour: "<prediction> matched" (green),
 "<prediction> false positives" (magenta) and "<ground truth> missed" (yellow). Class maps:
-per-class IoU and Dice.
+per-class IoU and Dice. Runs in a worker (:mod:`.background_run`), plane by plane or volume by
+volume, with progress and Cancel.
 """
 
 from __future__ import annotations
 
 import pandas as pd
-from magicgui.widgets import CheckBox, ComboBox, FloatSpinBox, Label, PushButton
+from magicgui.widgets import CheckBox, ComboBox, FloatSpinBox
 from napari.layers import Labels
 from napari.utils.colormaps import DirectLabelColormap
-from napari.utils.notifications import show_error
 
+from ..core.evaluation import guess_label_kind, iter_evaluate_classes, iter_evaluate_instances, score_table
+from .background_run import BackgroundRun, Job
 from .dock import DockContainer
 from .layer_inputs import InputImage, input_image, layer_axes
 from .layer_outputs import MARKER, show_output
 from .widget_tables import ResultTable, class_names_of
-from ..core.evaluation import evaluate_classes, evaluate_instances, guess_label_kind, review_masks, score_table
 
 REVIEW_COLOURS = {"matched": "lime", "false positives": "magenta", "missed": "yellow"}
 """Colour of every object in each review layer."""
@@ -54,32 +55,35 @@ class EvaluateWidget(DockContainer):
         self.review_iou = FloatSpinBox(
             label="review IoU", value=0.5, min=0.05, max=1.0, step=0.05,
             tooltip="Objects overlapping at least this much are matched in the review layers.")
-        self.evaluate_button = PushButton(text="Evaluate")
-        self.status = Label(value="")
+        self.runner = BackgroundRun(self._prepare, run_text="Evaluate")
+        self.evaluate_button, self.cancel_button, self.status = (
+            self.runner.run_button, self.runner.cancel_button, self.runner.status)
         self.scores = ResultTable()
         self.extend([self.prediction, self.ground_truth, self.class_maps, self.ignore_zero,
-                     self.objects_3d, self.review_iou, self.evaluate_button, self.status, self.scores])
+                     self.objects_3d, self.review_iou, self.runner, self.scores])
         self.prediction.changed.connect(self._on_layers_changed)
         self.ground_truth.changed.connect(self._on_layers_changed)
         self.class_maps.changed.connect(self._on_mode_changed)
-        self.evaluate_button.changed.connect(self.evaluate)
         self._prefer_another_ground_truth()
         self._on_layers_changed()
 
     def evaluate(self) -> None:
-        """Score the prediction (Evaluate button); show the table, add the review layers."""
-        try:
-            prediction, truth = self._sources()
-            if self.class_maps.value:
-                frame, summary = self._evaluate_classes(prediction, truth)
-            else:
-                frame, summary = self._evaluate_instances(prediction, truth)
-        except ValueError as err:
-            show_error(str(err))
-            self.status.value = "Failed; see the notification."
-            return
-        self.scores.show_frame(frame)
-        self.status.value = summary
+        """Score the prediction in a worker (Evaluate button); then show the table and review layers."""
+        self.runner.run()
+
+    def _prepare(self) -> Job:
+        prediction, truth = self._sources()
+        title = f"Evaluate segmentation: {prediction.name}"
+        if self.class_maps.value:
+            names = class_names_of(self.prediction.value) or class_names_of(self.ground_truth.value)
+            ignore = 0 if self.ignore_zero.value else None
+            work = iter_evaluate_classes(truth.data, prediction.data, names, ignore_label=ignore)
+            return Job(work, self._show_classes, title, what="Evaluation")
+        review_iou = self.review_iou.value
+        work = iter_evaluate_instances(truth.data, prediction.data, axes=prediction.output_axes,
+                                       objects_3d=self.objects_3d.value, review_iou=review_iou)
+        return Job(work, lambda result: self._show_instances(prediction, truth, review_iou, *result),
+                   title, what="Evaluation")
 
     def _sources(self) -> tuple[InputImage, InputImage]:
         if self.prediction.value is None or self.ground_truth.value is None:
@@ -93,26 +97,22 @@ class EvaluateWidget(DockContainer):
                 f"{truth.data.shape}: choose a ground truth of the same image.")
         return prediction, truth
 
-    def _evaluate_instances(self, prediction: InputImage, truth: InputImage) -> tuple[pd.DataFrame, str]:
-        options = {"axes": prediction.output_axes, "objects_3d": self.objects_3d.value}
-        evaluation = evaluate_instances(truth.data, prediction.data, **options)
-        review_iou = self.review_iou.value
-        matched, false_positives, missed = review_masks(truth.data, prediction.data, review_iou, **options)
-        for data, source, kind in ((matched, prediction, "matched"),
-                                   (false_positives, prediction, "false positives"), (missed, truth, "missed")):
+    def _show_instances(self, prediction: InputImage, truth: InputImage, review_iou: float,
+                        evaluation: dict, review: tuple) -> str:
+        """Scores into the table, review layers into the viewer (main thread); returns the status line."""
+        for data, source, kind in zip(review, (prediction, prediction, truth),
+                                      ("matched", "false positives", "missed")):
             colormap = DirectLabelColormap(color_dict={None: REVIEW_COLOURS[kind], 0: "transparent"})
             show_output(self._viewer, "labels", data, source, kind, colormap=colormap)
+        self.scores.show_frame(pd.DataFrame(score_table(evaluation)))
         first = evaluation["thresholds"][0]
         units = f"{evaluation['units']} {evaluation['unit']}{'s' if evaluation['units'] > 1 else ''}"
-        summary = (f"{units}: AP {first['accuracy']:.3f} at IoU {first['thresh']:.2f}. "
-                   f"Review layers at IoU {review_iou:.2f}.")
-        return pd.DataFrame(score_table(evaluation)), summary
+        return (f"{units}: AP {first['accuracy']:.3f} at IoU {first['thresh']:.2f}. "
+                f"Review layers at IoU {review_iou:.2f}.")
 
-    def _evaluate_classes(self, prediction: InputImage, truth: InputImage) -> tuple[pd.DataFrame, str]:
-        names = class_names_of(self.prediction.value) or class_names_of(self.ground_truth.value)
-        ignore = 0 if self.ignore_zero.value else None
-        table = evaluate_classes(truth.data, prediction.data, names, ignore_label=ignore)
-        return pd.DataFrame(table), f"Mean IoU {table['IoU'][-1]:.3f} over {len(table['IoU']) - 1} classes."
+    def _show_classes(self, table: dict) -> str:
+        self.scores.show_frame(pd.DataFrame(table))
+        return f"Mean IoU {table['IoU'][-1]:.3f} over {len(table['IoU']) - 1} classes."
 
     def _labels_layers(self, _widget=None) -> list[tuple[str, Labels]]:
         return [(layer.name, layer) for layer in self._viewer.layers if isinstance(layer, Labels)]

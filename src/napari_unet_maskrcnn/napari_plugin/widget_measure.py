@@ -3,21 +3,22 @@
 The per-object table (:func:`.core.measure.measure_instances`, plus the region of each
 object with a region layer) becomes the Labels layer's ``features``, so napari shows the
 values of the object under the cursor; the per-region summary is shown in the widget.
-Both can be exported as CSV. Sizes are calibrated by the Labels layer's scale (µm).
+Both can be exported as CSV. Sizes are calibrated by the Labels layer's scale (µm). Runs in a
+worker (:mod:`.background_run`), time point by time point, with progress and Cancel.
 """
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from magicgui.widgets import ComboBox, Label, PushButton
+from magicgui.widgets import ComboBox, PushButton
 from napari.layers import Image, Labels
-from napari.utils.notifications import show_error
 
+from ..core.measure import COLOUR_NAMES, iter_measure_objects
+from .background_run import BackgroundRun, Job
 from .dock import DockContainer
 from .layer_inputs import InputImage, input_image
 from .widget_tables import ResultTable, class_names_of, export_csv
-from ..core.measure import COLOUR_NAMES, measure_objects
 
 
 class MeasureWidget(DockContainer):
@@ -39,31 +40,33 @@ class MeasureWidget(DockContainer):
             label="regions", choices=self._labels_layers, nullable=True,
             tooltip="Class map (e.g. U-Net classes): each object gets the class of most of its "
                     "pixels; cells are counted per class (optional).")
-        self.measure_button = PushButton(text="Measure")
-        self.status = Label(value="")
+        self.runner = BackgroundRun(self._prepare, run_text="Measure")
+        self.measure_button, self.cancel_button, self.status = (
+            self.runner.run_button, self.runner.cancel_button, self.runner.status)
         self.summary = ResultTable(export_text="Export regions CSV…")
         self.export_objects_button = PushButton(text="Export objects CSV…", enabled=False)
-        self.extend([self.objects, self.intensities, self.regions, self.measure_button, self.status,
-                     self.summary, self.export_objects_button])
+        self.extend([self.objects, self.intensities, self.regions, self.runner, self.summary, self.export_objects_button])
         images = self._image_layers()
         if images:  # start with an image; "regions" starts empty
             self.intensities.value = images[-1][1]
-        self.measure_button.changed.connect(self.measure)
         self.export_objects_button.changed.connect(self.export_objects)
         self._objects_frame = pd.DataFrame()
 
     def measure(self) -> None:
-        """Measure (Measure button): fill the layer's features and the region summary."""
-        try:
-            layer = self.objects.value
-            if layer is None:
-                raise ValueError("Add a Labels layer with the objects to measure first.")
-            objects = input_image(layer, self._viewer)
-            table, summary = self._measure(objects)
-        except ValueError as err:
-            show_error(str(err))
-            self.status.value = "Failed; see the notification."
-            return
+        """Measure in a worker (Measure button); then fill the layer's features and the region summary."""
+        self.runner.run()
+
+    def _prepare(self) -> Job:
+        layer = self.objects.value
+        if layer is None:
+            raise ValueError("Add a Labels layer with the objects to measure first.")
+        objects = input_image(layer, self._viewer)
+        work = self._measurement(objects)
+        return Job(work, lambda result: self._show(layer, objects, *result),
+                   title=f"Measure objects: {objects.name}", what="Measuring")
+
+    def _show(self, layer: Labels, objects: InputImage, table: dict, summary: dict) -> str:
+        """The tables into the layer's features and the widget (main thread); returns the status line."""
         if "t" in table:  # one row per object and time point: ids repeat, so no layer features
             self._objects_frame = pd.DataFrame(table)
             times = f" over {len(set(table['t']))} time points"
@@ -77,42 +80,30 @@ class MeasureWidget(DockContainer):
         if "region_id" in summary:
             regions = f" in {len(set(k for k in summary['region_id'] if k is not None))} regions"
         self.summary.show_frame(pd.DataFrame(summary))
-        self.status.value = f"{len(self._objects_frame)} objects measured in '{objects.name}'{times}{regions}."
+        return f"{len(self._objects_frame)} objects measured in '{objects.name}'{times}{regions}."
 
     def export_objects(self) -> None:
         """Save the per-object table of the last measurement as CSV."""
         export_csv(self._objects_frame, self.native, caption="Export objects CSV")
 
-    def _measure(self, objects: InputImage) -> tuple[dict, dict]:
-        """Per-object columns and per-region summary columns of ``objects``.
-
-        Time-lapses (TYX, TZYX) are measured per time point; both tables then start with a
-        ``t`` column.
-        """
+    def _measurement(self, objects: InputImage):
+        """The core's progress generator measuring ``objects`` (time-lapses per time point)."""
         if objects.output_axes not in ("YX", "ZYX", "TYX", "TZYX"):
             raise ValueError(
                 f"'{objects.name}' has axes {objects.output_axes}: objects are measured in 2D images "
                 "(YX), z-stacks (ZYX) and their time-lapses (TYX, TZYX).")
-        labels = np.asarray(objects.data)
         spacing = objects.spacing if any(s != 1 for s in objects.spacing) else None
         image, channel_axis, channel_names = self._intensity_image()
         regions, class_names = None, None
         if self.regions.value is not None:
-            regions = np.asarray(self.regions.value.data)
+            regions = self.regions.value.data
             class_names = class_names_of(self.regions.value)
-            if regions.shape != labels.shape:
+            if regions.shape != objects.data.shape:
                 raise ValueError(f"'{self.regions.value.name}' has shape {regions.shape} but "
-                                 f"'{objects.name}' {labels.shape}: choose regions of the same image.")
-        if not objects.output_axes.startswith("T"):
-            return measure_objects(labels, image, spacing, regions, class_names, channel_axis, channel_names)
-        tables, summaries = [], []
-        for t in range(labels.shape[0]):
-            table, summary = measure_objects(
-                labels[t], None if image is None else image[t], spacing, None if regions is None else regions[t],
-                class_names, None if channel_axis is None else channel_axis - 1, channel_names)
-            tables.append({"t": np.full(len(table["label"]), t), **table})
-            summaries.append({"t": np.full(len(next(iter(summary.values()))), t), **summary})
-        return _concatenated(tables), _concatenated(summaries)
+                                 f"'{objects.name}' {objects.data.shape}: choose regions of the same image.")
+        return iter_measure_objects(
+            objects.data, time_lapse=objects.output_axes.startswith("T"), image=image, spacing=spacing,
+            regions=regions, class_names=class_names, channel_axis=channel_axis, channel_names=channel_names)
 
     def _intensity_image(self) -> tuple[np.ndarray | None, int | None, list[str] | None]:
         """(image, channel axis, channel names) of the intensities layer; Nones without one."""
@@ -120,22 +111,17 @@ class MeasureWidget(DockContainer):
             return None, None, None
         source = input_image(self.intensities.value, self._viewer)
         if "C" not in source.axes:
-            return np.asarray(source.data), None, None
+            return source.data, None, None
         channel_axis = source.axes.index("C")
         count = source.data.shape[channel_axis]
         names = list(COLOUR_NAMES[:count]) if self.intensities.value.rgb else [f"ch{c}" for c in range(count)]
-        return np.asarray(source.data), channel_axis, list(names)
+        return source.data, channel_axis, list(names)
 
     def _labels_layers(self, _widget=None) -> list[tuple[str, Labels]]:
         return [(layer.name, layer) for layer in self._viewer.layers if isinstance(layer, Labels)]
 
     def _image_layers(self, _widget=None) -> list[tuple[str, Image]]:
         return [(layer.name, layer) for layer in self._viewer.layers if isinstance(layer, Image)]
-
-
-def _concatenated(tables: list[dict]) -> dict:
-    """The columns of same-keyed tables (one per time point), one table after the other."""
-    return {key: np.concatenate([np.asarray(table[key]) for table in tables]) for key in tables[0]}
 
 
 def _merged_features(table: pd.DataFrame, old: pd.DataFrame) -> pd.DataFrame:

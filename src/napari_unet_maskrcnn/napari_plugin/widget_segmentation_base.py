@@ -1,50 +1,26 @@
 """The segmentation widgets' base: input and model choosers, options, Run/Cancel in a worker.
 
 The widgets compute nothing themselves. A run takes a snapshot of the input layer
-(:class:`~.layer_inputs.InputImage`), starts the core's progress generator in a napari
-``thread_worker`` (re-yielding its :class:`~napari_unet_maskrcnn.core.progress.ProgressEvent`),
-and turns the result into layers in the main thread (:mod:`.layer_outputs`). ``worker.quit()``
-stops the generator at its next tile; a cancelled run adds nothing.
+(:class:`~.layer_inputs.InputImage`), runs the API's progress generator in a worker
+(:mod:`.background_run`: progress, Cancel within one tile, a cancelled run adds nothing),
+and turns the result into layers in the main thread (:mod:`.layer_outputs`).
 """
 
 from __future__ import annotations
 
-import time
-from functools import partial
 from typing import Any
 
-from magicgui.widgets import ComboBox, Container, FloatSpinBox, Label, PushButton, SpinBox, Widget
+from magicgui.widgets import ComboBox, FloatSpinBox, SpinBox, Widget
 from napari.layers import Image
-from napari.qt.threading import create_worker
-from napari.utils import cancelable_progress
-from napari.utils.notifications import notification_manager, show_error
 
 from .. import api
 from ..core.device import available_devices
 from ..core.object_size import TRAINED_RANGE, describe_object_size
-from ..core.progress import progress_text
+from .background_run import BackgroundRun, Job
 from .dock import DockContainer
 from .layer_inputs import InputImage, channel_choices, input_image, layer_axes
 from .model_chooser import WIDGET_NAMES, ModelChooser
 from ..core.torch_loading import load_torch_beside_opengl
-
-
-class SegmentationError(Exception):
-    """A run failed; the message is meant for the user.
-
-    (Not a RuntimeError: napari's workers take a RuntimeError for a deleted worker and
-    swallow it, which would leave the Run button disabled.)
-    """
-
-
-def _relay(job):
-    """Worker body: re-yield the core's progress events; give failures a user message."""
-    try:
-        return (yield from job)
-    except ValueError as err:  # bad input, ModelFileError: the core's message says the fix
-        raise SegmentationError(str(err)) from err
-    except Exception as err:
-        raise SegmentationError(f"Segmentation failed ({type(err).__name__}: {err}).") from err
 
 
 class SegmentationWidget(DockContainer):
@@ -60,9 +36,6 @@ class SegmentationWidget(DockContainer):
         super().__init__()
         load_torch_beside_opengl()
         self._viewer = viewer
-        self._worker = None
-        self._progress = None
-        self._started = 0.0
         self.run_model: str | None = None
         tile = SpinBox(label="tile size", min=api.MIN_TILE, max=4096, step=64, value=api.DEFAULT_TILE,
                        tooltip="Tile edge in pixels; smaller tiles use less memory.")
@@ -79,62 +52,37 @@ class SegmentationWidget(DockContainer):
         self.channel = ComboBox(label="channel", choices=self._channels, visible=False,
                                 tooltip="Which channel the model sees.")
         self.device = ComboBox(label="device", choices=["auto", *available_devices()])
-        self.run_button = PushButton(text="Run")
-        self.cancel_button = PushButton(text="Cancel", enabled=False)
-        buttons = Container(layout="horizontal", labels=False, widgets=[self.run_button, self.cancel_button])
-        buttons.margins = (0, 0, 0, 0)
-        self.status = Label(value="")
-        self.extend([self.image, self.model, self.channel, *self._options.values(), self.device,
-                     buttons, self.status])
+        self.runner = BackgroundRun(self._prepare)
+        self.run_button, self.cancel_button, self.status = (
+            self.runner.run_button, self.runner.cancel_button, self.runner.status)
+        self.extend([self.image, self.model, self.channel, *self._options.values(), self.device, self.runner])
         self.image.changed.connect(self._on_image_changed)
         self.model.combo.changed.connect(self._apply_model_defaults)
-        self.run_button.changed.connect(self.run)
-        self.cancel_button.changed.connect(self.cancel)
-        self.native.destroyed.connect(lambda *_: self._abandon_run())
         self._on_image_changed()
         self._apply_model_defaults()
 
     @property
     def running(self) -> bool:
-        return self._worker is not None
+        return self.runner.running
 
     def run(self) -> None:
         """Start segmenting the chosen image in a worker thread (Run button)."""
-        if self.running:
-            return
-        try:
-            if self.image.value is None:
-                raise ValueError("Open an image first: there is no image layer to segment.")
-            if self.model.value is None:
-                raise ValueError("Choose a model first, or add one with 'Load model file…'.")
-            source = input_image(self.image.value, self._viewer)
-            job = self._job(source)
-            self.run_model = self.model.value  # names the output, even if the choice changes meanwhile
-        except ValueError as err:
-            show_error(str(err))
-            return
-        self._progress = cancelable_progress(
-            total=0, desc=f"{WIDGET_NAMES[self.task]}: {source.name}", cancel_callback=self.cancel
-        )
-        worker = create_worker(_relay, job, _start_thread=False, _ignore_errors=True)
-        worker.yielded.connect(self._on_progress)
-        worker.returned.connect(partial(self._on_result, source))
-        worker.errored.connect(self._on_error)
-        worker.aborted.connect(self._on_cancelled)
-        worker.finished.connect(self._on_finished)
-        self._worker = worker
-        self.run_button.enabled = False
-        self.cancel_button.enabled = True
-        self.status.value = "Starting…"
-        self._started = time.monotonic()
-        worker.start()
+        self.runner.run()
 
     def cancel(self) -> None:
         """Stop the run at its next tile (Cancel button); nothing is added."""
-        if self._worker is not None:
-            self._worker.quit()
-            self.cancel_button.enabled = False
-            self.status.value = "Cancelling…"
+        self.runner.cancel()
+
+    def _prepare(self) -> Job:
+        if self.image.value is None:
+            raise ValueError("Open an image first: there is no image layer to segment.")
+        if self.model.value is None:
+            raise ValueError("Choose a model first, or add one with 'Load model file…'.")
+        source = input_image(self.image.value, self._viewer)
+        work = self._job(source)
+        self.run_model = self.model.value  # names the output, even if the choice changes meanwhile
+        return Job(work, lambda result: self._finish(source, result),
+                   title=f"{WIDGET_NAMES[self.task]}: {source.name}", what="Segmentation")
 
     def _arguments(self, source: InputImage) -> dict[str, Any]:
         """Keyword arguments of the API's ``iter_segment_*`` call for ``source``."""
@@ -189,39 +137,5 @@ class SegmentationWidget(DockContainer):
         except ValueError:  # an unreadable model file, or a default outside a widget's range
             return
 
-    def _on_progress(self, event) -> None:
-        bar = self._progress
-        if bar is None:  # napari's progress bar may process events: the run can end in here
-            return
-        self.status.value = progress_text(event, time.monotonic() - self._started)
-        if bar.total != event.total:
-            bar.total = event.total
-        bar.update(event.done - bar.n)
-
-    def _on_result(self, source: InputImage, result) -> None:
-        self.status.value = f"{self._show(source, result)}\n{describe_object_size(result.object_size)}."
-
-    def _on_error(self, error: Exception) -> None:
-        """Notify the failure (its message says what to change; the traceback is attached)."""
-        self.status.value = "Failed; see the notification."
-        notification_manager.receive_error(type(error), error, error.__traceback__)
-
-    def _on_cancelled(self) -> None:
-        self.status.value = "Cancelled; nothing was added."
-
-    def _abandon_run(self) -> None:
-        """The widget is being destroyed (napari closes): stop the run, touch no widget."""
-        worker = self._worker
-        if worker is None:
-            return
-        for signal in (worker.yielded, worker.returned, worker.errored, worker.aborted, worker.finished):
-            signal.disconnect()
-        worker.quit()
-        self._progress.close()
-
-    def _on_finished(self) -> None:
-        self._progress.close()
-        self._progress = None
-        self._worker = None
-        self.run_button.enabled = True
-        self.cancel_button.enabled = False
+    def _finish(self, source: InputImage, result) -> str:
+        return f"{self._show(source, result)}\n{describe_object_size(result.object_size)}."
