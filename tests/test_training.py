@@ -112,6 +112,9 @@ def test_class_maps_shift_classes_and_ignore_unlabelled_and_padding():
     np.testing.assert_array_equal(
         semantic_targets(labels, "classes"), [[IGNORE_INDEX, 0, 1], [2, IGNORE_INDEX, IGNORE_INDEX]]
     )
+    np.testing.assert_array_equal(  # painted: the value is the output class; 0 is never a target
+        semantic_targets(labels, "painted"), [[IGNORE_INDEX, 1, 2], [3, IGNORE_INDEX, IGNORE_INDEX]]
+    )
 
 
 def test_loss_ignores_unlabelled_pixels():
@@ -232,6 +235,27 @@ def test_sparse_class_maps_train_with_named_classes():
     assert set(result.best_metrics) == {"mean_iou", "iou_bg", "iou_cell"}
     assert result.spec.object_diameter_px is None  # class maps have no objects to measure
     assert np.isfinite(result.history[-1].losses["loss"])
+
+
+def test_painted_class_maps_output_the_painted_values():
+    """Painted 1 and 2 -> output classes 1 and 2 (0 "unlabelled" is never trained nor output)."""
+    from napari_unet_maskrcnn.core.progress import drain
+    from napari_unet_maskrcnn.core.semantic import predict_semantic_plane
+    from napari_unet_maskrcnn.core.inputs import prepare_plane
+
+    image, labels = discs(2, 48)
+    scribbles = np.zeros_like(labels)
+    scribbles[labels > 0] = 2
+    scribbles[::2] = 0
+    scribbles[:4, :] = 1
+    pairs = [TrainingPair(image, scribbles, "a"), TrainingPair(image, scribbles, "b")]
+    result = train_unet(pairs, **TINY_UNET, label_kind="painted", class_names=["bg", "cell"],
+                        config=TrainConfig(epochs=1, val_names=["b"], **FAST))
+    assert result.spec.class_names == ["unlabelled", "bg", "cell"]
+    assert set(result.best_metrics) == {"mean_iou", "iou_bg", "iou_cell"}
+    source = prepare_plane(image, result.spec.in_channels)
+    classes, _ = drain(predict_semantic_plane(source, result.network.eval(), tile=48, overlap=8, device=torch.device("cpu")))
+    assert set(np.unique(classes)) <= {1, 2}
 
 
 def test_should_stop_keeps_a_valid_model_written_atomically(tmp_path):

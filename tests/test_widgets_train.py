@@ -57,7 +57,9 @@ def train(widget, qtbot, timeout_ms: int = 120_000) -> None:
     assert widget.train_button.enabled and not widget.cancel_button.enabled
 
 
-def test_unet_from_sparse_strokes_appears_in_the_unet_widget(viewer, dock, trainer, qtbot, user_model_folder):
+def test_unet_from_sparse_strokes_outputs_the_painted_values_with_their_names(
+    viewer, dock, trainer, qtbot, user_model_folder, run_widget
+):
     image, instances = discs()
     strokes = np.zeros_like(instances)
     strokes[instances > 0] = 2
@@ -68,20 +70,30 @@ def test_unet_from_sparse_strokes_appears_in_the_unet_widget(viewer, dock, train
     labels_layer = viewer.add_labels(strokes, name="strokes", features=features)
     segmentation = dock("U-Net segmentation")
     trainer.task.value = "semantic"
-    trainer.label_kind.value = "classes"
+    trainer.label_kind.value = "painted"
     assert trainer.region.native.isHidden() and trainer.margin.native.isHidden()  # unpainted = ignored
     trainer.start_from("unet")
     add_pair(trainer, image_layer, labels_layer)
+    assert not trainer.class_names.native.isHidden()
+    assert trainer.class_names.names() == {1: "background", 2: "cell"}  # from the layer's features
+    trainer.class_names.data[1, 0] = "nucleus"  # the user renames class 2
     trainer.model_name.value = "strokes"
 
     train(trainer, qtbot)
 
-    path = user_model_folder / "strokes.safetensors"
-    spec = read_spec(path)
-    assert spec.class_names == ["background", "cell"] and spec.provenance["data"]["label_kind"] == "classes"
+    spec = read_spec(user_model_folder / "strokes.safetensors")
+    assert spec.class_names == ["unlabelled", "background", "nucleus"]
+    assert spec.provenance["data"]["label_kind"] == "painted"
     assert "strokes" in segmentation.model.combo.choices
     assert trainer.plot.losses and trainer.status.value.startswith("Wrote 'strokes'")
     assert trainer.model_name.value == "strokes-2"  # the next run will not overwrite this one
+
+    segmentation.image.value = image_layer
+    segmentation.model.value = "strokes"
+    run_widget(segmentation)
+    output = viewer.layers["cells · strokes"]
+    assert set(np.unique(output.data[strokes > 0])) <= {1, 2}  # the painted values, not 0 and 1
+    assert list(output.features["class_name"]) == ["unlabelled", "background", "nucleus"]
 
 
 def test_mask_rcnn_from_instances_in_a_shapes_region(viewer, dock, trainer, qtbot, user_model_folder):
@@ -168,7 +180,7 @@ def test_problems_are_notified_and_nothing_is_written(viewer, trainer, qtbot, ne
     cases = [
         (viewer.add_labels(instances[:48], name="too small"), "instances", "choose labels drawn on this image"),
         (viewer.add_labels(np.zeros_like(instances), name="empty"), "instances", "no labelled pixel"),
-        (viewer.add_labels(instances + 40 * (instances > 0), name="ids"), "classes", "look like instance labels"),
+        (viewer.add_labels(instances + 40 * (instances > 0), name="ids"), "painted", "look like instance labels"),
     ]
     trainer.task.value = "semantic"
     for labels_layer, kind, message in cases:
@@ -216,7 +228,7 @@ def test_task_and_label_kind_follow_the_chosen_labels(viewer, trainer):
     trainer.task.value = "semantic"  # the user's choice stays until other labels are chosen
     assert trainer.task.value == "semantic"
     trainer.labels.value = viewer.add_labels(strokes, name="strokes")  # 2 values, many pieces: classes
-    assert (trainer.task.value, trainer.label_kind.value) == ("semantic", "classes")
+    assert (trainer.task.value, trainer.label_kind.value) == ("semantic", "painted")
 
 
 def test_validation_warnings_say_when_there_is_none_or_it_is_optimistic():
@@ -244,3 +256,4 @@ def test_a_collapsed_training_is_flagged():
     assert collapse_warning("unet", {}) is None  # no validation: nothing to judge
     assert "no object" in collapse_warning("maskrcnn", {"ap50": 0.0, "recall50": 0.0})
     assert collapse_warning("maskrcnn", {"ap50": 0.3, "recall50": 0.5}) is None
+

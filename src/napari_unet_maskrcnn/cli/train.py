@@ -3,7 +3,7 @@
     unet-maskrcnn train --arch {unet,maskrcnn} --images DIR --labels DIR --output MODEL.safetensors
                   [--base NAME_OR_FILE] [--epochs N] [--minutes N] [--val-fraction F | --val-list FILE]
                   [--device DEV] [--seed S] [--crop N] [--batch-size N] [--lr F] [--in-channels N]
-                  [--channel N] [--label-kind {instances,classes}] [--class-names NAME ...] [--class-weights W ...]
+                  [--channel N] [--label-kind {instances,classes,painted}] [--class-names NAME ...] [--class-weights W ...]
                   [--depth N] [--width N] [--backbone NAME] [--fpn-channels N]
                   [--resume CHECKPOINT] [--checkpoint-dir DIR] [--checkpoint-every N]
                   [--bf16 | --no-bf16] [--no-augment] [--quiet]
@@ -58,9 +58,10 @@ def add_train_parser(commands) -> None:
     parser.add_argument("--lr", type=float, help="peak learning rate (unet 1e-3, maskrcnn 3e-4)")
     parser.add_argument("--in-channels", type=int, help="network input channels (default: from the images)")
     parser.add_argument("--channel", type=int, help="train on this channel of multichannel images")
-    parser.add_argument("--label-kind", choices=("instances", "classes"), default="instances",
-                        help="unet: labels are object ids (default; learns background/object/boundary) "
-                             "or class maps 1..K with 0 = unlabelled (ignored)")
+    parser.add_argument("--label-kind", choices=("instances", "classes", "painted"), default="instances",
+                        help="unet: labels are object ids (default; learns background/object/boundary), "
+                             "class maps 1..K with 0 = unlabelled (ignored; outputs 0..K-1), or 'painted' "
+                             "class maps whose values are the outputs (1..K; output 0 'unlabelled' unused)")
     parser.add_argument("--class-names", nargs="+", metavar="NAME",
                         help="unet classes: one name per class; unet instances / maskrcnn: the object name")
     parser.add_argument("--class-weights", nargs="+", type=float, metavar="W",

@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import re
 from collections import Counter
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -99,12 +99,14 @@ class TrainRequest:
 
     Attributes:
         arch: ``"unet"`` or ``"maskrcnn"``.
-        label_kind: ``"instances"`` or ``"classes"`` (U-Net class strokes).
+        label_kind: ``"instances"``, ``"painted"`` (U-Net class strokes, painted value = output
+            value) or ``"classes"`` (strokes 1..K -> outputs 0..K-1).
         region: ``"objects"``, ``"polygons"`` or ``"image"`` (see :mod:`.core.training.regions`).
         margin: pixels around labelled objects counted as annotated (``"objects"``).
         snapshots: the pairs.
         config: the recipe (time budget, epochs, validation share, crop, device, base model).
         output: the model file to write.
+        class_names: painted value -> class name typed in the widget (win over the layers' features).
     """
 
     arch: str
@@ -114,6 +116,7 @@ class TrainRequest:
     snapshots: list[PairSnapshot]
     config: TrainConfig
     output: Path
+    class_names: dict[int, str] = field(default_factory=dict)
 
     @classmethod
     def build(cls, *, base: str | None, minutes: float, epochs: int | None, val_share: float, crop: int,
@@ -295,6 +298,7 @@ def _train(request: TrainRequest, on_progress, should_stop):
             pairs.setdefault(pair.name, pair)  # the same slice added twice trains once
             sources.setdefault(pair.name, snap.name)
         names = {**snap.class_names, **names}
+    names.update(request.class_names)
     pairs = list(pairs.values())
     for message in validation_warnings(pairs, sources, request.config):
         on_progress(TrainEvent("warning", 0, 0, 0, request.config.epochs, 0.0, message=message))
@@ -302,7 +306,7 @@ def _train(request: TrainRequest, on_progress, should_stop):
     common = dict(config=request.config, on_progress=on_progress, should_stop=should_stop,
                   provenance={"data": {"source": "napari layers", "pairs": [pair.name for pair in pairs]}})
     if request.arch == "unet":
-        if request.label_kind == "classes":
+        if request.label_kind in ("classes", "painted"):
             count = max(int(pair.labels.max()) for pair in pairs)
             class_names = [names.get(value, f"class {value}") for value in range(1, count + 1)]
         else:

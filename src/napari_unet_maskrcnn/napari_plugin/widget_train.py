@@ -2,7 +2,8 @@
 
 The user adds pairs of an image layer and a labels layer (2D images; stacks slice by slice:
 the slice shown when the pair was added, or every annotated slice), chooses the task, what
-the labels are (instances, or U-Net class strokes), where they annotated (labelled objects
+the labels are (instances, or U-Net class strokes whose painted value is the value the model
+outputs, with a name per value), where they annotated (labelled objects
 plus a margin, the whole image, or the shapes of a Shapes layer), the starting model, a
 time budget, the validation share and a name.
 
@@ -36,11 +37,13 @@ from napari.utils import cancelable_progress
 from napari.utils.notifications import notification_manager, show_error, show_info, show_warning
 from qtpy.QtCore import QObject, Signal
 
-from .dock import DockContainer
 from .. import api
+from .class_names_table import ClassNamesTable
+from .dock import DockContainer
 from .train_inputs import (
     PairChoice,
     TrainRequest,
+    feature_class_names,
     free_model_name,
     model_output_path,
     run_training,
@@ -56,6 +59,8 @@ from ..core.registry import user_model_dir
 from ..core.training.regions import DEFAULT_MARGIN
 
 SCRATCH = "from scratch"
+MAX_NAMED_CLASSES = 255
+"""Painted values beyond this get no row in the class names table (they are instance ids)."""
 
 
 class _Relay(QObject):
@@ -92,10 +97,12 @@ class TrainWidget(DockContainer):
                                                     ("Mask R-CNN instances", "instances")])
         self.label_kind = ComboBox(
             label="labels are",
-            choices=[("instances (one id per object)", "instances"), ("class strokes (0 = unlabelled)", "classes")],
-            tooltip="Class strokes: paint a few strokes of every class, background too, with labels "
-                    "1..K; unpainted pixels are ignored.",
+            choices=[("instances (one id per object)", "instances"), ("class strokes (0 = unlabelled)", "painted")],
+            tooltip="Class strokes: paint a few strokes of every class, background too, with values "
+                    "1..K; unpainted pixels are ignored. The model outputs the value you painted.",
         )
+        self.class_names = ClassNamesTable(
+            label="class names", tooltip="Name of each painted value (the model's class names); edit to rename.")
         self.region = ComboBox(
             label="annotated region", choices=self._region_choices,
             tooltip="Where the labels are complete; elsewhere nothing is learned (unlabelled cells are "
@@ -133,7 +140,7 @@ class TrainWidget(DockContainer):
         self.plot = TrainingPlot()
         self.extend([
             self.image, self.labels, self.slices, self.add_button, self.pair_list, self.remove_button,
-            self.task, self.label_kind, self.region, self.margin, self.start, self.load_button,
+            self.task, self.label_kind, self.class_names, self.region, self.margin, self.start, self.load_button,
             self.minutes, self.epochs, self.val_share, self.crop, self.device, self.model_name,
             self.save_to, buttons, self.status, self.warning,
         ])
@@ -141,6 +148,7 @@ class TrainWidget(DockContainer):
 
         self.image.changed.connect(self._update_visibility)
         self.labels.changed.connect(self._infer_task)
+        self.labels.changed.connect(self._update_class_names)
         self.task.changed.connect(self._on_task_changed)
         self.label_kind.changed.connect(self._update_visibility)
         self.region.changed.connect(self._update_visibility)
@@ -174,12 +182,14 @@ class TrainWidget(DockContainer):
         if choice not in self._pairs:
             self._pairs.append(choice)
         self.pair_list.reset_choices()
+        self._update_class_names()
 
     def remove_selected_pairs(self) -> None:
         """Remove the pairs selected in the list."""
         selected = self.pair_list.value
         self._pairs = [pair for pair in self._pairs if pair not in selected]
         self.pair_list.reset_choices()
+        self._update_class_names()
 
     def _pair_choices(self, _widget=None) -> list[tuple[str, PairChoice]]:
         layers = list(self._viewer.layers)
@@ -220,7 +230,7 @@ class TrainWidget(DockContainer):
         if kind == "instances":
             self.task.value, self.label_kind.value = "instances", "instances"
         elif kind == "classes":
-            self.task.value, self.label_kind.value = "semantic", "classes"
+            self.task.value, self.label_kind.value = "semantic", "painted"
 
     def _on_task_changed(self, _value=None) -> None:
         self.start.reset_choices()
@@ -231,9 +241,20 @@ class TrainWidget(DockContainer):
         image = self.image.value
         self.slices.visible = image is not None and PairChoice.is_stack(image, self._viewer)
         self.label_kind.visible = self.task.value == "semantic"
+        self.class_names.visible = self._label_kind() == "painted"
         instances = self._label_kind() == "instances"  # class strokes: unpainted pixels are ignored anyway
         self.region.visible = instances
         self.margin.visible = instances and self.region.value == "objects"
+
+    def _update_class_names(self, _value=None) -> None:
+        """One row per painted value of the pairs' labels (or of the chosen labels layer)."""
+        layers = [pair.labels for pair in self._pairs] or [self.labels.value]
+        layers = [layer for layer in layers if layer is not None]
+        suggested = {}
+        for layer in reversed(layers):
+            suggested.update(feature_class_names(layer))
+        count = max((int(layer.data.max()) for layer in layers if layer.data.size), default=0)
+        self.class_names.show_values(min(max(count, 0), MAX_NAMED_CLASSES), suggested)
 
     def _label_kind(self) -> str:
         return self.label_kind.value if self.task.value == "semantic" else "instances"
@@ -291,6 +312,7 @@ class TrainWidget(DockContainer):
         return TrainRequest.build(
             arch="unet" if self.task.value == "semantic" else "maskrcnn",
             label_kind=self._label_kind(),
+            class_names=self.class_names.names() if self._label_kind() == "painted" else {},
             region="polygons" if shapes is not None else region,
             margin=self.margin.value,
             snapshots=[snapshot(pair, shapes, self._viewer) for pair in self._pairs],

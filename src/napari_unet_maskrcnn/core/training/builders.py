@@ -46,9 +46,11 @@ def train_unet(
             (H, W) or (H, W, C) of any real dtype, labels (H, W) integers.
         output: model file written atomically at the end, also when stopped; None = not written.
         config: the recipe; None = :class:`~.config.TrainConfig` defaults.
-        label_kind: ``"instances"`` (object ids; background / object / boundary are learned)
-            or ``"classes"`` (class maps 1..K; 0 = unlabelled, left out of the loss).
-        class_names: instances: the object's name or all three names; classes: K names.
+        label_kind: ``"instances"`` (object ids; background / object / boundary are learned),
+            ``"classes"`` (class maps 1..K -> outputs 0..K-1; 0 = unlabelled, left out of the
+            loss) or ``"painted"`` (class maps 1..K -> outputs 1..K, the painted values; output
+            0 "unlabelled" is never a target).
+        class_names: instances: the object's name or all three names; class maps: K names.
         depth, base_width: U-Net size (a ``config.base`` or ``config.resume`` model's win).
         in_channels: network input channels; None = from the images (1 grey, 3 colour).
         channel: train on this channel of multichannel images.

@@ -40,7 +40,12 @@ PAD_LABEL = -1
 """Label of crop pixels outside the image (images smaller than the crop are padded)."""
 MIN_BOX_SIDE = 4
 """Objects whose box in a crop is narrower or lower than this (pixels) are not Mask R-CNN targets."""
-LABEL_KINDS = ("instances", "classes")
+LABEL_KINDS = ("instances", "classes", "painted")
+"""What U-Net labels are: object ids; class maps 1..K (output classes 0..K-1); or class maps
+whose painted values are the output values ("painted": class k -> output k, 0 unlabelled)."""
+CLASS_MAP_KINDS = ("classes", "painted")
+UNLABELLED = "unlabelled"
+"""Name of output class 0 of a U-Net trained on ``"painted"`` labels: never a training target."""
 IMAGE_SUFFIXES = (".tif", ".tiff", ".png", ".jpg", ".jpeg", ".bmp")
 
 
@@ -312,15 +317,17 @@ def semantic_targets(labels: np.ndarray, label_kind: str) -> np.ndarray:
 
     Args:
         labels: (H, W) ids or classes; :data:`PAD_LABEL` outside the image.
-        label_kind: ``"instances"`` (3 classes, padding ignored) or ``"classes"``
-            (class k -> k - 1, unlabelled 0 and padding ignored).
+        label_kind: ``"instances"`` (3 classes, padding ignored), ``"classes"``
+            (class k -> k - 1, unlabelled 0 and padding ignored) or ``"painted"`` (class k ->
+            k, unlabelled 0 and padding ignored: output class 0 is never a target).
     """
     if label_kind == "instances":
         targets = instances_to_classes(np.maximum(labels, 0)).astype(np.int64)
         targets[labels == PAD_LABEL] = IGNORE_INDEX
         return targets
-    if label_kind == "classes":
-        return np.where(labels > 0, labels - 1, IGNORE_INDEX).astype(np.int64)
+    if label_kind in CLASS_MAP_KINDS:
+        offset = 1 if label_kind == "classes" else 0
+        return np.where(labels > 0, labels - offset, IGNORE_INDEX).astype(np.int64)
     raise ValueError(f"label_kind must be one of {', '.join(LABEL_KINDS)}, got {label_kind!r}.")
 
 

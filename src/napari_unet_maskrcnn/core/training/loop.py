@@ -108,6 +108,8 @@ class Run:
         self.network = build_network(spec)
         if config.base and checkpoint is None:
             self._load_base_weights()
+        if checkpoint is None:
+            task.init_network(self.network)
         self.network.to(self.device)
         self.parameters = list(self.network.parameters())
         self.optimizer = torch.optim.AdamW(self.parameters, lr=config.lr, weight_decay=config.weight_decay)

@@ -26,7 +26,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from ..axes import output_axes, to_canonical, validate_axes
-from .data import LABEL_KINDS, TrainingPair
+from .data import CLASS_MAP_KINDS, LABEL_KINDS, TrainingPair
 
 REGION_KINDS = ("objects", "polygons", "image")
 DEFAULT_MARGIN = 16
@@ -72,7 +72,7 @@ def check_label_kind(labels: np.ndarray, label_kind: str, name: str) -> None:
     in one piece.
 
     Raises:
-        ValueError: more than :data:`MAX_CLASSES` classes for ``"classes"``; for
+        ValueError: more than :data:`MAX_CLASSES` classes for class maps; for
             ``"instances"``, a few values each painted as several separate strokes.
     """
     from skimage.measure import label as connected
@@ -81,7 +81,7 @@ def check_label_kind(labels: np.ndarray, label_kind: str, name: str) -> None:
         raise ValueError(f"label_kind must be one of {', '.join(LABEL_KINDS)}, got {label_kind!r}.")
     values = np.unique(labels)
     values = values[values > 0]
-    if label_kind == "classes" and len(values) and values[-1] > MAX_CLASSES:
+    if label_kind in CLASS_MAP_KINDS and len(values) and values[-1] > MAX_CLASSES:
         raise ValueError(
             f"'{name}' uses label values up to {values[-1]}: class strokes use one value per class "
             f"(1..{MAX_CLASSES} at most). These look like instance labels (one value per object): "
@@ -117,7 +117,7 @@ def plane_pairs(
         labels: integer array of the image's shape without the ``C`` axis.
         axes: the image's axes.
         name: names the pairs (``"<name>"`` for a 2D image, ``"<name> z3"`` / ``"t1 z3"`` for planes).
-        label_kind: ``"instances"`` or ``"classes"``; labels of the other kind are refused
+        label_kind: ``"instances"``, ``"classes"`` or ``"painted"``; labels of the other kind are refused
             (:func:`check_label_kind`).
         planes: the (t, z) planes to use, None for all.
         region: ``"objects"``, ``"polygons"`` or ``"image"`` (see the module docstring).

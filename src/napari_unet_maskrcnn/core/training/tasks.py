@@ -25,6 +25,7 @@ from .data import (
     IGNORE_INDEX,
     LABEL_KINDS,
     PAD_LABEL,
+    UNLABELLED,
     TrainingPair,
     instance_targets,
     instances_to_classes,
@@ -34,6 +35,7 @@ from .data import (
 UNET_INSTANCE_CLASSES = ("background", "object", "boundary")
 VAL_SCORE_THRESHOLD = 0.5
 VAL_MARGIN = 64
+UNLABELLED_BIAS = -20.0
 
 
 def unet_class_names(
@@ -43,7 +45,8 @@ def unet_class_names(
 
     Instances: ``background, object, boundary``, with ``class_names`` naming the object
     (one name) or all three classes. Classes: one name per class 1..K of the label maps
-    (K = the largest label), ``class 1 .. class K`` by default.
+    (K = the largest label), ``class 1 .. class K`` by default. Painted: ``unlabelled``
+    (output 0, never trained) and then those K names, so output value k is painted value k.
     """
     if label_kind not in LABEL_KINDS:
         raise ValueError(f"label_kind must be one of {', '.join(LABEL_KINDS)}, got {label_kind!r}.")
@@ -60,11 +63,13 @@ def unet_class_names(
     if n_classes < 1:
         raise ValueError("The class maps contain no labelled pixel (every value is 0 = unlabelled).")
     if class_names is None:
-        return [f"class {k}" for k in range(1, n_classes + 1)]
-    if len(class_names) < n_classes:
+        names = [f"class {k}" for k in range(1, n_classes + 1)]
+    elif len(class_names) < n_classes:
         raise ValueError(f"The class maps use classes 1..{n_classes} but {len(class_names)} "
                          "class name(s) were given.")
-    return list(class_names)
+    else:
+        names = list(class_names)
+    return [UNLABELLED, *names] if label_kind == "painted" else names
 
 
 def masked_cross_entropy(
@@ -88,7 +93,7 @@ def masked_cross_entropy(
 
 
 class SemanticTask:
-    """U-Net training on instance labels (3 classes) or class maps (0 ignored).
+    """U-Net training on instance labels (3 classes) or class maps (0 ignored; "painted": output = value).
 
     Attributes:
         arch: ``"unet"``.
@@ -106,6 +111,13 @@ class SemanticTask:
         self.label_kind = label_kind
         self.score_name = "object_iou" if label_kind == "instances" else "mean_iou"
         self.class_weights = None if class_weights is None else torch.tensor(class_weights, dtype=torch.float32)
+
+    def init_network(self, network) -> None:
+        """Painted labels: output class 0 ("unlabelled") is never a target, so it starts far below
+        the others (head bias -20) and even a briefly trained model never outputs it."""
+        if self.label_kind == "painted":
+            with torch.no_grad():
+                network.head.bias[0] = UNLABELLED_BIAS
 
     def losses(self, network, images: torch.Tensor, labels: list[np.ndarray]) -> dict[str, torch.Tensor]:
         """``{"loss_ce": ...}`` for images float32 (B, C, h, w) and label crops (h, w)."""
@@ -133,8 +145,10 @@ class SemanticTask:
         if self.label_kind == "instances":
             iou = semantic_scores(truth, predicted, len(class_names))["iou"]
             score = iou[1]
-        else:
-            iou = semantic_scores(truth, predicted + 1, len(class_names) + 1, ignore_label=0)["iou"][1:]
+        else:  # class maps: output k is value k + 1 ("classes") or k ("painted", output 0 never trained)
+            offset = 1 if self.label_kind == "classes" else 0
+            class_names = class_names[1 - offset:]
+            iou = semantic_scores(truth, predicted + offset, len(class_names) + 1, ignore_label=0)["iou"][1:]
             score = np.nanmean(iou) if np.any(np.isfinite(iou)) else math.nan
         return {self.score_name: _number(score), **{f"iou_{n}": _number(v) for n, v in zip(class_names, iou)}}
 
@@ -145,6 +159,9 @@ class InstanceTask:
     arch = "maskrcnn"
     pad_label = 0
     score_name = "ap50"
+
+    def init_network(self, network) -> None:
+        """Nothing to adjust in a new or fine-tuned Mask R-CNN."""
 
     def losses(self, network, images: torch.Tensor, labels: list[np.ndarray]) -> dict[str, torch.Tensor]:
         """torchvision's Mask R-CNN losses for images (B, C, h, w) and instance crops (h, w)."""
