@@ -31,9 +31,6 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
 @pytest.fixture(scope="session")
 def tiny_models(tmp_path_factory) -> dict:
     """Tiny untrained model files: ``unet`` and ``maskrcnn`` (1 channel), ``unet-rgb``."""
-    from napari_unet_maskrcnn.napari_plugin.torch_loading import load_torch_beside_opengl
-
-    load_torch_beside_opengl()  # an earlier widget test's viewer may have loaded Mesa's OpenGL already
     from napari_unet_maskrcnn.core.testing import make_tiny_model_file
 
     folder = tmp_path_factory.mktemp("models")
