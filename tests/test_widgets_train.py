@@ -257,3 +257,30 @@ def test_a_collapsed_training_is_flagged():
     assert "no object" in collapse_warning("maskrcnn", {"ap50": 0.0, "recall50": 0.0})
     assert collapse_warning("maskrcnn", {"ap50": 0.3, "recall50": 0.5}) is None
 
+
+def test_channel_of_a_multichannel_image_is_learned_and_chosen_again_by_the_unet_widget(
+    viewer, dock, trainer, qtbot, user_model_folder
+):
+    image, instances = discs()
+    two_channels = np.stack([np.random.default_rng(1).integers(900, 1100, image.shape, np.uint16), image])
+    image_layer = viewer.add_image(two_channels, name="two colours", metadata={"axes": "CYX"})
+    labels_layer = viewer.add_labels(instances, name="objects")
+    segmentation = dock("U-Net segmentation")
+    add_pair(trainer, image_layer, labels_layer)
+    trainer.task.value, trainer.label_kind.value = "semantic", "instances"
+    trainer.start.value = None  # from scratch: any channel count, so "all" is offered
+    assert not trainer.channel.native.isHidden()
+    assert list(trainer.channel.choices) == [None, 0, 1]
+    trainer.start_from("unet")  # a 1-channel model: one channel must be chosen
+    assert list(trainer.channel.choices) == [0, 1]
+    trainer.channel.value = 1
+    trainer.model_name.value = "second-channel"
+
+    train(trainer, qtbot)
+
+    spec = read_spec(user_model_folder / "second-channel.safetensors")
+    assert spec.provenance["data"]["channel"] == 1 and spec.in_channels == 1
+    segmentation.image.value = image_layer
+    assert segmentation.channel.value is None
+    segmentation.model.value = "second-channel"
+    assert segmentation.channel.value == 1  # preselected from the model's provenance

@@ -107,6 +107,8 @@ class TrainRequest:
         config: the recipe (time budget, epochs, validation share, crop, device, base model).
         output: the model file to write.
         class_names: painted value -> class name typed in the widget (win over the layers' features).
+        channel: ``(channel, in_channels)``: the one channel of multichannel images to learn
+            from, or all of them as ``in_channels`` inputs; ``(None, None)`` for grey and RGB.
     """
 
     arch: str
@@ -117,6 +119,7 @@ class TrainRequest:
     config: TrainConfig
     output: Path
     class_names: dict[int, str] = field(default_factory=dict)
+    channel: tuple[int | None, int | None] = (None, None)
 
     @classmethod
     def build(cls, *, base: str | None, minutes: float, epochs: int | None, val_share: float, crop: int,
@@ -303,7 +306,9 @@ def _train(request: TrainRequest, on_progress, should_stop):
     for message in validation_warnings(pairs, sources, request.config):
         on_progress(TrainEvent("warning", 0, 0, 0, request.config.epochs, 0.0, message=message))
     base_names = read_spec(resolve_model(request.config.base)).class_names if request.config.base else None
+    channel, in_channels = request.channel
     common = dict(config=request.config, on_progress=on_progress, should_stop=should_stop,
+                  channel=channel, in_channels=in_channels,
                   provenance={"data": {"source": "napari layers", "pairs": [pair.name for pair in pairs]}})
     if request.arch == "unet":
         if request.label_kind in ("classes", "painted"):

@@ -37,6 +37,7 @@ class SegmentationWidget(DockContainer):
         load_torch_beside_opengl()
         self._viewer = viewer
         self.run_model: str | None = None
+        self._model_channel: int | None = None  # the chosen model's training channel
         tile = SpinBox(label="tile size", min=api.MIN_TILE, max=4096, step=64, value=api.DEFAULT_TILE,
                        tooltip="Tile edge in pixels; smaller tiles use less memory.")
         self.diameter = FloatSpinBox(
@@ -124,18 +125,27 @@ class SegmentationWidget(DockContainer):
         """Offer the channels of the new image (hidden for single-channel images)."""
         self.channel.reset_choices()
         self.channel.visible = bool(self.channel.choices)
+        self._preselect_channel()
 
     def _apply_model_defaults(self, _value=None) -> None:
-        """Fill the options with the chosen model's suggested settings."""
+        """Fill the options with the chosen model's suggested settings; choose its training channel."""
+        self._model_channel = None
         if self.model.value is None:
             return
         try:
-            defaults = api.get_model_spec(self.model.value).defaults
-            for key, value in defaults.items():
+            spec = api.get_model_spec(self.model.value)
+            self._model_channel = spec.provenance.get("data", {}).get("channel")
+            self._preselect_channel()
+            for key, value in spec.defaults.items():
                 if key in self._options:
                     self._options[key].value = value
         except ValueError:  # an unreadable model file, or a default outside a widget's range
             return
+
+    def _preselect_channel(self) -> None:
+        """The channel the model was trained on (``provenance["data"]["channel"]``), when the image has it."""
+        if self._model_channel is not None and self._model_channel in self.channel.choices:
+            self.channel.value = self._model_channel
 
     def _finish(self, source: InputImage, result) -> str:
         return f"{self._show(source, result)}\n{describe_object_size(result.object_size)}."

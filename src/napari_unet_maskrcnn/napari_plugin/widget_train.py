@@ -50,6 +50,7 @@ from .train_inputs import (
     score_name,
     snapshot,
 )
+from .layer_inputs import channel_choices, layer_axes
 from .layer_outputs import MARKER
 from .model_chooser import ask_and_register_model_file, ask_model_file, model_events
 from ..core.torch_loading import load_torch_beside_opengl
@@ -114,6 +115,10 @@ class TrainWidget(DockContainer):
         self.start = ComboBox(label="start from", choices=self._start_choices,
                               tooltip="Fine-tune a model of this task, or train a new one from scratch.")
         self.load_button = PushButton(text="Load model file…")
+        self.channel = ComboBox(  # after self.start: its choices depend on the start model
+            label="channel", choices=self._channel_choices, visible=False,
+            tooltip="Which channel of a multichannel image the model learns from; "
+                    "the segmentation widgets choose it again for this model.")
         self.minutes = FloatSpinBox(label="time budget (min)", value=10.0, min=0.05, max=7 * 24 * 60, step=1.0)
         self.epochs = SpinBox(label="max epochs", value=0, min=0, max=1_000_000,
                               tooltip="0 = train until the time budget is spent.")
@@ -139,7 +144,7 @@ class TrainWidget(DockContainer):
         self.warning.native.setStyleSheet("color: orange")
         self.plot = TrainingPlot()
         self.extend([
-            self.image, self.labels, self.slices, self.add_button, self.pair_list, self.remove_button,
+            self.image, self.labels, self.slices, self.channel, self.add_button, self.pair_list, self.remove_button,
             self.task, self.label_kind, self.class_names, self.region, self.margin, self.start, self.load_button,
             self.minutes, self.epochs, self.val_share, self.crop, self.device, self.model_name,
             self.save_to, buttons, self.status, self.warning,
@@ -147,6 +152,8 @@ class TrainWidget(DockContainer):
         self.body.layout().addWidget(self.plot)
 
         self.image.changed.connect(self._update_visibility)
+        self.image.changed.connect(self._update_channels)
+        self.start.changed.connect(self._update_channels)
         self.labels.changed.connect(self._infer_task)
         self.labels.changed.connect(self._update_class_names)
         self.task.changed.connect(self._on_task_changed)
@@ -162,6 +169,7 @@ class TrainWidget(DockContainer):
         self.native.destroyed.connect(lambda *_: model_events.changed.disconnect(refresh))
         self.native.destroyed.connect(lambda *_: self._abandon_run())
         self._update_visibility()
+        self._update_channels()
 
     @property
     def running(self) -> bool:
@@ -256,6 +264,34 @@ class TrainWidget(DockContainer):
         count = max((int(layer.data.max()) for layer in layers if layer.data.size), default=0)
         self.class_names.show_values(min(max(count, 0), MAX_NAMED_CLASSES), suggested)
 
+    def _channel_choices(self, _widget=None) -> list[tuple[str, int | None]]:
+        """Channels of a multichannel (not RGB) image; "all" only when the start model takes that many."""
+        layer = self.image.value
+        axes = _axes_or_empty(layer, self._viewer)
+        if layer is None or getattr(layer, "rgb", False) or "C" not in axes:
+            return []
+        count = layer.data.shape[axes.index("C")]
+        choices = [(name, index) for name, index in channel_choices(layer, axes) if index is not None]
+        try:
+            base_channels = api.get_model_spec(self.start.value).in_channels if self.start.value else count
+        except ValueError:  # an unreadable start model: reported when training starts
+            base_channels = None
+        if base_channels == count:
+            choices.insert(0, (f"all {count} channels", None))
+        return choices
+
+    def _update_channels(self, _value=None) -> None:
+        self.channel.reset_choices()
+        self.channel.visible = bool(self.channel.choices)
+
+    def _channel(self) -> tuple[int | None, int | None]:
+        """(channel, input channels) for the core: one chosen channel, or all of a multichannel image."""
+        if not self.channel.choices:  # grey or RGB
+            return None, None
+        if self.channel.value is not None:
+            return self.channel.value, None
+        return None, len(self.channel.choices) - 1
+
     def _label_kind(self) -> str:
         return self.label_kind.value if self.task.value == "semantic" else "instances"
 
@@ -312,6 +348,7 @@ class TrainWidget(DockContainer):
         return TrainRequest.build(
             arch="unet" if self.task.value == "semantic" else "maskrcnn",
             label_kind=self._label_kind(),
+            channel=self._channel(),
             class_names=self.class_names.names() if self._label_kind() == "painted" else {},
             region="polygons" if shapes is not None else region,
             margin=self.margin.value,
@@ -395,3 +432,12 @@ class TrainWidget(DockContainer):
         self.train_button.enabled = True
         self.cancel_button.enabled = False
 
+
+def _axes_or_empty(layer, viewer) -> str:
+    """The layer's axes, "" for none or unknown ones."""
+    if layer is None:
+        return ""
+    try:
+        return layer_axes(layer, viewer)
+    except ValueError:
+        return ""
