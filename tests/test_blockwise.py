@@ -11,7 +11,7 @@ from skimage.draw import disk
 from napari_unet_maskrcnn import api, cli
 from napari_unet_maskrcnn.core.io import read_image
 from napari_unet_maskrcnn.core.models import maskrcnn
-from napari_unet_maskrcnn.core.testing import blob_detections, make_tiny_model_file
+from napari_unet_maskrcnn.core.testing import ReadRecorder, blob_detections, make_tiny_model_file
 from napari_unet_maskrcnn.core.zarr_io import labels_zarr
 
 TILE = dict(tile=64, overlap=16)
@@ -53,6 +53,22 @@ def test_lazy_inputs_equal_numpy(unet_file, grey, tmp_path):
     assert type(lazy_tiff.data).__module__.startswith("dask") and lazy_tiff.axes == "ZYX"
     for image in (da.from_array(grey, chunks=(1, 50, 50)), stored, lazy_tiff.data, str(tmp_path / "in.tif")):
         assert np.array_equal(api.segment_semantic(image, unet_file, axes="ZYX", **TILE).classes, expected)
+
+
+@pytest.mark.parametrize("axes", ["YX", "YXC"])
+def test_a_one_chunk_dask_plane_is_read_by_windows(unet_file, axes):
+    """A plane stored as one dask chunk (a napari multiscale level, ``da.from_array(memmap)``)
+    is never read whole, though the canonical view transposes it and splits its channels."""
+    image = np.random.default_rng(0).integers(0, 4000, (1100, 1000)).astype(np.uint16)
+    image = image[..., None] if axes == "YXC" else image
+    source = ReadRecorder(image)
+    lazy = da.from_array(source, chunks=image.shape, asarray=True)
+    options = dict(axes=axes, channel=0 if axes == "YXC" else None, tile=256, overlap=32)
+
+    classes = api.segment_semantic(lazy, unet_file, **options).classes
+
+    assert np.array_equal(classes, api.segment_semantic(image, unet_file, **options).classes)
+    assert 0 < source.largest <= image.size // 2
 
 
 def test_tiff_through_zarr_reads_only_what_a_window_needs(tmp_path):

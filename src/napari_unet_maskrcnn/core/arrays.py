@@ -12,6 +12,7 @@ it can be sent to dask.distributed workers.
 
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 from typing import Any
@@ -27,14 +28,16 @@ def is_lazy(array: Any) -> bool:
 
 
 def as_array(image: Any):
-    """numpy arrays unchanged; dask arrays unchanged; zarr arrays and array-likes with
+    """numpy arrays unchanged; dask arrays lazy (:func:`bounded_chunks`); zarr arrays and array-likes with
     ``shape``/``dtype``/``__getitem__`` (tifffile stores, h5py datasets) as dask arrays;
     anything else (lists) through ``np.asarray``.
 
     A ``str``/``Path`` is opened lazily with :func:`open_lazy` (TIFF or zarr).
     """
-    if isinstance(image, np.ndarray) or is_lazy(image):
+    if isinstance(image, np.ndarray):
         return image
+    if is_lazy(image):
+        return bounded_chunks(image)
     if isinstance(image, (str, os.PathLike)):
         return open_lazy(image)
     if all(hasattr(image, name) for name in ("shape", "dtype", "__getitem__")) and not np.isscalar(image):
@@ -42,6 +45,48 @@ def as_array(image: Any):
 
         return da.from_array(image, chunks=_chunks(image), asarray=True, fancy=False)
     return np.asarray(image)
+
+
+MAX_CHUNK_ELEMENTS = 2**20
+"""Largest chunk (elements) that one window read may load whole; bigger dask chunks are split."""
+
+
+def bounded_chunks(array):
+    """``array`` (dask), or a dask array over it whose chunks hold at most :data:`MAX_CHUNK_ELEMENTS`.
+
+    Reading a window of a transposed, sliced or channel-split view of a dask array (the
+    canonical TZYXC view, a plane's channels) computes every chunk it touches whole: dask
+    fuses a slice into the read of the source only when nothing lies between them. A napari
+    layer backed by one chunk per plane (a multiscale level, ``da.from_array(memmap)``)
+    would thus be read whole for every tile. Over-large chunks are therefore split along
+    the original chunk boundaries, and each new chunk is read as one plain slice of
+    ``array`` (:class:`DaskWindows`), which dask fuses into the source read.
+    """
+    import dask.array as da
+
+    sides = list(array.chunksize)
+    if math.prod(sides) <= MAX_CHUNK_ELEMENTS:
+        return array
+    while math.prod(sides) > MAX_CHUNK_ELEMENTS:
+        largest = max(range(len(sides)), key=sides.__getitem__)
+        sides[largest] = -(-sides[largest] // 2)
+    chunks = tuple(
+        tuple(piece for c in dim for piece in [side] * (c // side) + ([c % side] if c % side else []))
+        for dim, side in zip(array.chunks, sides)
+    )
+    return da.from_array(DaskWindows(array), chunks=chunks, asarray=True, fancy=False,
+                         name=f"windows-{array.name}")
+
+
+class DaskWindows:
+    """Array-like over a dask array: ``self[key]`` computes ``array[key]`` (one plain slice) here."""
+
+    def __init__(self, array):
+        self.array = array
+        self.shape, self.dtype, self.ndim = array.shape, array.dtype, array.ndim
+
+    def __getitem__(self, key) -> np.ndarray:
+        return materialise(self.array[key])
 
 
 def materialise(array: Any) -> np.ndarray:

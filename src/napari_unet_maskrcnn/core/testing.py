@@ -77,3 +77,25 @@ def blob_detections(
         "labels": np.ones(count, np.int32),
         "masks": np.asarray(masks, np.float32).reshape(count, mask_size, mask_size),
     }
+
+
+class ReadRecorder:
+    """Array-like over a numpy ``array`` that records the largest read made of it (elements).
+
+    Wrap it with ``da.from_array(recorder, chunks=array.shape, asarray=True)`` (one chunk: a
+    whole read would show). ``largest``: over all threads; ``largest_off_main``: off the main
+    thread only (a napari run's worker, not the display).
+    """
+
+    def __init__(self, array):
+        self.array, self.shape, self.dtype, self.ndim = array, array.shape, array.dtype, array.ndim
+        self.largest = self.largest_off_main = 0
+
+    def __getitem__(self, key):
+        import threading
+
+        part = self.array[key]
+        self.largest = max(self.largest, part.size)
+        if threading.current_thread() is not threading.main_thread():
+            self.largest_off_main = max(self.largest_off_main, part.size)
+        return part
