@@ -1,11 +1,13 @@
-"""Make the README's screenshot: napari with both widgets docked and segmentation results.
+"""Make the README's screenshot: napari with the five widgets docked and their results.
 
     xvfb-run -a -s "-screen 0 1920x1080x24" .venv/bin/python scripts/screenshot.py [OUTPUT.png]
 
-Loads the 2D nuclei sample, runs the U-Net and Mask R-CNN widgets on it with the bundled
-models, or, where their weights are not installed, with tiny untrained stand-ins (whose
-output only shows what the layers look like), and saves the whole window (default
-``docs/screenshot.png``).
+Loads the 2D nuclei sample and docks the five widgets in two tabbed docks (segmentation
+and training above, measuring and evaluating below). Runs the U-Net and Mask R-CNN widgets
+on it with the bundled models, or, where their weights are not installed, with tiny
+untrained stand-ins (whose output only shows what the layers look like), then *Measure
+objects* on the instances with the U-Net classes as regions, and saves the whole window
+(default ``docs/screenshot.png``).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import time
 from pathlib import Path
 
 import napari
+from qtpy.QtCore import Qt
 from qtpy.QtWidgets import QApplication
 
 from napari_unet_maskrcnn import api
@@ -37,27 +40,45 @@ def choose_model(task: str, folder: Path) -> str:
 
 
 def run_and_wait(widget, timeout_s: float = 600.0) -> None:
-    widget.run_button.native.click()
+    widget.runner.run_button.native.click()
     deadline = time.monotonic() + timeout_s
-    while widget.running and time.monotonic() < deadline:
+    while widget.runner.running and time.monotonic() < deadline:
         QApplication.processEvents()
         time.sleep(0.02)
 
 
+def dock(viewer, name: str, tabify: bool):
+    """Dock a widget below the previous one, or (``tabify``) as a tab beside it."""
+    return viewer.window.add_plugin_dock_widget(PLUGIN, name, tabify=tabify)
+
+
 def main(output: Path) -> None:
     viewer = napari.Viewer(title="napari-unet-maskrcnn")
-    viewer.window._qt_window.resize(1600, 1000)
+    viewer.window._qt_window.resize(1700, 1000)
     viewer.open_sample(PLUGIN, "nuclei-2d")
-    _, semantic = viewer.window.add_plugin_dock_widget(PLUGIN, "U-Net segmentation")
-    _, instances = viewer.window.add_plugin_dock_widget(PLUGIN, "Mask R-CNN instances")
+    _, semantic = dock(viewer, "U-Net segmentation", False)
+    instances_dock, instances = dock(viewer, "Mask R-CNN instances", True)
+    dock(viewer, "Train model", True)
+    measure_dock, measure = dock(viewer, "Measure objects", False)
+    dock(viewer, "Evaluate segmentation", True)
     with tempfile.TemporaryDirectory() as folder:
         for widget in (semantic, instances):
             name = choose_model(widget.task, Path(folder))
             widget.model.reset_choices()
             widget.model.value = name
             run_and_wait(widget)
-    viewer.layers[f"nuclei 2D · {semantic.run_model}"].visible = False  # show the instances over the image
-    viewer.layers.selection.active = viewer.layers[f"nuclei 2D · {instances.run_model}"]
+    classes = viewer.layers[f"nuclei 2D · {semantic.run_model}"]
+    nuclei = viewer.layers[f"nuclei 2D · {instances.run_model}"]
+    measure.reset_choices()
+    measure.objects.value, measure.regions.value = nuclei, classes
+    run_and_wait(measure)
+    classes.visible = False  # show the instances over the image
+    viewer.layers.selection.active = nuclei
+    instances_dock.raise_()
+    measure_dock.raise_()
+    window = viewer.window._qt_window  # widths and heights that show whole forms and the table
+    window.resizeDocks([instances_dock, measure_dock], [620, 620], Qt.Orientation.Horizontal)
+    window.resizeDocks([instances_dock, measure_dock], [540, 400], Qt.Orientation.Vertical)
     for _ in range(20):
         QApplication.processEvents()
         time.sleep(0.05)

@@ -83,6 +83,7 @@ class BackgroundRun(Container):
         buttons = Container(layout="horizontal", labels=False, widgets=[self.run_button, self.cancel_button])
         buttons.margins = (0, 0, 0, 0)
         self.status = Label(value="")
+        self.status.native.setWordWrap(True)  # a long status line must not widen the dock
         self.extend([buttons, self.status])
         self.run_button.changed.connect(self.run)
         self.cancel_button.changed.connect(self.cancel)
