@@ -1,7 +1,7 @@
 """Segment a large uint16 zarr image into zarr: peak resident memory and MPix/s, in process and on 1, 2 workers.
 
-    python benchmarks/zarr_large.py --size 32768                    # the 2 GiB image of issue 10
-    python benchmarks/zarr_large.py --size 8192 --model tiny --workers 0 1 2
+    python benchmarks/zarr_large.py --size 32768 --model tiny       # the 2 GiB image of issue 10
+    python benchmarks/zarr_large.py --size 8192 --model unet-nuclei --workers 1 2
 
 The input (synthetic nuclei, zarr chunks of --chunk pixels) is written chunk row by chunk
 row into a temporary folder, then each setting runs in a fresh process: ``0`` workers is
@@ -10,7 +10,9 @@ dask.distributed LocalCluster of N single-threaded worker processes (torch threa
 cores / N). Peak memory is the largest *sum* of the resident memory of that process and
 all its children (the workers), sampled every 0.2 s with psutil. The U-Net has random
 weights (``tiny``: depth 2 / width 8, ``small``: depth 3 / width 16, ``full``: depth 4 /
-width 32, or a model file): speed and memory depend on the architecture, not on the weights.
+width 32), a bundled model's name or a model file: speed and memory depend on the
+architecture, not on the weights. The settings run one after the other in one invocation,
+so their MPix/s and the ratio to the first are measured side by side; the CPU is printed.
 """
 
 from __future__ import annotations
@@ -106,7 +108,8 @@ def run_one(image: str, model: str, workers: int, tile: int, block: int, out: st
 
             client = local_client(workers)
         started = time.perf_counter()
-        api.segment_semantic(image, model, tile=tile, device="cpu", out=out, client=client, block=block)
+        api.segment_semantic(image, model, tile=tile, device="cpu", out=out, client=client, block=block,
+                             diameter=0)  # native scale: the pipeline, not an object-size estimate
         seconds = time.perf_counter() - started
         if client is not None:
             client.close()
@@ -121,7 +124,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", type=int, default=32768, help="image side in pixels (default 32768: 2 GiB)")
     parser.add_argument("--chunk", type=int, default=1024, help="zarr chunk side of the input and output")
-    parser.add_argument("--model", default="small", help="tiny, small, full (random U-Nets) or a model file")
+    parser.add_argument("--model", default="small", help="tiny, small, full (random U-Nets), a bundled model or a model file")
     parser.add_argument("--workers", type=int, nargs="+", default=[0, 1, 2],
                         help="settings to run: 0 = in process, N = LocalCluster of N workers")
     parser.add_argument("--tile", type=int, default=512)
@@ -137,6 +140,11 @@ def main() -> int:
         return 0
 
     cores = os.cpu_count() or 1
+    sys.path.insert(0, str(Path(__file__).parent))
+    from speed import cpu_description  # lscpu model name and SIMD flags (AVX-512 or not)
+
+    print(cpu_description(), flush=True)
+    first = None
     with tempfile.TemporaryDirectory() as folder:
         folder = Path(folder)
         start = time.perf_counter()
@@ -155,8 +163,9 @@ def main() -> int:
             result = json.loads(done.stdout.strip().splitlines()[-1])
             label = "in process" if workers == 0 else f"{workers} worker{'s' if workers > 1 else ''}"
             print(f"U-Net {args.model:5s} {label:10s}: {result['seconds']:7.1f} s ({result['with_cluster_start']:.1f} s "
-                  f"with cluster start)  {result['mpix_per_s']:6.2f} MPix/s  peak RSS {result['peak_rss_gb']:.2f} GB",
-                  flush=True)
+                  f"with cluster start)  {result['mpix_per_s']:6.2f} MPix/s  peak RSS {result['peak_rss_gb']:.2f} GB"
+                  + (f"  speed x{result['mpix_per_s'] / first:.2f} of the first" if first else ""), flush=True)
+            first = first or result["mpix_per_s"]
     return 0
 
 
