@@ -150,3 +150,26 @@ def test_cli_zarr_output_beside_an_ome_zarr_image(unet_file, grey, tmp_path):
     expected = api.segment_semantic(grey, unet_file, axes="ZYX", tile=64).classes
     assert np.array_equal(labels.data.compute(), expected)
     assert sorted(p.name for p in out.iterdir()) == ["cells.zarr"]
+
+
+def test_block_runs_estimate_the_object_diameter_on_a_central_window(blobs, tmp_path):
+    model = make_tiny_model_file(tmp_path / "m16.safetensors", arch="maskrcnn", object_diameter_px=16.0)
+    options = dict(axes="ZYX", tile=64, margin=16, min_size=5)
+    expected = api.segment_instances(blobs, model, **options)
+    assert expected.scale == 1.0 and expected.diameter  # in the trained range: native scale
+
+    result = api.segment_instances(blobs, model, out=tmp_path / "o.zarr", block=50, **options)
+
+    assert np.array_equal(result.labels[:], expected.labels)
+    assert result.object_size["mode"] == "auto" and result.scale == 1.0
+    assert result.diameter == pytest.approx(expected.diameter, rel=0.25)
+
+
+def test_block_runs_refuse_an_estimated_diameter_that_needs_resizing(blobs, tmp_path):
+    model = make_tiny_model_file(tmp_path / "m80.safetensors", arch="maskrcnn", object_diameter_px=80.0)
+    with pytest.raises(ValueError, match="Resize the image by"):
+        api.segment_instances(blobs, model, axes="ZYX", tile=64, margin=16, min_size=5, out=tmp_path / "o.zarr")
+    assert not (tmp_path / "o.zarr").exists()
+    result = api.segment_instances(blobs, model, axes="ZYX", tile=64, margin=16, min_size=5, diameter=0,
+                                   out=tmp_path / "o.zarr")
+    assert result.object_size["mode"] == "off" and result.labels[:].max() > 0

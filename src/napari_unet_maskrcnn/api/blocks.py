@@ -9,22 +9,52 @@ import numpy as np
 
 from ..core.axes import from_canonical, output_axes
 from ..core.registry import resolve_model
-from .results import InstanceResult, SemanticResult
+from .results import InstanceResult, SemanticResult, object_size_report
 from .runs import canonical_plane, table_spacing
 
 
-def check_native_scale(scale: float | None) -> None:
-    if scale not in (None, 1.0):
+def native_object_size(canonical, spec, channel, predict, measure, mode: str, scale: float | None,
+                       diameter: float | None):
+    """The :class:`ObjectSize` of a block run (``out=`` / ``client=``), which segments at native scale.
+
+    Automatic (``scale`` None): the diameter is estimated on a central window of the middle
+    plane of the first time point (:func:`~..core.object_size.estimate_on_window`) and must
+    lie in the model's trained range. A generator (the estimate's tile events).
+
+    Raises:
+        ValueError: the given or estimated diameter needs the planes resized (with the fix).
+    """
+    from ..core.object_size import ObjectSize, choose_scale, estimate_on_window
+
+    model_diameter = spec.object_diameter_px
+    if scale is None:
+        source = plane_source(canonical, spec, channel, 0, canonical.shape[1] // 2)
+        diameter = yield from estimate_on_window(source, predict, measure)
+        scale = choose_scale(diameter, model_diameter)
+        if scale != 1.0:
+            raise ValueError(
+                f"The objects measure about {diameter:.1f} px across (estimated on the image's central "
+                f"window), outside the range this model was trained for ({model_diameter:.1f} px); out= "
+                f"and client= segment at the image's own scale. Resize the image by {scale:.2f} first, "
+                "segment it in memory (no out=/client=; --output-format tif), or give diameter=0 "
+                "(GUI/CLI: 0) to segment at native scale anyway."
+            )
+    elif scale != 1.0:
         raise ValueError(f"out= and client= segment planes at their own scale, but the diameter asks to resize "
                          f"them by {scale:.2f}: give diameter=0 (GUI/CLI: 0), or resize the image first.")
+    return ObjectSize(mode, diameter if mode != "off" else None, 1.0, model_diameter)
+
+
+def plane_source(canonical, spec, channel, t: int, z: int):
+    """The ``PlaneSource`` of plane (t, z) of a canonical TZYXC image."""
+    from ..core.inputs import prepare_plane
+
+    return prepare_plane(canonical_plane(canonical, t, z), spec.in_channels, channel, spec.normalization)
 
 
 def plane_sources(canonical, spec, channel) -> dict:
-    from ..core.inputs import prepare_plane
-
     n_t, n_z = canonical.shape[:2]
-    return {(t, z): prepare_plane(canonical_plane(canonical, t, z), spec.in_channels, channel, spec.normalization)
-            for t in range(n_t) for z in range(n_z)}
+    return {(t, z): plane_source(canonical, spec, channel, t, z) for t in range(n_t) for z in range(n_z)}
 
 
 def block_output(out, canonical, axes, dtype):
@@ -57,7 +87,7 @@ def block_result(writer, out, axes):
 
 
 def semantic_blocks(canonical, axes, spec, model, dev, channel, tile, overlap, precision, out, client, block,
-                    tta=False):
+                    tta, size):
     from ..core.blockwise import NetworkRun, iter_semantic_blocks
 
     run = NetworkRun(str(resolve_model(model)), str(dev), precision, tta)
@@ -66,11 +96,11 @@ def semantic_blocks(canonical, axes, spec, model, dev, channel, tile, overlap, p
         yield from iter_semantic_blocks(sources, writer, run, tile=tile, overlap=overlap, block=block,
                                         client=client)
     classes, result_axes = block_result(writer, out, axes)
-    return SemanticResult(classes, list(spec.class_names), None, result_axes)
+    return SemanticResult(classes, list(spec.class_names), None, result_axes, None, *object_size_report([size]))
 
 
 def instance_blocks(canonical, axes, spec, model, dev, channel, tile, margin, precision, out, client, block,
-                     detector_options, mask_threshold, min_size, z_link_iou, spacing):
+                     detector_options, mask_threshold, min_size, z_link_iou, spacing, size):
     from ..core.blockwise import NetworkRun, iter_instance_blocks, object_table
 
     run = NetworkRun(str(resolve_model(model)), str(dev), precision)
@@ -92,4 +122,4 @@ def instance_blocks(canonical, axes, spec, model, dev, channel, tile, margin, pr
         next_id += len(scores)
     table = {key: np.concatenate([tab[key] for tab in tables]) for key in tables[0]}
     labels, result_axes = block_result(writer, out, axes)
-    return InstanceResult(labels, table, list(spec.class_names), result_axes)
+    return InstanceResult(labels, table, list(spec.class_names), result_axes, *object_size_report([size]))

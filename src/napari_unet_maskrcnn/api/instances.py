@@ -13,7 +13,7 @@ from ..core.device import inference_dtype
 from ..core.object_size import fixed_scale
 from ..core.progress import CancelCheck, ProgressCallback, ProgressGenerator, drain
 from ..core.tiling import core_grid
-from .blocks import check_native_scale, instance_blocks
+from .blocks import instance_blocks, native_object_size
 from .results import InstanceResult, object_size_report
 from .runs import (
     DEFAULT_MARGIN,
@@ -99,18 +99,9 @@ def iter_segment_instances(
         if not 0.0 <= settings[name] <= 1.0:
             raise ValueError(f"{name} must be between 0 and 1 (got {settings[name]}).")
     mode, scale = fixed_scale(diameter, spec.object_diameter_px, pixel_size_um, spec.pixel_size_um)
-    if out is not None or client is not None:
-        check_native_scale(scale)
-        return (yield from instance_blocks(
-            canonical, axes, spec, model, dev, channel, tile, margin, precision, out, client, block,
-            dict(score_threshold=score_threshold, nms_iou=nms_iou), mask_threshold, min_size, z_link_iou,
-            spacing,
-        ))
     n_t, n_z, height, width, _ = canonical.shape
     detector = partial(detect, network, score_threshold=score_threshold, nms_iou=nms_iou, device=dev,
                        autocast_dtype=inference_dtype(precision, dev))
-    progress = RunProgress(len(core_grid((height, width), tile, margin)), n_t * n_z)
-    labels = np.zeros((n_t, n_z, height, width), np.uint32)
 
     def predict(source, resized: bool):
         area_ratio = source.shape[0] * source.shape[1] / (height * width)
@@ -121,6 +112,17 @@ def iter_segment_instances(
 
     def to_grid(plane, shape):
         return instances_to_grid(plane, shape, min_size)
+
+    if out is not None or client is not None:
+        size = yield from native_object_size(canonical, spec, channel, predict, lambda plane: plane.labels, mode,
+                                             scale, diameter)
+        return (yield from instance_blocks(
+            canonical, axes, spec, model, dev, channel, tile, margin, precision, out, client, block,
+            dict(score_threshold=score_threshold, nms_iou=nms_iou), mask_threshold, min_size, z_link_iou,
+            spacing, size,
+        ))
+    progress = RunProgress(len(core_grid((height, width), tile, margin)), n_t * n_z)
+    labels = np.zeros((n_t, n_z, height, width), np.uint32)
 
     tables, sizes = [], []
     next_id = 0

@@ -12,7 +12,7 @@ from ..core.device import inference_dtype
 from ..core.object_size import fixed_scale
 from ..core.progress import CancelCheck, ProgressCallback, ProgressGenerator, drain
 from ..core.tiling import grid
-from .blocks import check_native_scale, semantic_blocks
+from .blocks import native_object_size, semantic_blocks
 from .results import SemanticResult, object_size_report
 from .runs import (
     DEFAULT_OVERLAP,
@@ -77,8 +77,9 @@ def iter_segment_semantic(
             results larger than memory; ``result.classes`` is then that zarr array.
         client: a ``dask.distributed.Client``: blocks are computed on its workers.
         block: block side (pixels) for ``out`` / ``client``; the result is the same for any.
-            With ``out`` or ``client`` planes are segmented at their own scale (an automatic
-            diameter is not estimated; a diameter that needs resizing is refused).
+            With ``out`` or ``client`` planes are segmented at their own scale: an automatic
+            diameter is estimated on a central 1024 px window of the middle plane and reported;
+            a given or estimated diameter that needs resizing is refused with the fix.
         tta: test-time augmentation: average the class probabilities over the four flips of
             every tile (4x the network time; see :mod:`~napari_unet_maskrcnn.core.flip_averaging`).
 
@@ -104,23 +105,9 @@ def iter_segment_semantic(
             "instances cannot be split from it; untick the instances option."
         )
     mode, scale = fixed_scale(diameter, spec.object_diameter_px, pixel_size_um, spec.pixel_size_um)
-    if out is not None or client is not None:
-        if return_probabilities or split_instances:
-            raise ValueError("Probabilities and split instances are computed in memory only: "
-                             "leave out= and client= empty, or untick them.")
-        check_native_scale(scale)
-        return (yield from semantic_blocks(canonical, axes, spec, model, dev, channel, tile, overlap,
-                                            precision, out, client, block, tta))
-    n_t, n_z, height, width, _ = canonical.shape
-    n_classes = len(spec.class_names)
     keep_probabilities = return_probabilities or split_instances
     boundary = spec.class_names.index("boundary") if "boundary" in spec.class_names else None
     min_size = INSTANCE_DEFAULTS["min_size"] if min_size is None else min_size
-    progress = RunProgress(len(grid((height, width), tile, tile - overlap)), n_t * n_z)
-    classes = np.zeros((n_t, n_z, height, width), np.uint8)
-    probabilities = (
-        np.zeros((n_classes, n_t, n_z, height, width), np.float32) if keep_probabilities else None
-    )
 
     def predict(source, resized: bool):
         return predict_semantic_plane(
@@ -133,6 +120,21 @@ def iter_segment_semantic(
         if boundary is None:
             return None
         return instances_from_classes(result[0], object_class=1, boundary_class=boundary, min_size=min_size)
+
+    if out is not None or client is not None:
+        if return_probabilities or split_instances:
+            raise ValueError("Probabilities and split instances are computed in memory only: "
+                             "leave out= and client= empty, or untick them.")
+        size = yield from native_object_size(canonical, spec, channel, predict, measure, mode, scale, diameter)
+        return (yield from semantic_blocks(canonical, axes, spec, model, dev, channel, tile, overlap,
+                                            precision, out, client, block, tta, size))
+    n_t, n_z, height, width, _ = canonical.shape
+    n_classes = len(spec.class_names)
+    progress = RunProgress(len(grid((height, width), tile, tile - overlap)), n_t * n_z)
+    classes = np.zeros((n_t, n_z, height, width), np.uint8)
+    probabilities = (
+        np.zeros((n_classes, n_t, n_z, height, width), np.float32) if keep_probabilities else None
+    )
 
     sizes = []
     for t in range(n_t):

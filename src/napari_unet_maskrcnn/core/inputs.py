@@ -100,6 +100,11 @@ class PlaneSource:
         self.shape: tuple[int, int] = shape or (int(pixels.shape[0]), int(pixels.shape[1]))
         self.channels = len(mixes)
 
+    def crop(self, window: Window) -> PlaneSource:
+        """A plane of its own, shape ``window.shape``: the pixels of ``window`` (read into
+        memory), normalised with this plane's statistics (a window's own would differ)."""
+        return PlaneSource(self.part(window)._pixels, self._mixes, self.scalings)
+
     def part(self, window: Window, load: bool = True) -> PlaneSource:
         """The same plane, holding only the raw pixels of ``window`` (read into memory if ``load``).
 
