@@ -40,12 +40,28 @@ def export_csv(frame: pd.DataFrame, parent=None, caption: str = "Export CSV") ->
 
 
 def display_value(value) -> str:
-    """A table cell as text: 3 decimals (``0.085``), whole numbers from 10⁴, blank for None / NaN."""
+    """A table cell as text: 3 decimals (``0.085``), 3 significant digits below 0.01 (``0.00292``),
+    whole numbers from 10⁴, blank for None / NaN."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return ""
     if isinstance(value, float):
-        return f"{value:.0f}" if abs(value) >= 1e4 else f"{value:.3f}"
+        if abs(value) >= 1e4:
+            return f"{value:.0f}"
+        if 0 < abs(value) < 0.01:
+            return f"{value:.{2 - math.floor(math.log10(abs(value)))}f}"
+        return f"{value:.3f}"
     return str(value)
+
+
+def display_column(column: pd.Series) -> pd.Series:
+    """A table column as text: whole numbers without decimals when every number in it is whole
+    (ids, counts, pixel areas), else :func:`display_value` per cell."""
+    numbers = pd.to_numeric(column, errors="coerce")
+    present = numbers.notna() | column.isna()
+    whole = numbers.dropna()
+    if present.all() and len(whole) and column.dtype != bool and (whole % 1 == 0).all():
+        return numbers.map(lambda v: "" if math.isnan(v) else f"{v:.0f}")
+    return column.map(display_value)
 
 
 def class_names_of(layer: Layer | None) -> list[str] | None:
@@ -82,7 +98,7 @@ class ResultTable(Container):
     def show_frame(self, frame: pd.DataFrame) -> None:
         """Show ``frame`` (and keep it for export)."""
         self.frame = frame
-        self.table.value = frame.apply(lambda column: column.map(display_value))
+        self.table.value = frame.apply(display_column)
         self.table.native.resizeColumnsToContents()
         self.export_button.enabled = True
 
