@@ -153,29 +153,32 @@ def semantic_figures(labels_dir: Path, pred_dir: Path) -> dict:
     }
 
 
-def evaluate(name: str, model: Path, work: Path, tta: bool = False) -> dict:
+def evaluate(name: str, model: Path, work: Path, tta: bool = False, diameter: float | None = None) -> dict:
     dataset, val_list, suffix = MODELS[name]
     images, labels = validation_set(dataset, val_list, suffix, work)
     figures: dict = {"model": name, "file": str(model), "validation_images": len(images)}
-    flips = ["--tta"] if tta and name.startswith("unet") else []
-    if flips:
-        figures["tta"] = "flips"
+    extra = ["--tta"] if tta and name.startswith("unet") else []
+    if extra:
+        figures["tta"] = "extra"
+    if diameter is not None:
+        extra += ["--diameter", str(diameter)]
+        figures["diameter"] = diameter
     if name == "unet-tissue":
         classes_dir = work / name / "classes"
-        cli("segment", *map(str, images), "--model", str(model), "--output", str(classes_dir), "--quiet", *flips)
+        cli("segment", *map(str, images), "--model", str(model), "--output", str(classes_dir), "--quiet", *extra)
         figures["tissue"] = tissue_figures(labels, classes_dir)
         return figures
     groups = modality_groups(images, labels, work) if dataset == "dsb2018_train" else {}
     instances_dir = work / name / "instances"
     split = ["--split-instances"] if name.startswith("unet") else []
     cli("segment", *map(str, images), "--model", str(model), "--output", str(instances_dir),
-        "--quiet", *split, *flips)
+        "--quiet", *split, *extra)
     figures["instances"] = instance_figures(labels, instances_dir)
     for kind, folder in groups.items():
         figures.setdefault("instances_by_modality", {})[kind] = instance_figures(folder, instances_dir)
     if name.startswith("unet"):
         classes_dir = work / name / "classes"
-        cli("segment", *map(str, images), "--model", str(model), "--output", str(classes_dir), "--quiet", *flips)
+        cli("segment", *map(str, images), "--model", str(model), "--output", str(classes_dir), "--quiet", *extra)
         figures["classes"] = semantic_figures(labels, classes_dir)
         for kind, folder in groups.items():
             figures.setdefault("classes_by_modality", {})[kind] = semantic_figures(folder, classes_dir)
@@ -187,7 +190,8 @@ def main() -> int:
     parser.add_argument("--models", nargs="+", default=list(MODELS), choices=list(MODELS))
     parser.add_argument("--model-dir", type=Path, help="model files <name>.safetensors (default: bundled)")
     parser.add_argument("--work", type=Path, default=REPO / ".train" / "evaluation")
-    parser.add_argument("--tta", action="store_true", help="U-Nets: segment with test-time flips (--tta)")
+    parser.add_argument("--tta", action="store_true", help="U-Nets: segment with test-time extra (--tta)")
+    parser.add_argument("--diameter", type=float, help="segment with this --diameter (0 = native scale; default: automatic)")
     args = parser.parse_args()
     if not DATA.is_dir():
         print(f"needs the data sets in {DATA}", file=sys.stderr)
@@ -195,7 +199,7 @@ def main() -> int:
     results = []
     for name in args.models:
         model = args.model_dir / f"{name}.safetensors" if args.model_dir else name
-        results.append(evaluate(name, model, args.work, args.tta))
+        results.append(evaluate(name, model, args.work, args.tta, args.diameter))
         print(json.dumps(results[-1]), file=sys.stderr, flush=True)
     print(json.dumps(results, indent=2))
     return 0
