@@ -148,7 +148,7 @@ def test_cli_measure_on_the_sample_matches_the_api(tissue_run, tmp_path, capsys)
 
 @pytest.mark.slow
 @needs_tissue_model
-def test_measure_widget_on_the_sample_matches_the_api(tissue_run, viewer, dock):
+def test_measure_widget_on_the_sample_matches_the_api(tissue_run, viewer, dock, run_widget):
     _, tissue, nuclei, measured = tissue_run
     (image_layer,) = viewer.open_sample("napari-unet-maskrcnn", "tissue-he")
     classes = viewer.add_labels(tissue.classes, name="H&E tissue classes", features=pd.DataFrame(
@@ -159,7 +159,7 @@ def test_measure_widget_on_the_sample_matches_the_api(tissue_run, viewer, dock):
     widget.intensities.value = image_layer
     widget.regions.value = classes
 
-    widget.measure_button.native.click()
+    run_widget(widget)  # Measure runs in a worker: wait for it
 
     summary = widget.summary.frame
     assert list(summary["region"]) == measured.summary["region"]
