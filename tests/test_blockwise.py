@@ -12,7 +12,7 @@ from napari_unet_maskrcnn import api, cli
 from napari_unet_maskrcnn.core.io import read_image
 from napari_unet_maskrcnn.core.models import maskrcnn
 from napari_unet_maskrcnn.core.testing import ReadRecorder, blob_detections, make_tiny_model_file
-from napari_unet_maskrcnn.core.zarr_io import labels_zarr
+from napari_unet_maskrcnn.core.zarr_io import label_array_path, labels_zarr
 
 TILE = dict(tile=64, overlap=16)
 
@@ -173,3 +173,34 @@ def test_block_runs_refuse_an_estimated_diameter_that_needs_resizing(blobs, tmp_
     result = api.segment_instances(blobs, model, axes="ZYX", tile=64, margin=16, min_size=5, diameter=0,
                                    out=tmp_path / "o.zarr")
     assert result.object_size["mode"] == "off" and result.labels[:].max() > 0
+
+
+CLIENT_ONLY_SCRIPT = """
+import sys, numpy as np
+from dask.distributed import Client, LocalCluster
+from napari_unet_maskrcnn import api
+grey = np.load(sys.argv[1])
+with LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \\
+        Client(cluster) as client:
+    result = api.segment_semantic(grey, sys.argv[2], axes="ZYX", tile=64, overlap=16, client=client, block=40,
+                                  out=sys.argv[3])
+    assert result.object_size["mode"] == "auto", result.object_size
+print("torch" in sys.modules)
+"""
+
+
+def test_a_cluster_run_never_loads_torch_in_the_client(unet_file, grey, tmp_path):
+    """The client reads only the model's spec; the network (and the automatic diameter's estimate)
+    runs on the workers, so the client of a large run stays a few hundred MB."""
+    import subprocess
+    import sys
+
+    model = make_tiny_model_file(tmp_path / "d12.safetensors", arch="unet", object_diameter_px=12.0)
+    np.save(tmp_path / "grey.npy", grey)
+    done = subprocess.run([sys.executable, "-c", CLIENT_ONLY_SCRIPT, str(tmp_path / "grey.npy"), str(model),
+                           str(tmp_path / "out.zarr")], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip().splitlines()[-1] == "False"
+    expected = api.segment_semantic(grey, model, axes="ZYX", **TILE)
+    written = zarr.open_array(label_array_path(tmp_path / "out.zarr", False), mode="r")
+    assert np.array_equal(written[:], expected.classes)

@@ -8,28 +8,35 @@ import os
 import numpy as np
 
 from ..core.axes import from_canonical, output_axes
-from ..core.registry import resolve_model
+from ..core.progress import ProgressEvent
 from .results import InstanceResult, SemanticResult, object_size_report
 from .runs import canonical_plane, table_spacing
 
 
 def native_object_size(canonical, spec, channel, predict, measure, mode: str, scale: float | None,
-                       diameter: float | None):
+                       diameter: float | None, client=None):
     """The :class:`ObjectSize` of a block run (``out=`` / ``client=``), which segments at native scale.
 
     Automatic (``scale`` None): the diameter is estimated on a central window of the middle
     plane of the first time point (:func:`~..core.object_size.estimate_on_window`) and must
-    lie in the model's trained range. A generator (the estimate's tile events).
+    lie in the model's trained range. A generator (the estimate's tile events; with a
+    ``client`` the estimate is one task on a worker, so this process never loads the network).
 
     Raises:
         ValueError: the given or estimated diameter needs the planes resized (with the fix).
     """
-    from ..core.object_size import ObjectSize, choose_scale, estimate_on_window
+    from ..core.object_size import ObjectSize, central_window, choose_scale, estimate_on_window
 
     model_diameter = spec.object_diameter_px
     if scale is None:
-        source = plane_source(canonical, spec, channel, 0, canonical.shape[1] // 2)
-        diameter = yield from estimate_on_window(source, predict, measure)
+        window = central_window(plane_source(canonical, spec, channel, 0, canonical.shape[1] // 2))
+        if client is None:
+            diameter = yield from estimate_on_window(window, predict, measure)
+        else:
+            from ..core.executor import run_tasks
+
+            ((_, diameter),) = run_tasks(drained_estimate, [(window, predict, measure)], client, key="object-size")
+            yield ProgressEvent(1, 1, "object size")
         scale = choose_scale(diameter, model_diameter)
         if scale != 1.0:
             raise ValueError(
@@ -43,6 +50,14 @@ def native_object_size(canonical, spec, channel, predict, measure, mode: str, sc
         raise ValueError(f"out= and client= segment planes at their own scale, but the diameter asks to resize "
                          f"them by {scale:.2f}: give diameter=0 (GUI/CLI: 0), or resize the image first.")
     return ObjectSize(mode, diameter if mode != "off" else None, 1.0, model_diameter)
+
+
+def drained_estimate(window, predict, measure) -> float | None:
+    """Task: :func:`~..core.object_size.estimate_on_window` run to the end (on a worker)."""
+    from ..core.object_size import estimate_on_window
+    from ..core.progress import drain
+
+    return drain(estimate_on_window(window, predict, measure))
 
 
 def plane_source(canonical, spec, channel, t: int, z: int):
@@ -86,11 +101,9 @@ def block_result(writer, out, axes):
     return out, output_axes(axes)
 
 
-def semantic_blocks(canonical, axes, spec, model, dev, channel, tile, overlap, precision, out, client, block,
-                    tta, size):
-    from ..core.blockwise import NetworkRun, iter_semantic_blocks
+def semantic_blocks(canonical, axes, spec, run, channel, tile, overlap, out, client, block, size):
+    from ..core.blockwise import iter_semantic_blocks
 
-    run = NetworkRun(str(resolve_model(model)), str(dev), precision, tta)
     sources = plane_sources(canonical, spec, channel)
     with block_output(out, canonical, axes, np.uint8) as writer:
         yield from iter_semantic_blocks(sources, writer, run, tile=tile, overlap=overlap, block=block,
@@ -99,11 +112,10 @@ def semantic_blocks(canonical, axes, spec, model, dev, channel, tile, overlap, p
     return SemanticResult(classes, list(spec.class_names), None, result_axes, None, *object_size_report([size]))
 
 
-def instance_blocks(canonical, axes, spec, model, dev, channel, tile, margin, precision, out, client, block,
+def instance_blocks(canonical, axes, spec, run, channel, tile, margin, out, client, block,
                      detector_options, mask_threshold, min_size, z_link_iou, spacing, size):
-    from ..core.blockwise import NetworkRun, iter_instance_blocks, object_table
+    from ..core.blockwise import iter_instance_blocks, object_table
 
-    run = NetworkRun(str(resolve_model(model)), str(dev), precision)
     sources = plane_sources(canonical, spec, channel)
     n_z = canonical.shape[1]
     with block_output(out, canonical, axes, np.uint32) as writer:

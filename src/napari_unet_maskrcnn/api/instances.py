@@ -9,7 +9,6 @@ import numpy as np
 
 from ..core.axes import from_canonical, output_axes
 from ..core.blockwise import DEFAULT_BLOCK
-from ..core.device import inference_dtype
 from ..core.object_size import fixed_scale
 from ..core.progress import CancelCheck, ProgressCallback, ProgressGenerator, drain
 from ..core.tiling import core_grid
@@ -23,9 +22,15 @@ from .runs import (
     check_tile,
     context,
     canonical_plane,
+    network_run,
     prepare,
     table_spacing,
 )
+
+
+def plane_labels(plane) -> np.ndarray:
+    """The (H, W) instance labels of a ``PlaneInstances``: what the object-size estimate measures."""
+    return plane.labels
 
 
 def iter_segment_instances(
@@ -85,11 +90,11 @@ def iter_segment_instances(
     from ..core.instances import predict_instances_plane
     from ..core.object_size import instances_to_grid, segment_at_object_size
     from ..core.linking import link_slices
-    from ..core.models.maskrcnn import detect
 
     margin = context(tile, margin, DEFAULT_MARGIN)
     check_tile(tile, margin, "margin")
-    canonical, axes, spec, network, dev = prepare(image, model, axes, device, "instances")
+    canonical, axes, spec = prepare(image, model, axes, "instances")
+    run = network_run(model, device, precision, client)
     settings = {**INSTANCE_DEFAULTS, **{k: v for k, v in spec.defaults.items() if k in INSTANCE_DEFAULTS}}
     given = {"score_threshold": score_threshold, "mask_threshold": mask_threshold, "nms_iou": nms_iou,
              "min_size": min_size}
@@ -100,10 +105,13 @@ def iter_segment_instances(
             raise ValueError(f"{name} must be between 0 and 1 (got {settings[name]}).")
     mode, scale = fixed_scale(diameter, spec.object_diameter_px, pixel_size_um, spec.pixel_size_um)
     n_t, n_z, height, width, _ = canonical.shape
-    detector = partial(detect, network, score_threshold=score_threshold, nms_iou=nms_iou, device=dev,
-                       autocast_dtype=inference_dtype(precision, dev))
 
     def predict(source, resized: bool):
+        from ..core.models.maskrcnn import detect  # imports torch: only where it computes
+
+        network, dev, dtype = run.load()  # cached per process; on a worker for a client's estimate
+        detector = partial(detect, network, score_threshold=score_threshold, nms_iou=nms_iou, device=dev,
+                           autocast_dtype=dtype)
         area_ratio = source.shape[0] * source.shape[1] / (height * width)
         return predict_instances_plane(
             source, detector, tile=tile, margin=margin, mask_threshold=mask_threshold,
@@ -114,10 +122,10 @@ def iter_segment_instances(
         return instances_to_grid(plane, shape, min_size)
 
     if out is not None or client is not None:
-        size = yield from native_object_size(canonical, spec, channel, predict, lambda plane: plane.labels, mode,
-                                             scale, diameter)
+        size = yield from native_object_size(canonical, spec, channel, predict, plane_labels, mode, scale,
+                                             diameter, client)
         return (yield from instance_blocks(
-            canonical, axes, spec, model, dev, channel, tile, margin, precision, out, client, block,
+            canonical, axes, spec, run, channel, tile, margin, out, client, block,
             dict(score_threshold=score_threshold, nms_iou=nms_iou), mask_threshold, min_size, z_link_iou,
             spacing, size,
         ))
@@ -131,7 +139,7 @@ def iter_segment_instances(
         for z in range(n_z):
             source = prepare_plane(canonical_plane(canonical, t, z), spec.in_channels, channel, spec.normalization)
             plane_gen = segment_at_object_size(
-                source, predict, lambda plane: plane.labels, to_grid, mode=mode, scale=scale,
+                source, predict, plane_labels, to_grid, mode=mode, scale=scale,
                 model_diameter=spec.object_diameter_px, diameter=diameter,
             )
             plane, size = yield from progress.relay(plane_gen)

@@ -18,10 +18,13 @@ INSTANCE_DEFAULTS = {"score_threshold": 0.5, "mask_threshold": 0.5, "nms_iou": 0
 
 
 
-def prepare(image, model, axes, device, task: str):
-    """Validate inputs and load the model: returns (canonical TZYXC view, axes, spec, network, device)."""
-    from ..core.device import choose_device
-    from ..core.registry import load_model
+def prepare(image, model, axes, task: str):
+    """Validate the image and the model's task: returns (canonical TZYXC view, axes, spec).
+
+    Only the model file's spec is read (no torch, no weights): see :func:`network_run`.
+    """
+    from ..core.model_file import read_spec
+    from ..core.registry import resolve_model
 
     image = as_array(image)  # numpy, or dask left lazy: planes and tiles are read when needed
     if image.ndim < 2 or image.size == 0:
@@ -29,15 +32,30 @@ def prepare(image, model, axes, device, task: str):
             f"The image has shape {image.shape}; segmentation needs at least a 2D (Y, X) image."
         )
     axes = guess_axes(image.shape) if axes is None else validate_axes(axes, image.shape)
-    dev = choose_device(device)
-    spec, network = load_model(model, dev)
+    spec = read_spec(resolve_model(model))
     if spec.task != task:
         other = "segment_instances / the Mask R-CNN widget" if spec.task == "instances" else (
             "segment_semantic / the U-Net widget")
         raise ValueError(
             f"Model '{model}' is a {spec.task} model ({spec.arch}); use it with {other}."
         )
-    return to_canonical(image, axes), axes, spec, network, dev
+    return to_canonical(image, axes), axes, spec
+
+
+def network_run(model, device: str, precision: str, client, tta: bool = False):
+    """The :class:`~..core.blockwise.NetworkRun` of a run; its network is loaded where it computes.
+
+    Without a ``client`` the network is loaded here and now, so a bad device or model file
+    fails before anything is written; with one, this process never imports torch or holds
+    the weights (the workers load them once each), which keeps a cluster run's client small.
+    """
+    from ..core.blockwise import NetworkRun
+    from ..core.registry import resolve_model
+
+    run = NetworkRun(str(resolve_model(model)), str(device), precision, tta)
+    if client is None:
+        run.load()
+    return run
 
 
 def canonical_plane(canonical: np.ndarray, t: int, z: int) -> np.ndarray:

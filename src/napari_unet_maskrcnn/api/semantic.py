@@ -8,7 +8,6 @@ import numpy as np
 
 from ..core.axes import from_canonical, output_axes
 from ..core.blockwise import DEFAULT_BLOCK
-from ..core.device import inference_dtype
 from ..core.object_size import fixed_scale
 from ..core.progress import CancelCheck, ProgressCallback, ProgressGenerator, drain
 from ..core.tiling import grid
@@ -23,6 +22,7 @@ from .runs import (
     check_tile,
     context,
     canonical_plane,
+    network_run,
     prepare,
 )
 
@@ -90,15 +90,11 @@ def iter_segment_semantic(
     from ..core.inputs import prepare_plane
     from ..core.object_size import segment_at_object_size, semantic_to_grid
     from ..core.postprocess import instances_from_classes
-    from ..core.semantic import predict_semantic_plane
 
     overlap = context(tile, overlap, DEFAULT_OVERLAP)
     check_tile(tile, overlap, "overlap")
-    canonical, axes, spec, network, dev = prepare(image, model, axes, device, "semantic")
-    if tta:
-        from ..core.flip_averaging import FlipAveraged
-
-        network = FlipAveraged(network)
+    canonical, axes, spec = prepare(image, model, axes, "semantic")
+    run = network_run(model, device, precision, client, tta)
     if split_instances and "boundary" not in spec.class_names:
         raise ValueError(
             f"Model '{model}' has classes {spec.class_names} without a 'boundary' class, so "
@@ -110,10 +106,12 @@ def iter_segment_semantic(
     min_size = INSTANCE_DEFAULTS["min_size"] if min_size is None else min_size
 
     def predict(source, resized: bool):
+        from ..core.semantic import predict_semantic_plane  # imports torch: only where it computes
+
+        network, dev, dtype = run.load()  # cached per process; on a worker for a client's estimate
         return predict_semantic_plane(
             source, network, tile=tile, overlap=overlap, device=dev,
-            return_probabilities=keep_probabilities or resized,
-            autocast_dtype=inference_dtype(precision, dev),
+            return_probabilities=keep_probabilities or resized, autocast_dtype=dtype,
         )
 
     def measure(result):
@@ -125,9 +123,10 @@ def iter_segment_semantic(
         if return_probabilities or split_instances:
             raise ValueError("Probabilities and split instances are computed in memory only: "
                              "leave out= and client= empty, or untick them.")
-        size = yield from native_object_size(canonical, spec, channel, predict, measure, mode, scale, diameter)
-        return (yield from semantic_blocks(canonical, axes, spec, model, dev, channel, tile, overlap,
-                                            precision, out, client, block, tta, size))
+        size = yield from native_object_size(canonical, spec, channel, predict, measure, mode, scale, diameter,
+                                             client)
+        return (yield from semantic_blocks(canonical, axes, spec, run, channel, tile, overlap, out, client, block,
+                                            size))
     n_t, n_z, height, width, _ = canonical.shape
     n_classes = len(spec.class_names)
     progress = RunProgress(len(grid((height, width), tile, tile - overlap)), n_t * n_z)

@@ -158,7 +158,7 @@ def read_spec(path: str | os.PathLike) -> ModelSpec:
 
     path = _check_exists(path)
     try:
-        with safe_open(str(path), framework="pt") as handle:
+        with safe_open(str(path), framework="numpy") as handle:
             metadata = handle.metadata() or {}
     except Exception as err:  # safetensors raises several error types for broken headers
         raise _unreadable(path, err) from err

@@ -293,22 +293,26 @@ ESTIMATE_WINDOW = 1024
 """Side (pixels) of the central window on which block runs estimate the object diameter."""
 
 
-def estimate_on_window(
-    source,
-    predict: Callable[[Any, bool], ProgressGenerator[Any]],
-    measure: Callable[[Any], np.ndarray | None],
-    side: int = ESTIMATE_WINDOW,
-) -> ProgressGenerator[float | None]:
-    """Median object diameter (pixels) found at native scale in the central ``side`` x ``side``
-    window of a plane (all of a smaller plane): the automatic estimate of runs that never hold
-    a whole plane (``out=``, ``client=``). A generator like :func:`segment_at_object_size`
-    (stage ``"object size tile"``); returns None when ``measure`` cannot or finds no object.
-    """
+def central_window(source, side: int = ESTIMATE_WINDOW):
+    """The central ``side`` x ``side`` window of a ``PlaneSource`` (all of a smaller plane), read
+    into memory as a plane of its own with the whole plane's normalisation."""
     from .tiling import Window
 
     height, width = source.shape
     y0, x0 = max(0, (height - side) // 2), max(0, (width - side) // 2)
-    window = source.crop(Window(y0, min(height, y0 + side), x0, min(width, x0 + side)))
+    return source.crop(Window(y0, min(height, y0 + side), x0, min(width, x0 + side)))
+
+
+def estimate_on_window(
+    window,
+    predict: Callable[[Any, bool], ProgressGenerator[Any]],
+    measure: Callable[[Any], np.ndarray | None],
+) -> ProgressGenerator[float | None]:
+    """Median object diameter (pixels) found at native scale in ``window`` (a ``PlaneSource``,
+    usually :func:`central_window`): the automatic estimate of runs that never hold a whole
+    plane (``out=``, ``client=``). A generator like :func:`segment_at_object_size`
+    (stage ``"object size tile"``); returns None when ``measure`` cannot or finds no object.
+    """
     native, _ = yield from _counted(predict(window, False), 0, 0, "object size tile")
     labels = measure(native)
     return median_diameter(labels) if labels is not None else None
