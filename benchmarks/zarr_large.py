@@ -7,8 +7,10 @@ The input (synthetic nuclei, zarr chunks of --chunk pixels) is written chunk row
 row into a temporary folder, then each setting runs in a fresh process: ``0`` workers is
 the plain in-process block loop (``api.segment_semantic(..., out=...)``), N >= 1 a
 dask.distributed LocalCluster of N single-threaded worker processes (torch threads =
-cores / N). Peak memory is the largest *sum* of the resident memory of that process and
-all its children (the workers), sampled every 0.2 s with psutil. The U-Net has random
+cores / N). Peak memory is the largest *sum* over that process and all its children (the
+workers), sampled every 0.25 s with psutil: of proportional set sizes (PSS, the physical
+memory the run takes, read at each new RSS peak; shared library pages split between the processes mapping them) and
+of resident set sizes (RSS, which counts libtorch's shared pages once per worker). The U-Net has random
 weights (``tiny``: depth 2 / width 8, ``small``: depth 3 / width 16, ``full``: depth 4 /
 width 32), a bundled model's name or a model file: speed and memory depend on the
 architecture, not on the weights. The settings run one after the other in one invocation,
@@ -60,14 +62,21 @@ def make_model(name: str, folder: Path) -> str:
 
 
 class PeakMemory:
-    """Samples the summed RSS of this process and its descendants in a thread; ``peak`` in bytes."""
+    """Samples the memory of this process and its descendants in a thread; peaks in bytes.
 
-    def __init__(self, interval: float = 0.2):
+    ``peak`` is the largest sum of resident memory (RSS), which counts the pages of shared
+    libraries (libtorch, ~240 MB) once per process that maps them; ``peak_pss`` the largest
+    sum of proportional set sizes, where shared pages are split between the processes: the
+    physical memory the run takes, read whenever the summed RSS reaches a new peak (reading
+    it costs ~0.2 s of CPU per process, too much to poll). ``peak_client`` is this process's own largest RSS.
+    """
+
+    def __init__(self, interval: float = 0.25):
         import psutil
 
         self._me = psutil.Process()
         self._interval = interval
-        self.peak = 0
+        self.peak = self.peak_pss = self.peak_client = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -75,13 +84,19 @@ class PeakMemory:
         import psutil
 
         while not self._stop.is_set():
-            total = 0
+            processes, rss = [], 0
             for process in [self._me, *self._me.children(recursive=True)]:
                 try:
-                    total += process.memory_info().rss
+                    info = process.memory_info()  # cheap (statm); PSS (smaps) takes ~0.2 s a process
                 except psutil.Error:
-                    pass
-            self.peak = max(self.peak, total)
+                    continue
+                processes.append(process)
+                rss += info.rss
+                if process.pid == self._me.pid:
+                    self.peak_client = max(self.peak_client, info.rss)
+            if rss > self.peak * 1.02:  # a new peak: also read the (slow) proportional sizes
+                self.peak_pss = max(self.peak_pss, _summed_pss(processes))
+            self.peak = max(self.peak, rss)
             self._stop.wait(self._interval)
 
     def __enter__(self):
@@ -93,7 +108,19 @@ class PeakMemory:
         self._thread.join()
 
 
-def run_one(image: str, model: str, workers: int, tile: int, block: int, out: str) -> dict:
+def _summed_pss(processes) -> int:
+    import psutil
+
+    total = 0
+    for process in processes:
+        try:
+            total += process.memory_full_info().pss
+        except psutil.Error:
+            pass
+    return total
+
+
+def run_one(image: str, model: str, workers: int, tile: int, block: int | None, out: str) -> dict:
     """Segment ``image`` into ``out`` with ``workers`` (0 = in process); returns the measures."""
     import zarr
 
@@ -108,7 +135,8 @@ def run_one(image: str, model: str, workers: int, tile: int, block: int, out: st
 
             client = local_client(workers)
         started = time.perf_counter()
-        api.segment_semantic(image, model, tile=tile, device="cpu", out=out, client=client, block=block,
+        blocks = {"block": block} if block else {}
+        api.segment_semantic(image, model, tile=tile, device="cpu", out=out, client=client, **blocks,
                              diameter=0)  # native scale: the pipeline, not an object-size estimate
         seconds = time.perf_counter() - started
         if client is not None:
@@ -117,7 +145,8 @@ def run_one(image: str, model: str, workers: int, tile: int, block: int, out: st
         total = time.perf_counter() - start
     mpix = size[0] * size[1] / 1e6
     return {"workers": workers, "seconds": seconds, "with_cluster_start": total, "mpix_per_s": mpix / seconds,
-            "peak_rss_gb": memory.peak / 1e9}
+            "peak_rss_gb": memory.peak / 1e9, "peak_pss_gb": memory.peak_pss / 1e9,
+            "client_rss_gb": memory.peak_client / 1e9}
 
 
 def main() -> int:
@@ -128,7 +157,7 @@ def main() -> int:
     parser.add_argument("--workers", type=int, nargs="+", default=[0, 1, 2],
                         help="settings to run: 0 = in process, N = LocalCluster of N workers")
     parser.add_argument("--tile", type=int, default=512)
-    parser.add_argument("--block", type=int, default=4096)
+    parser.add_argument("--block", type=int, default=None, help="block side (default: the API's)")
     parser.add_argument("--run", nargs=3, metavar=("IMAGE", "MODEL", "WORKERS"), help=argparse.SUPPRESS)
     args = parser.parse_args()
 
@@ -155,7 +184,7 @@ def main() -> int:
         for workers in args.workers:
             env = {**os.environ, "NAPARI_UNET_MASKRCNN_THREADS": str(max(1, cores // max(workers, 1)))}
             command = [sys.executable, __file__, "--run", str(folder / "image.zarr"), model, str(workers),
-                       "--tile", str(args.tile), "--block", str(args.block)]
+                       "--tile", str(args.tile)] + (["--block", str(args.block)] if args.block else [])
             done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
             if done.returncode:
                 print(done.stderr[-3000:], file=sys.stderr)
@@ -163,7 +192,8 @@ def main() -> int:
             result = json.loads(done.stdout.strip().splitlines()[-1])
             label = "in process" if workers == 0 else f"{workers} worker{'s' if workers > 1 else ''}"
             print(f"U-Net {args.model:5s} {label:10s}: {result['seconds']:7.1f} s ({result['with_cluster_start']:.1f} s "
-                  f"with cluster start)  {result['mpix_per_s']:6.2f} MPix/s  peak RSS {result['peak_rss_gb']:.2f} GB"
+                  f"with cluster start)  {result['mpix_per_s']:6.2f} MPix/s  peak memory: PSS {result['peak_pss_gb']:.2f} GB, "
+                  f"RSS {result['peak_rss_gb']:.2f} GB summed, client RSS {result['client_rss_gb']:.2f} GB"
                   + (f"  speed x{result['mpix_per_s'] / first:.2f} of the first" if first else ""), flush=True)
             first = first or result["mpix_per_s"]
     return 0
