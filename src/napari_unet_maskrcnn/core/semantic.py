@@ -145,7 +145,20 @@ def predict_semantic_window(
             inside = (slice(ys.start - y0, ys.stop - y0), slice(xs.start - x0, xs.stop - x0))
             sums[(slice(None), *out)] += weighted[(slice(None), *inside)]
             weight_sums[out] += weights[inside]
-    return (sums / weight_sums).argmax(axis=0).astype(np.uint8)
+    return _blended_classes(sums, weight_sums)
+
+
+def _blended_classes(sums: np.ndarray, weight_sums: np.ndarray, band: int = 256) -> np.ndarray:
+    """uint8 (h, w) argmax of ``sums`` (K, h, w) / ``weight_sums`` (h, w), ``band`` rows at a time.
+
+    Band by band, the temporaries (the quotient and argmax's int64 indices) stay a few MB
+    instead of twice the sums for a whole block; the floats are those of the whole quotient.
+    """
+    classes = np.empty(weight_sums.shape, np.uint8)
+    for y0 in range(0, weight_sums.shape[0], band):
+        rows = slice(y0, y0 + band)
+        classes[rows] = (sums[:, rows] / weight_sums[rows]).argmax(axis=0)
+    return classes
 
 
 def blend_weights(tile_h: int, tile_w: int, overlap: int) -> np.ndarray:
