@@ -4,6 +4,7 @@ import json
 
 import numpy as np
 import pytest
+from scipy import ndimage
 from skimage.draw import disk
 
 from napari_unet_maskrcnn import api
@@ -17,10 +18,14 @@ from napari_unet_maskrcnn.core.object_size import (
     ScaledSource,
     choose_scale,
     fixed_scale,
+    boundary_classes_to_grid,
     linear_to_grid,
     median_diameter,
     nearest_to_grid,
+    scaled_shape,
+    semantic_to_grid,
 )
+from napari_unet_maskrcnn.core.postprocess import instances_from_classes, instances_to_classes
 from napari_unet_maskrcnn.core.progress import ProgressEvent
 from napari_unet_maskrcnn.core.testing import blob_detections, make_tiny_model_file
 
@@ -171,11 +176,74 @@ def test_semantic_rescales_and_maps_classes_and_probabilities_back(unet_file, th
     assert result.scale == pytest.approx(MODEL_DIAMETER / result.diameter)
     assert result.classes.shape == image.shape and result.probabilities.shape == (3, *image.shape)
     assert np.allclose(result.probabilities.sum(axis=0), 1.0, atol=1e-5)
-    assert np.array_equal(result.classes, result.probabilities.argmax(axis=0))
+    assert np.array_equal(result.classes > 0, result.probabilities.argmax(axis=0) > 0)
+    # the stand-in draws a 1-pixel rim at its scale: so it is on this grid (resized linearly, ~2 pixels)
+    rim = result.classes == 2
+    assert 0.9 < rim.sum() / (instances_to_classes(truth) == 2).sum() < 1.3  # staircase outlines: a little more
+    assert (ndimage.distance_transform_cdt(result.classes > 0, "taxicab")[rim] == 1).mean() > 0.8  # linear: 0.56
     scores = evaluate_instances(truth, result.instances, thresholds=(0.5,))["thresholds"][0]
     assert scores["fn"] == scores["fp"] == 0
     native = api.segment_semantic(image, unet_file, diameter=0)
     assert native.scale == 1.0 and native.diameter is None
+
+
+def rule_scene():
+    """(160, 200) instance labels: four discs (radius 14) and two touching 20 x 20 squares."""
+    labels = np.zeros((160, 200), np.int32)
+    for n, centre in enumerate([(30, 30), (30, 100), (110, 40), (115, 120)], start=1):
+        labels[disk(centre, 14, shape=labels.shape)] = n
+    labels[60:80, 150:170] = 5
+    labels[80:100, 150:170] = 6
+    return labels
+
+
+@pytest.mark.parametrize("scale", [0.5, 2.0])
+def test_a_resized_boundary_class_maps_back_at_the_trained_width(scale):
+    # A stand-in model that draws the training rule's classes on the resized plane: mapped back,
+    # the classes are the rule's again (1-pixel rim, 2 pixels between touching objects), whereas
+    # linear resizing makes the rim 1 / scale times as wide.
+    truth = rule_scene()
+    expected = instances_to_classes(truth)
+    small = instances_to_classes(nearest_to_grid(truth, scaled_shape(truth.shape, scale)))
+    result = (small, np.stack([small == k for k in range(3)]).astype(np.float32))
+    linear, linear_probs = semantic_to_grid(result, truth.shape)
+    classes, probabilities = boundary_classes_to_grid(result, truth.shape)
+    np.testing.assert_array_equal(probabilities, linear_probs)
+    assert classes.dtype == np.uint8 and classes.shape == truth.shape
+    assert np.array_equal(classes > 0, linear > 0)  # the foreground is the linear one
+    rim, linear_rim = int((expected == 2).sum()), int((linear == 2).sum())
+    assert 0.9 * rim < (classes == 2).sum() < 1.25 * rim  # staircase outlines of x2 pixels: a little more
+    assert (linear_rim > 1.6 * rim) if scale < 1 else (linear_rim < 0.7 * rim)
+    objects = instances_from_classes(classes, min_size=1)
+    assert objects.max() == truth.max()  # the touching squares stay apart
+    for label in range(1, truth.max() + 1):
+        mine = objects == np.bincount(objects[truth == label]).argmax()
+        assert (mine & (truth == label)).sum() / (mine | (truth == label)).sum() > 0.9
+        shift = np.argwhere(mine).mean(axis=0) - np.argwhere(truth == label).mean(axis=0)
+        assert np.abs(shift).max() <= 0.5  # not shifted (the stand-in's own x0.5 sampling moves up to 0.5)
+    object_iou = ((classes == 1) & (expected == 1)).sum() / ((classes == 1) | (expected == 1)).sum()
+    linear_iou = ((linear == 1) & (expected == 1)).sum() / ((linear == 1) | (expected == 1)).sum()
+    assert object_iou > 0.85 and object_iou > linear_iou
+    swapped = instances_to_classes(truth, object_class=2, boundary_class=1)
+    assert np.array_equal(swapped, np.choose(expected, [0, 2, 1]))
+
+
+def test_a_model_without_a_boundary_class_keeps_the_linear_classes(tmp_path, monkeypatch):
+    path = make_tiny_model_file(tmp_path / "fg.safetensors", class_names=["background", "cell"],
+                                object_diameter_px=MODEL_DIAMETER)
+
+    def predict(source, network, *, return_probabilities=False, **kwargs):
+        inside = source.read(0, source.shape[0], 0, source.shape[1])[0] > 0.5
+        yield ProgressEvent(1, 1, "tile")
+        probabilities = np.stack([~inside, inside]).astype(np.float32)
+        return inside.astype(np.uint8), probabilities if return_probabilities else None
+
+    monkeypatch.setattr(semantic, "predict_semantic_plane", predict)
+    image, truth = disc_scene((203, 187), 12, 48, offset=3)
+    result = api.segment_semantic(image, path, diameter=24, return_probabilities=True)
+    assert result.scale == pytest.approx(0.5)
+    assert np.array_equal(result.classes, result.probabilities.argmax(axis=0))
+    assert ((result.classes == 1) & (truth > 0)).sum() / ((result.classes == 1) | (truth > 0)).sum() > 0.9
 
 
 def test_a_model_without_a_diameter_loads_and_rejects_a_given_one(tmp_path, blob_detector):

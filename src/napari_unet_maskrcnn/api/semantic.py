@@ -88,7 +88,7 @@ def iter_segment_semantic(
     :class:`SemanticResult`.
     """
     from ..core.inputs import prepare_plane
-    from ..core.object_size import segment_at_object_size, semantic_to_grid
+    from ..core.object_size import boundary_classes_to_grid, segment_at_object_size, semantic_to_grid
     from ..core.postprocess import instances_from_classes
 
     overlap = context(tile, overlap, DEFAULT_OVERLAP)
@@ -113,6 +113,11 @@ def iter_segment_semantic(
             source, network, tile=tile, overlap=overlap, device=dev,
             return_probabilities=keep_probabilities or resized, autocast_dtype=dtype,
         )
+
+    def to_grid(result, shape):
+        if boundary is None:
+            return semantic_to_grid(result, shape)
+        return boundary_classes_to_grid(result, shape, object_class=1, boundary_class=boundary)
 
     def measure(result):
         if boundary is None:
@@ -140,7 +145,7 @@ def iter_segment_semantic(
         for z in range(n_z):
             source = prepare_plane(canonical_plane(canonical, t, z), spec.in_channels, channel, spec.normalization)
             plane_gen = segment_at_object_size(
-                source, predict, measure, semantic_to_grid, mode=mode, scale=scale,
+                source, predict, measure, to_grid, mode=mode, scale=scale,
                 model_diameter=spec.object_diameter_px, diameter=diameter,
             )
             (plane_classes, plane_probs), size = yield from progress.relay(plane_gen)

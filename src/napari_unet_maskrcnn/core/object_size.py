@@ -18,6 +18,9 @@ A resized plane is read lazily (:class:`ScaledSource`, tile by tile, memory boun
 tile) and the model's output is mapped back onto the original pixel grid exactly: labels by
 nearest neighbour (:func:`nearest_to_grid`), probabilities by anti-aliased linear
 interpolation (:func:`linear_to_grid`); both use pixel-centre alignment, so nothing shifts.
+U-Net classes are the argmax of the mapped probabilities (:func:`semantic_to_grid`), except
+for models with a boundary class, whose object / boundary classes are rebuilt on the grid
+with the training rule (:func:`boundary_classes_to_grid`) so the boundary keeps its width.
 Resampling is done here rather than with ``skimage.transform.resize`` because a tile of the
 resized plane must equal the same part of the whole resized plane; the conventions are
 scikit-image's (pixel centres, linear interpolation, Gaussian anti-aliasing of
@@ -357,3 +360,33 @@ def semantic_to_grid(result: tuple[np.ndarray, np.ndarray], shape: tuple[int, in
     """
     probabilities = linear_to_grid(result[1], shape)
     return probabilities.argmax(axis=0).astype(np.uint8), probabilities
+
+
+def boundary_classes_to_grid(
+    result: tuple[np.ndarray, np.ndarray], shape: tuple[int, int], *, object_class: int = 1, boundary_class: int = 2
+):
+    """``(classes, probabilities (K, h, w))`` of a resized plane of a model with a boundary class, on the (H, W) grid.
+
+    Resized linearly like :func:`semantic_to_grid`, the 1-2 pixel boundary class the model
+    draws at its own scale would come out ``1 / scale`` times as wide and eat into the object
+    class. Instead the plane's objects are split on the resized plane
+    (:func:`~.postprocess.instances_from_classes`), mapped by nearest neighbour, and their
+    object / boundary classes rebuilt on the grid with the training rule
+    (:func:`~.postprocess.instances_to_classes`), so the boundary has the width the model was
+    trained to draw. The foreground (object or boundary) is still that of the linearly
+    resized probabilities: object pixels outside it become its class, and its pixels outside
+    every object (objects under 10 pixels at the model's scale, edges the nearest mapping
+    does not reach) keep their linear class.
+
+    Returns:
+        ``(uint8 classes (H, W), float32 probabilities (K, H, W))``; the probabilities are
+        resized linearly, so the classes differ from their argmax along the boundaries.
+    """
+    from .postprocess import instances_from_classes, instances_to_classes
+
+    classes, probabilities = semantic_to_grid(result, shape)
+    found = instances_from_classes(result[0], result[1], object_class=object_class, boundary_class=boundary_class)
+    instances = nearest_to_grid(found, shape)
+    instances[(classes != object_class) & (classes != boundary_class)] = 0
+    rebuilt = instances_to_classes(instances, object_class=object_class, boundary_class=boundary_class)
+    return np.where(instances > 0, rebuilt, classes).astype(np.uint8), probabilities

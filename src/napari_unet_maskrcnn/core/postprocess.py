@@ -1,8 +1,9 @@
-"""Instances from a U-Net's background / object / boundary classes (seeded watershed).
+"""Instances from a U-Net's background / object / boundary classes (seeded watershed), and back.
 
 The object class without its boundary ring separates touching cells; each connected piece of
 it seeds a watershed that grows back over the boundary pixels, so every foreground pixel
-(object or boundary) ends up in exactly one instance.
+(object or boundary) ends up in exactly one instance. :func:`instances_to_classes` is the
+reverse, the rule that makes the U-Net's training targets from instance labels.
 """
 
 from __future__ import annotations
@@ -84,3 +85,29 @@ def instances_from_class_stack(
         group_out[...] = np.where(linked > 0, linked + next_id, 0)
         next_id += int(linked.max(initial=0))
     return out
+
+
+def instances_to_classes(
+    instances: np.ndarray, *, object_class: int = 1, boundary_class: int = 2
+) -> np.ndarray:
+    """Background / object / boundary classes of an instance label image: the training rule.
+
+    U-Net training targets are made with it, and so is the class map of a plane segmented at
+    another scale (:func:`~.object_size.boundary_classes_to_grid`), so both have the same
+    boundary width.
+
+    Args:
+        instances: (H, W) integer ids, 0 = background.
+        object_class, boundary_class: the class values written (the model's class indices).
+
+    Returns:
+        uint8 (H, W): 0 background, ``object_class`` object interior, ``boundary_class``
+        boundary (object pixels with a 4-neighbour of another id or of the background: a
+        1-pixel inner rim, 2 pixels between two touching objects).
+    """
+    from skimage.segmentation import find_boundaries
+
+    inside = instances > 0
+    classes = np.where(inside, object_class, 0).astype(np.uint8)
+    classes[find_boundaries(instances, connectivity=1, mode="inner") & inside] = boundary_class
+    return classes

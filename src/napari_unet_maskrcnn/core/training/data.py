@@ -8,7 +8,8 @@ Targets:
 
 - U-Net from instances: three classes, 0 background, 1 object, 2 boundary (object pixels
   touching another label or the background: a 1-pixel inner rim, 2 pixels between two
-  touching objects), see :func:`instances_to_classes`.
+  touching objects), see :func:`~..postprocess.instances_to_classes` (the rule inference
+  also applies when it maps a resized plane's classes back).
 - U-Net from class maps: class k > 0 becomes network class k - 1; unlabelled pixels (0)
   become :data:`IGNORE_INDEX` and are left out of the loss.
 - Mask R-CNN from instances: boxes, classes and masks of the objects in a crop
@@ -33,6 +34,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from ..postprocess import instances_to_classes
 
 IGNORE_INDEX = -100
 """Target value of pixels left out of the U-Net loss (``torch.nn.CrossEntropyLoss``'s default)."""
@@ -293,23 +296,6 @@ def restrict_to_region(source, labels: np.ndarray, region: np.ndarray | None, ou
     view = RegionSource(source, region)
     box = view.box
     return view, np.where(region[box], labels[box], outside_label).astype(np.int64)
-
-
-def instances_to_classes(instances: np.ndarray) -> np.ndarray:
-    """Background / object / boundary classes of an instance label image.
-
-    Args:
-        instances: (H, W) integer ids, 0 = background.
-
-    Returns:
-        uint8 (H, W): 0 background, 1 object interior, 2 boundary (object pixels with a
-        4-neighbour of another id or of the background).
-    """
-    from skimage.segmentation import find_boundaries
-
-    classes = (instances > 0).astype(np.uint8)
-    classes[find_boundaries(instances, connectivity=1, mode="inner") & (instances > 0)] = 2
-    return classes
 
 
 def semantic_targets(labels: np.ndarray, label_kind: str) -> np.ndarray:
