@@ -50,15 +50,14 @@ def add_pair(widget, image, labels, slices: str = "current") -> None:
     widget.add_button.native.click()
 
 
-def train(widget, qtbot, timeout_ms: int = 120_000) -> None:
-    widget.train_button.native.click()
-    assert widget.running and not widget.train_button.enabled and widget.cancel_button.enabled
-    qtbot.waitUntil(lambda: not widget.running, timeout=timeout_ms)
+def train(widget, run_widget) -> None:
+    """Click Train and wait for the run (:class:`BackgroundRun`, as in every computing dock)."""
+    run_widget(widget)
     assert widget.train_button.enabled and not widget.cancel_button.enabled
 
 
 def test_unet_from_sparse_strokes_outputs_the_painted_values_with_their_names(
-    viewer, dock, trainer, qtbot, user_model_folder, run_widget
+    viewer, dock, trainer, user_model_folder, run_widget
 ):
     image, instances = discs()
     strokes = np.zeros_like(instances)
@@ -79,7 +78,7 @@ def test_unet_from_sparse_strokes_outputs_the_painted_values_with_their_names(
     trainer.class_names.data[1, 0] = "nucleus"  # the user renames class 2
     trainer.model_name.value = "strokes"
 
-    train(trainer, qtbot)
+    train(trainer, run_widget)
 
     spec = read_spec(user_model_folder / "strokes.safetensors")
     assert spec.class_names == ["unlabelled", "background", "nucleus"]
@@ -96,7 +95,7 @@ def test_unet_from_sparse_strokes_outputs_the_painted_values_with_their_names(
     assert list(output.features["class_name"]) == ["unlabelled", "background", "nucleus"]
 
 
-def test_mask_rcnn_from_instances_in_a_shapes_region(viewer, dock, trainer, qtbot, user_model_folder):
+def test_mask_rcnn_from_instances_in_a_shapes_region(viewer, dock, trainer, run_widget, user_model_folder):
     image, instances = discs(128, count=10)
     corrected = np.where(np.arange(128)[None, :] < 64, instances, 0)  # only the left half was corrected
     image_layer = viewer.add_image(image, name="cells")
@@ -113,7 +112,7 @@ def test_mask_rcnn_from_instances_in_a_shapes_region(viewer, dock, trainer, qtbo
     add_pair(trainer, image_layer, labels_layer)
     trainer.model_name.value = "left-half"
 
-    train(trainer, qtbot)
+    train(trainer, run_widget)
 
     spec = read_spec(user_model_folder / "left-half.safetensors")
     assert spec.arch == "maskrcnn" and spec.provenance["data"]["n_with_region"] == 1
@@ -130,16 +129,18 @@ def start_long_run(viewer, trainer, qtbot, name: str) -> None:
     trainer.epochs.value = 0  # until the time budget is spent
     trainer.model_name.value = name
     trainer.train_button.native.click()
+    assert trainer.runner.running and not trainer.train_button.enabled and trainer.cancel_button.enabled
     qtbot.waitUntil(lambda: len(trainer.plot.losses) >= 3, timeout=120_000)
 
 
 def test_cancel_stops_promptly_and_keeps_the_model(viewer, trainer, qtbot, user_model_folder):
     start_long_run(viewer, trainer, qtbot, "cancelled")
-    assert "step" in trainer.status.value and "left" in trainer.status.value
+    assert "step" in trainer.status.value and "elapsed" in trainer.status.value and "left" in trainer.status.value
 
     trainer.cancel_button.native.click()
     cancelled_at = time.monotonic()
-    qtbot.waitUntil(lambda: not trainer.running, timeout=60_000)
+    assert trainer.status.value.startswith("Stopping") and not trainer.cancel_button.enabled
+    qtbot.waitUntil(lambda: not trainer.runner.running, timeout=60_000)
 
     assert time.monotonic() - cancelled_at < 15
     spec = read_spec(user_model_folder / "cancelled.safetensors")
@@ -150,7 +151,7 @@ def test_cancel_stops_promptly_and_keeps_the_model(viewer, trainer, qtbot, user_
 
 def test_closing_napari_during_training_stops_it(viewer, trainer, qtbot):
     start_long_run(viewer, trainer, qtbot, "closed")
-    worker = trainer._worker
+    worker = trainer.runner._worker
 
     viewer.close()
 
@@ -165,13 +166,14 @@ def test_cancel_before_the_first_step_writes_nothing(viewer, trainer, qtbot, use
 
     trainer.train_button.native.click()
     trainer.cancel_button.native.click()
-    qtbot.waitUntil(lambda: not trainer.running, timeout=60_000)
+    qtbot.waitUntil(lambda: not trainer.runner.running, timeout=60_000)
 
     assert not (user_model_folder / "never.safetensors").exists()
     assert trainer.status.value.startswith("Cancelled before the first step")
 
 
-def test_problems_are_notified_and_nothing_is_written(viewer, trainer, qtbot, new_notifications, user_model_folder):
+def test_problems_are_notified_and_nothing_is_written(viewer, trainer, run_widget, new_notifications,
+                                                      user_model_folder):
     trainer.train_button.native.click()
     assert not trainer.running and "Add at least one image + labels pair" in new_notifications()[-1]
 
@@ -189,13 +191,13 @@ def test_problems_are_notified_and_nothing_is_written(viewer, trainer, qtbot, ne
         add_pair(trainer, image_layer, labels_layer)
         assert len(trainer.pair_list.choices) == 1
         trainer.label_kind.value = kind
-        train(trainer, qtbot)
+        train(trainer, run_widget)
         assert message in new_notifications()[-1]
         assert trainer.status.value.startswith("Failed")
     assert not list(user_model_folder.glob("*.safetensors"))
 
 
-def test_stack_pairs_use_the_slice_on_screen(viewer, trainer, qtbot, new_notifications):
+def test_stack_pairs_use_the_slice_on_screen(viewer, trainer, run_widget, new_notifications):
     image = np.random.default_rng(0).integers(0, 1000, (4, 64, 64)).astype(np.uint16)
     labels = np.zeros((4, 64, 64), np.int32)
     labels[2, 10:20, 10:20] = 1
@@ -213,7 +215,7 @@ def test_stack_pairs_use_the_slice_on_screen(viewer, trainer, qtbot, new_notific
 
     trainer.pair_list.value = pairs[1:]
     trainer.remove_button.native.click()
-    train(trainer, qtbot)  # slice 0 has no labels
+    train(trainer, run_widget)  # slice 0 has no labels
     assert "no labelled pixel in the chosen slice" in new_notifications()[-1]
 
 
@@ -259,7 +261,7 @@ def test_a_collapsed_training_is_flagged():
 
 
 def test_channel_of_a_multichannel_image_is_learned_and_chosen_again_by_the_unet_widget(
-    viewer, dock, trainer, qtbot, user_model_folder
+    viewer, dock, trainer, run_widget, user_model_folder
 ):
     image, instances = discs()
     two_channels = np.stack([np.random.default_rng(1).integers(900, 1100, image.shape, np.uint16), image])
@@ -276,7 +278,7 @@ def test_channel_of_a_multichannel_image_is_learned_and_chosen_again_by_the_unet
     trainer.channel.value = 1
     trainer.model_name.value = "second-channel"
 
-    train(trainer, qtbot)
+    train(trainer, run_widget)
 
     spec = read_spec(user_model_folder / "second-channel.safetensors")
     assert spec.provenance["data"]["channel"] == 1 and spec.in_channels == 1

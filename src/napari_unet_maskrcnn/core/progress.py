@@ -1,10 +1,10 @@
 """Progress reporting and cancellation shared by the GUI, the CLI and scripts.
 
 The core's long computations are *generators*: they ``yield`` a :class:`ProgressEvent`
-after each tile or slice and ``return`` their result. A caller either drains them with
-:func:`drain` (scripts, CLI), or re-yields the events from a napari ``thread_worker``
-(GUI), where ``worker.quit()`` stops the generator at its next ``yield``. Either way a
-run can be stopped within one tile, and nothing is written until the generator finishes.
+after each tile or slice and ``return`` their result. Every caller drains them with
+:func:`drain`: scripts and the CLI in their own thread, the GUI in a worker thread whose
+Cancel makes ``should_cancel`` true, which closes the generator at its next ``yield``. Either
+way a run can be stopped within one tile, and nothing is written until the generator finishes.
 """
 
 from __future__ import annotations

@@ -1,17 +1,28 @@
-"""Run / Cancel buttons that run one of the core's progress generators in a napari thread worker.
+"""Run / Cancel buttons that run a dock's work in a napari thread worker, with progress.
 
-Every computing dock (the two segmentation docks, Evaluate, Measure) owns a
+Every computing dock (the two segmentation docks, Evaluate, Measure, Train) owns a
 :class:`BackgroundRun`. Clicking Run asks the dock for a :class:`Job` (its checks run in the
-main thread; a ``ValueError`` becomes a notification), runs ``job.work`` in a napari
-``thread_worker`` that re-yields its :class:`~napari_unet_maskrcnn.core.progress.ProgressEvent`
-(a progress bar in the activity dock, elapsed time and estimate in the status line), and hands
-the result to ``job.finish`` in the main thread, which adds the layers and tables. Cancel
-(``worker.quit()``) stops the generator at its next ``yield``: a cancelled run adds nothing.
-Closing napari during a run abandons it without touching a deleted widget.
+main thread; a ``ValueError`` becomes a notification) and runs ``job.work`` in a worker thread.
+The work is one of two kinds:
+
+- the core's progress generator (segmentation, evaluation, measuring): Cancel closes it at its
+  next ``yield`` and nothing is added;
+- a stoppable function ``work(emit, should_stop)`` (training): it calls ``emit(event)`` with its
+  progress and polls ``should_stop()``; Cancel asks it to stop, and what it returns (e.g. the
+  best weights so far, written atomically) goes to ``job.finish`` like any result.
+
+The events reach the main thread through a queued Qt signal, where ``job.on_event`` turns each
+into the status line and the position of a progress bar in the activity dock (by default a
+:class:`~napari_unet_maskrcnn.core.progress.ProgressEvent` as elapsed time and estimate).
+``job.finish`` gets the result in the main thread and adds the layers, tables or files. A
+failure is notified with a message for the user. Closing napari during a run stops it without
+touching a deleted widget.
 """
 
 from __future__ import annotations
 
+import inspect
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -21,8 +32,14 @@ from magicgui.widgets import Container, Label, PushButton
 from napari.qt.threading import create_worker
 from napari.utils import cancelable_progress
 from napari.utils.notifications import notification_manager, show_error
+from qtpy.QtCore import QObject, Signal
 
-from ..core.progress import ProgressGenerator, progress_text
+from ..core.progress import Cancelled, ProgressEvent, ProgressGenerator, drain, progress_text
+
+EventView = tuple[str, int, int]
+"""What one progress event shows: (status line, done, total) of the progress bar."""
+StoppableWork = Callable[[Callable[[Any], None], Callable[[], bool]], Any]
+"""``work(emit, should_stop)``: reports progress with ``emit(event)``, ends early when ``should_stop()``."""
 
 
 class RunError(Exception):
@@ -33,33 +50,63 @@ class RunError(Exception):
     """
 
 
+def progress_view(event: ProgressEvent, elapsed_s: float) -> EventView:
+    """``"tile 44 / 196 · 0:12 elapsed, about 0:41 left"`` and the bar at 44 of 196."""
+    return progress_text(event, elapsed_s), event.done, event.total
+
+
 @dataclass(frozen=True)
 class Job:
     """One run of a dock widget.
 
     Attributes:
-        work: the core's progress generator; it runs in the worker thread, so it must not
-            touch layers or widgets (take what it needs from them before).
-        finish: called in the main thread with the generator's result; adds the layers and
-            tables and returns the status line.
+        work: the core's progress generator (Cancel: nothing is added), or a
+            :data:`StoppableWork` function (Cancel: it stops early and its result is kept). It
+            runs in the worker thread, so it must not touch layers or widgets (take what it
+            needs from them before).
+        finish: called in the main thread with the work's result; adds the layers, tables or
+            files and returns the status line.
         title: the progress bar's description, e.g. ``"Evaluate segmentation: cells"``.
         what: the run's name in a failure message, e.g. ``"Segmentation"``.
+        on_event: called in the main thread with each progress event and the seconds since
+            Run; returns what it shows (:data:`EventView`), or None to leave the status line
+            and the bar as they are.
     """
 
-    work: ProgressGenerator
+    work: ProgressGenerator | StoppableWork
     finish: Callable[[Any], str]
     title: str
     what: str = "The run"
+    on_event: Callable[[Any, float], EventView | None] = progress_view
+
+    @property
+    def keeps_partial_result(self) -> bool:
+        """Whether Cancel keeps what the work did so far (a stoppable function, not a generator)."""
+        return not inspect.isgenerator(self.work)
 
 
-def _relay(job: Job):
-    """Worker body: re-yield the core's progress events; give failures a user message."""
+_CANCELLED = object()
+"""The worker's result when Cancel closed a progress generator."""
+
+
+def _run(job: Job, emit: Callable[[Any], None], should_stop: Callable[[], bool]):
+    """Worker body: the work, its events to ``emit``; failures get a message for the user."""
     try:
-        return (yield from job.work)
+        if job.keeps_partial_result:
+            return job.work(emit, should_stop)
+        return drain(job.work, emit, should_stop)
+    except Cancelled:
+        return _CANCELLED
     except ValueError as err:  # bad input, ModelFileError: the core's message says the fix
         raise RunError(str(err)) from err
     except Exception as err:
         raise RunError(f"{job.what} failed ({type(err).__name__}: {err}).") from err
+
+
+class _Events(QObject):
+    """Carries progress events from the worker thread to the main thread (queued signal)."""
+
+    event = Signal(object)
 
 
 class BackgroundRun(Container):
@@ -75,9 +122,13 @@ class BackgroundRun(Container):
         super().__init__(labels=False)
         self.margins = (0, 0, 0, 0)
         self._prepare = prepare
+        self._job: Job | None = None
         self._worker = None
         self._progress = None
+        self._stop = threading.Event()
         self._started = 0.0
+        self._events = _Events()
+        self._events.event.connect(self._on_event)
         self.run_button = PushButton(text=run_text)
         self.cancel_button = PushButton(text="Cancel", enabled=False)
         buttons = Container(layout="horizontal", labels=False, widgets=[self.run_button, self.cancel_button])
@@ -103,12 +154,13 @@ class BackgroundRun(Container):
             show_error(str(err))
             self.status.value = "Failed; see the notification."
             return
+        self._job = job
+        self._stop = threading.Event()  # per run: a worker being abandoned keeps its own, set
         self._progress = cancelable_progress(total=0, desc=job.title, cancel_callback=self.cancel)
-        worker = create_worker(_relay, job, _start_thread=False, _ignore_errors=True)
-        worker.yielded.connect(self._on_progress)
+        worker = create_worker(_run, job, self._events.event.emit, self._stop.is_set,
+                               _start_thread=False, _ignore_errors=True)
         worker.returned.connect(lambda result: self._on_result(job, result))
         worker.errored.connect(self._on_error)
-        worker.aborted.connect(self._on_cancelled)
         worker.finished.connect(self._on_finished)
         self._worker = worker
         self.run_button.enabled = False
@@ -118,22 +170,33 @@ class BackgroundRun(Container):
         worker.start()
 
     def cancel(self) -> None:
-        """Stop the run at its next step (Cancel button); nothing is added."""
-        if self._worker is not None:
-            self._worker.quit()
-            self.cancel_button.enabled = False
-            self.status.value = "Cancelling…"
+        """Cancel button: a generator stops at its next step (nothing is added); a stoppable
+        work stops at its next step and keeps what it has done."""
+        if self._worker is None or self._stop.is_set():
+            return
+        self._stop.set()
+        self.cancel_button.enabled = False
+        self.status.value = ("Stopping after the current step…" if self._job.keeps_partial_result
+                             else "Cancelling…")
 
-    def _on_progress(self, event) -> None:
+    def _on_event(self, event) -> None:
         bar = self._progress
         if bar is None:  # napari's progress bar may process events: the run can end in here
             return
-        self.status.value = progress_text(event, time.monotonic() - self._started)
-        if bar.total != event.total:
-            bar.total = event.total
-        bar.update(event.done - bar.n)
+        shown = self._job.on_event(event, time.monotonic() - self._started)
+        if shown is None:
+            return
+        text, done, total = shown
+        if not self._stop.is_set():  # keep "Cancelling…" in sight
+            self.status.value = text
+        if bar.total != total:
+            bar.total = total
+        bar.update(done - bar.n)
 
     def _on_result(self, job: Job, result) -> None:
+        if result is _CANCELLED:
+            self.status.value = "Cancelled; nothing was added."
+            return
         try:
             self.status.value = job.finish(result)
         except ValueError as err:  # the layers changed during the run in a way the result cannot fit
@@ -145,22 +208,21 @@ class BackgroundRun(Container):
         self.status.value = "Failed; see the notification."
         notification_manager.receive_error(type(error), error, error.__traceback__)
 
-    def _on_cancelled(self) -> None:
-        self.status.value = "Cancelled; nothing was added."
-
     def _abandon(self) -> None:
         """The widget is being destroyed (napari closes): stop the run, touch no widget."""
         worker = self._worker
         if worker is None:
             return
-        for signal in (worker.yielded, worker.returned, worker.errored, worker.aborted, worker.finished):
+        for signal in (worker.returned, worker.errored, worker.finished):
             signal.disconnect()
-        worker.quit()
+        self._events.event.disconnect()
+        self._stop.set()
         self._progress.close()
 
     def _on_finished(self) -> None:
         self._progress.close()
         self._progress = None
         self._worker = None
+        self._job = None
         self.run_button.enabled = True
         self.cancel_button.enabled = False

@@ -33,13 +33,6 @@ MASKRCNN_SCRATCH = {"backbone": "resnet18", "fpn_channels": 128,
 ELLIPSE_VERTICES = 32
 
 
-class TrainingError(Exception):
-    """Training failed; the message is meant for the user.
-
-    (Not a RuntimeError: napari's workers take a RuntimeError for a deleted worker.)
-    """
-
-
 @dataclass(frozen=True)
 class PairChoice:
     """An image layer and a labels layer chosen as a training pair.
@@ -229,22 +222,6 @@ def score_name(request: TrainRequest) -> str:
     return InstanceTask.score_name if request.arch == "maskrcnn" else SemanticTask(request.label_kind).score_name
 
 
-def run_training(request: TrainRequest, on_progress, should_stop):
-    """The worker's job: pairs, training, model file; returns the core's ``TrainResult``.
-
-    ``result.path`` is None when ``should_stop`` ended the run before its first step.
-
-    Raises:
-        TrainingError: with a message for the user (the core's ValueError messages say the fix).
-    """
-    try:
-        return _train(request, on_progress, should_stop)
-    except ValueError as err:  # bad pairs or labels, ModelFileError
-        raise TrainingError(str(err)) from err
-    except Exception as err:
-        raise TrainingError(f"Training failed ({type(err).__name__}: {err}).") from err
-
-
 def validation_warnings(pairs: list, sources: dict[str, str], config: TrainConfig) -> list[str]:
     """What the user must know about the validation of a run on ``pairs`` (TrainingPair list).
 
@@ -287,7 +264,14 @@ def collapse_warning(arch: str, metrics: dict) -> str | None:
     return None
 
 
-def _train(request: TrainRequest, on_progress, should_stop):
+def run_training(request: TrainRequest, on_progress, should_stop):
+    """The worker's job: pairs, training, model file; returns the core's ``TrainResult``.
+
+    ``on_progress`` gets every ``TrainEvent``; ``should_stop()`` ends the run at its next step,
+    keeping the best weights so far. ``result.path`` is None when it ended the run before the
+    first step (no file is written). Raises the core's ValueError (bad pairs or labels, an
+    unreadable start model) with a message saying the fix.
+    """
     from ..core.model_file import read_spec, save_model
     from ..core.registry import resolve_model
     from ..core.training import TrainEvent, train_maskrcnn, train_unet

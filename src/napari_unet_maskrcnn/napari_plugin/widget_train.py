@@ -9,20 +9,19 @@ time budget, the validation share and a name.
 
 The widget reads the layers when Train is clicked (:mod:`.train_inputs`) and computes
 nothing itself: the core builds the pairs and regions (:mod:`.core.training.regions`) and
-trains in a worker thread. The dock shows a live plot of the loss and validation score
-(:class:`.widget_plot.TrainingPlot`), a status line and a progress bar over the time
-budget. Cancel stops at the next step and keeps the best weights so far; a run cancelled
-before its first step writes nothing. The new model file is listed at once in both
-segmentation widgets.
+trains in a worker thread (:mod:`.background_run`, as in the other docks). The dock shows a
+live plot of the loss and validation score (:class:`.widget_plot.TrainingPlot`), a status
+line and a progress bar over the time budget. Cancel stops at the next step and keeps the
+best weights so far; a run cancelled before its first step writes nothing. The new model
+file is listed at once in both segmentation widgets.
 """
 
 from __future__ import annotations
 
-import threading
+from functools import partial
 
 from magicgui.widgets import (
     ComboBox,
-    Container,
     FileEdit,
     FloatSpinBox,
     Label,
@@ -32,12 +31,10 @@ from magicgui.widgets import (
     SpinBox,
 )
 from napari.layers import Image, Labels, Shapes
-from napari.qt.threading import create_worker
-from napari.utils import cancelable_progress
-from napari.utils.notifications import notification_manager, show_error, show_info, show_warning
-from qtpy.QtCore import QObject, Signal
+from napari.utils.notifications import show_error, show_info, show_warning
 
 from .. import api
+from .background_run import BackgroundRun, EventView, Job
 from .class_names_table import ClassNamesTable
 from .dock import DockContainer
 from .train_inputs import (
@@ -56,18 +53,13 @@ from .model_chooser import ask_and_register_model_file, ask_model_file, model_ev
 from ..core.torch_loading import load_torch_beside_opengl
 from .widget_plot import TrainingPlot
 from ..core.device import available_devices
+from ..core.progress import format_duration
 from ..core.registry import user_model_dir
 from ..core.training.regions import DEFAULT_MARGIN
 
 SCRATCH = "from scratch"
 MAX_NAMED_CLASSES = 255
 """Painted values beyond this get no row in the class names table (they are instance ids)."""
-
-
-class _Relay(QObject):
-    """Carries training events from the worker thread to the main thread (queued signal)."""
-
-    event = Signal(object)
 
 
 class TrainWidget(DockContainer):
@@ -78,12 +70,6 @@ class TrainWidget(DockContainer):
         load_torch_beside_opengl()
         self._viewer = napari_viewer
         self._pairs: list[PairChoice] = []
-        self._worker = None
-        self._progress = None
-        self._stop = threading.Event()
-        self._request: TrainRequest | None = None
-        self._relay = _Relay()
-        self._relay.event.connect(self._on_event)
 
         self.image = ComboBox(label="image", choices=lambda _: self._layers(Image))
         self.labels = ComboBox(label="labels", choices=lambda _: self._layers(Labels))
@@ -133,12 +119,9 @@ class TrainWidget(DockContainer):
                                    tooltip="Saved in your model folder as <name>.safetensors.")
         self.save_to = FileEdit(label="or save to", mode="w", filter="*.safetensors",
                                 tooltip="Optional: write the model file here instead of the model folder.")
-        self.train_button = PushButton(text="Train")
-        self.cancel_button = PushButton(text="Cancel", enabled=False)
-        buttons = Container(layout="horizontal", labels=False, widgets=[self.train_button, self.cancel_button])
-        buttons.margins = (0, 0, 0, 0)
-        self.status = Label(value="")
-        self.status.native.setWordWrap(True)
+        self.runner = BackgroundRun(self._prepare, run_text="Train")
+        self.train_button, self.cancel_button, self.status = (
+            self.runner.run_button, self.runner.cancel_button, self.runner.status)
         self.warning = Label(value="", visible=False)
         self.warning.native.setWordWrap(True)
         self.warning.native.setStyleSheet("color: orange")
@@ -147,7 +130,7 @@ class TrainWidget(DockContainer):
             self.image, self.labels, self.slices, self.channel, self.add_button, self.pair_list, self.remove_button,
             self.task, self.label_kind, self.class_names, self.region, self.margin, self.start, self.load_button,
             self.minutes, self.epochs, self.val_share, self.crop, self.device, self.model_name,
-            self.save_to, buttons, self.status, self.warning,
+            self.save_to, self.runner, self.warning,
         ])
         self.body.layout().addWidget(self.plot)
 
@@ -162,18 +145,15 @@ class TrainWidget(DockContainer):
         self.add_button.changed.connect(self.add_pair)
         self.remove_button.changed.connect(self.remove_selected_pairs)
         self.load_button.changed.connect(self.load_model_file)
-        self.train_button.changed.connect(self.train)
-        self.cancel_button.changed.connect(self.cancel)
         refresh = self.start.reset_choices
         model_events.changed.connect(refresh)
         self.native.destroyed.connect(lambda *_: model_events.changed.disconnect(refresh))
-        self.native.destroyed.connect(lambda *_: self._abandon_run())
         self._update_visibility()
         self._update_channels()
 
     @property
     def running(self) -> bool:
-        return self._worker is not None
+        return self.runner.running
 
     # -- pairs ----------------------------------------------------------------------------------
 
@@ -308,36 +288,20 @@ class TrainWidget(DockContainer):
 
     def train(self) -> None:
         """Start training in a worker thread (Train button); problems become notifications."""
-        if self.running:
-            return
-        try:
-            request = self._make_request()
-        except ValueError as err:
-            show_error(str(err))
-            return
-        self._request = request
-        self.warning.value, self.warning.visible = "", False
-        self._stop.clear()
-        self.plot.clear()
-        self._progress = cancelable_progress(total=round(request.config.minutes * 60),
-                                             desc=f"Training '{request.output.stem}'", cancel_callback=self.cancel)
-        worker = create_worker(run_training, request, self._relay.event.emit, self._stop.is_set,
-                               _start_thread=False, _ignore_errors=True)
-        worker.returned.connect(self._on_result)
-        worker.errored.connect(self._on_error)
-        worker.finished.connect(self._on_finished)
-        self._worker = worker
-        self.train_button.enabled = False
-        self.cancel_button.enabled = True
-        self.status.value = "Preparing the training pairs…"
-        worker.start()
+        self.runner.run()
 
     def cancel(self) -> None:
         """Stop at the next step (Cancel button); the best weights so far are written."""
-        if self._worker is not None:
-            self._stop.set()
-            self.cancel_button.enabled = False
-            self.status.value = "Stopping after the current step…"
+        self.runner.cancel()
+
+    def _prepare(self) -> Job:
+        """The training job, its request read from the widgets and the layers now (ValueError: say why)."""
+        request = self._make_request()
+        self.warning.value, self.warning.visible = "", False
+        self.plot.clear()
+        return Job(partial(run_training, request), lambda result: self._finish(request, result),
+                   title=f"Training '{request.output.stem}'", what="Training",
+                   on_event=lambda event, _elapsed: self._on_event(request, event))
 
     def _make_request(self) -> TrainRequest:
         """What the worker needs, read from the widgets and the layers now (ValueError: say why)."""
@@ -362,28 +326,25 @@ class TrainWidget(DockContainer):
             output=model_output_path(self.model_name.value, self.save_to.value),
         )
 
-    def _on_event(self, event) -> None:
-        """A training event from the worker (main thread): plot, status line, progress bar."""
-        request = self._request
-        if request is None or self._progress is None:
-            return
+    def _on_event(self, request: TrainRequest, event) -> EventView | None:
+        """A training event (main thread): notes and warnings, the plot; the status line and the
+        progress bar over the time budget (seconds)."""
         if event.stage == "note":
             show_info(event.message)
-            return
+            return None
         if event.stage == "warning":  # e.g. no validation possible: keep it in sight, in the widget too
             show_warning(event.message)
             self.warning.value = event.message
             self.warning.visible = True
-            return
+            return None
         if event.stage == "step" and event.loss is not None:
             self.plot.add_loss(event.step, event.loss)
         if event.stage == "epoch" and event.report.score is not None:
             self.plot.add_score(event.step, event.report.score, score_name(request))
-        self.status.value = self._status_line(event)
-        bar = self._progress
-        bar.update(min(int(event.elapsed_s), bar.total) - bar.n)
+        budget = round(request.config.minutes * 60)
+        return self._status_line(event, budget), min(int(event.elapsed_s), budget), budget
 
-    def _status_line(self, event) -> str:
+    def _status_line(self, event, budget_s: float) -> str:
         epochs = f"/{event.epochs}" if event.epochs else ""
         parts = [f"epoch {event.epoch}{epochs}", f"step {event.step}"]
         if self.plot.losses:
@@ -392,45 +353,23 @@ class TrainWidget(DockContainer):
             parts.append(f"{self.plot.metric} {self.plot.scores[-1][1]:.3f}")
         if event.stage == "validate":
             parts.append("validating")
-        left = max(self._request.config.minutes * 60 - event.elapsed_s, 0)
-        parts.append(f"{int(left) // 60}:{int(left) % 60:02d} left")
+        left = max(budget_s - event.elapsed_s, 0)
+        parts.append(f"{format_duration(event.elapsed_s)} elapsed, {format_duration(left)} left")
         return " · ".join(parts)
 
-    def _on_result(self, result) -> None:
+    def _finish(self, request: TrainRequest, result) -> str:
+        """The model file joins the model lists (main thread); returns the status line."""
         if result.path is None:
-            self.status.value = "Cancelled before the first step: no model was written."
-            return
+            return "Cancelled before the first step: no model was written."
         if result.path.parent.resolve() != user_model_dir().resolve():
             api.register_model_file(result.path)
         model_events.changed.emit()
-        best = result.best_metrics.get(score_name(self._request))
-        quality = f", {score_name(self._request)} {best:.3f}" if best is not None else ""
-        self.status.value = (f"Wrote '{result.path.stem}' ({result.stop_reason}, {len(result.history)} "
-                             f"epochs{quality}): now in the segmentation widgets' model lists.")
+        best = result.best_metrics.get(score_name(request))
+        quality = f", {score_name(request)} {best:.3f}" if best is not None else ""
         show_info(f"Model written to '{result.path}'.")
         self.model_name.value = free_model_name(self.model_name.value)
-
-    def _on_error(self, error: Exception) -> None:
-        self.status.value = "Failed; see the notification."
-        notification_manager.receive_error(type(error), error, error.__traceback__)
-
-    def _abandon_run(self) -> None:
-        """The widget is being destroyed (napari closes): stop the run, touch no widget."""
-        worker = self._worker
-        if worker is None:
-            return
-        for signal in (worker.returned, worker.errored, worker.finished):
-            signal.disconnect()
-        self._relay.event.disconnect()
-        self._stop.set()
-        self._progress.close()
-
-    def _on_finished(self) -> None:
-        self._progress.close()
-        self._progress = None
-        self._worker = None
-        self.train_button.enabled = True
-        self.cancel_button.enabled = False
+        return (f"Wrote '{result.path.stem}' ({result.stop_reason}, {len(result.history)} "
+                f"epochs{quality}): now in the segmentation widgets' model lists.")
 
 
 def _axes_or_empty(layer, viewer) -> str:
