@@ -144,29 +144,41 @@ def test_a_labels_file_opens_as_a_labels_layer_in_the_viewer(make_napari_viewer,
     assert layer.metadata["axes"] == "ZYX"
 
 
-def _ome_zarr_image(path, image, labels=None):
-    """An OME-Zarr image (Z, Y, X; 2 x 0.5 x 0.5 µm; one level) with an optional label image 'nuclei'."""
+def _ome_zarr_image(path, image, labels=None, ngff="0.5"):
+    """An OME-Zarr image (Z, Y, X; 2 x 0.5 x 0.5 µm; one level) with an optional label image 'nuclei',
+    written by ome-zarr-py as NGFF ``ngff`` ("0.4": zarr v2, "0.5": zarr v3)."""
+    import inspect
+
     import zarr
+    from ome_zarr.format import FormatV04, FormatV05
     from ome_zarr.writer import write_image, write_labels
 
-    group = zarr.open_group(path, mode="w")
-    options = dict(axes=[{"name": "z", "type": "space", "unit": "micrometer"},
-                         {"name": "y", "type": "space", "unit": "micrometer"},
-                         {"name": "x", "type": "space", "unit": "micrometer"}],
-                   coordinate_transformations=[[{"type": "scale", "scale": [2.0, 0.5, 0.5]}]], scale_factors=[])
+    fmt = FormatV04() if ngff == "0.4" else FormatV05()
+    group = zarr.open_group(path, mode="w", zarr_format=fmt.zarr_format)
+    parameters = inspect.signature(write_image).parameters
+    options = dict(fmt=fmt, scaler=None)  # no scaler and no scale factors: one resolution level
+    if "scale_factors" in parameters:  # 0.12 has only the scaler
+        options["scale_factors"] = []
+    if "scale" in parameters:  # ome-zarr >= 0.17: pixel size and units as dicts (0.18 ignores the transformations)
+        options.update(axes="zyx", scale={"z": 2.0, "y": 0.5, "x": 0.5}, axes_units=dict.fromkeys("zyx", "micrometer"))
+    else:
+        options.update(axes=[{"name": a, "type": "space", "unit": "micrometer"} for a in "zyx"],
+                       coordinate_transformations=[[{"type": "scale", "scale": [2.0, 0.5, 0.5]}]])
     write_image(image, group, **options)
     if labels is not None:
         write_labels(labels, group, "nuclei", **options)
 
 
-def test_ome_zarr_opens_lazily_as_an_image_with_its_labels(tmp_path):
+@pytest.mark.parametrize("ngff", ["0.4", "0.5"])
+def test_ome_zarr_opens_lazily_as_an_image_with_its_labels(tmp_path, ngff):
     import dask.array as da
     import zarr
 
     image = np.random.default_rng(0).integers(0, 4000, (2, 40, 50)).astype(np.uint16)
     labels = np.zeros(image.shape, np.uint32)
     labels[1, 5:9, 5:9] = 4
-    _ome_zarr_image(tmp_path / "cells.zarr", image, labels)
+    _ome_zarr_image(tmp_path / "cells.zarr", image, labels, ngff)
+    assert (tmp_path / "cells.zarr" / ("zarr.json" if ngff == "0.5" else ".zattrs")).is_file()
     assert get_reader(str(tmp_path / "cells.zarr") + "/") is not None
 
     (data, kwargs, kind), (label_data, label_kwargs, label_kind) = read_with_plugin(tmp_path / "cells.zarr")
@@ -177,6 +189,29 @@ def test_ome_zarr_opens_lazily_as_an_image_with_its_labels(tmp_path):
     assert label_kind == "labels" and isinstance(label_data, zarr.Array) and label_kwargs["name"] == "cells nuclei"
     assert label_kwargs["scale"] == [2.0, 0.5, 0.5] and label_kwargs["metadata"]["axes"] == "ZYX"
     np.testing.assert_array_equal(label_data[:], labels)
+
+
+@pytest.mark.parametrize("beside_image", [False, True])
+def test_zarr_results_are_label_images_to_ome_zarr_py(tmp_path, beside_image):
+    """ome-zarr-py's own reader finds a labels_zarr result a label image with its axes, units and pixel size."""
+    import zarr
+    from ome_zarr.io import parse_url
+    from ome_zarr.reader import Label, Reader
+
+    from napari_unet_maskrcnn.core.zarr_io import labels_zarr
+
+    path = tmp_path / "result.zarr"
+    with labels_zarr(path, (2, 30, 40), "ZYX", pixel_size={"X": 0.5, "Y": 0.5, "Z": 2.0},
+                     beside_image=beside_image) as array:
+        array[1, 3:6, 3:6] = 7
+
+    (node,) = Reader(parse_url(str(path / "labels" / "labels" if beside_image else path)))()
+    assert any(isinstance(spec, Label) for spec in node.specs)
+    assert node.metadata["coordinateTransformations"] == [[{"type": "scale", "scale": [2.0, 0.5, 0.5]}]]
+    assert [(a["name"], a["unit"]) for a in node.metadata["axes"]] == [(a, "micrometer") for a in "zyx"]
+    assert node.data[0][1, 4, 4].compute() == 7
+    if beside_image:
+        assert dict(zarr.open_group(path / "labels", mode="r").attrs)["ome"]["labels"] == ["labels"]
 
 
 def test_plain_zarr_arrays_open_as_images_or_labels(tmp_path):

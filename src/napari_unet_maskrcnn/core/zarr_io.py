@@ -7,9 +7,13 @@
   (writable) for display and editing.
 - :func:`labels_zarr`: creates a label array that the caller fills chunk by chunk inside
   a temporary folder and renames to its final name only when the block succeeds, so a
-  failed or cancelled run leaves nothing behind. The result is OME-Zarr (NGFF, written by
-  ome-zarr-py): a label image ``<stem>.zarr/0``, or ``<stem>.zarr/labels/<name>/0`` when the
-  input was OME-Zarr (the NGFF place of labels beside an image), with axes and pixel size.
+  failed or cancelled run leaves nothing behind. The result is OME-Zarr (NGFF 0.5 on zarr v3,
+  its metadata written by ome-zarr-py): a label image ``<stem>.zarr/0``, or
+  ``<stem>.zarr/labels/<name>/0`` when the input was OME-Zarr (the NGFF place of labels beside
+  an image), with axes, units and pixel size (the dataset's ``scale`` transformation).
+
+OME-Zarr inputs may be NGFF 0.4 (zarr v2, metadata at the top of the attributes) or 0.5
+(zarr v3, under ``ome``).
 """
 
 from __future__ import annotations
@@ -194,7 +198,7 @@ def labels_zarr(
     The temporary folder is removed if the block raises (including KeyboardInterrupt).
     """
     import zarr
-    from ome_zarr.format import CurrentFormat
+    from ome_zarr.format import FormatV05
     from ome_zarr.writer import add_metadata, write_label_metadata, write_multiscales_metadata
 
     path = Path(path)
@@ -204,7 +208,8 @@ def labels_zarr(
         chunks = tuple(min(n, 1024) if a in "YX" else 1 for n, a in zip(shape, axes))
     tmp = path.with_name(f".{path.stem}.{uuid.uuid4().hex[:12]}.partial.zarr")
     try:
-        root = zarr.open_group(tmp, mode="w")
+        fmt = FormatV05()  # named, not ome-zarr's default: a newer ome-zarr still writes what the reader reads
+        root = zarr.open_group(tmp, mode="w", zarr_format=fmt.zarr_format)
         group = root.require_group("labels").require_group(name) if beside_image else root
         array = group.create_array("0", shape=shape, chunks=chunks, dtype=dtype, fill_value=0)
         sizes = pixel_size or {}
@@ -212,13 +217,14 @@ def labels_zarr(
         write_multiscales_metadata(
             group,
             [{"path": "0", "coordinateTransformations": [{"type": "scale", "scale": scale}]}],
+            fmt=fmt,
             axes=[_axis(a, a in sizes) for a in axes],
             name=name,
         )
         if beside_image:
-            write_label_metadata(root["labels"], name)
+            write_label_metadata(root["labels"], name, fmt=fmt)
         else:
-            add_metadata(group, {"image-label": {"version": CurrentFormat().version}})
+            add_metadata(group, {"image-label": {"version": fmt.version}}, fmt=fmt)
         yield array
         _replace_folder(tmp, path)
     finally:
