@@ -1,7 +1,7 @@
 """Install a trained model file as a bundled model, adding its name and held-out figures.
 
     python scripts/install_bundled_model.py TRAINED.safetensors NAME [--evaluation EVAL.json]
-        [--defaults score_threshold=0.8 ...]
+        [--defaults score_threshold=0.8 ...] [--inference-change "what, why, measured"]
 
 Copies the weights unchanged into src/napari_unet_maskrcnn/bundled_models/NAME.safetensors
 and completes the spec inside: ``name``, ``provenance.description`` (from the registry) and,
@@ -29,6 +29,8 @@ def main() -> int:
     parser.add_argument("--evaluation", type=Path, help="JSON written by scripts/evaluate_bundled.py")
     parser.add_argument("--defaults", nargs="+", default=[], metavar="KEY=VALUE",
                         help="inference defaults stored in the model, e.g. score_threshold=0.8")
+    parser.add_argument("--inference-change", metavar="TEXT",
+                        help="record a change of inference settings (what, why, measured) in the provenance")
     args = parser.parse_args()
 
     spec = read_spec(args.trained)
@@ -41,6 +43,11 @@ def main() -> int:
         key, _, value = item.partition("=")
         spec.defaults[key] = json.loads(value)
     spec.provenance["description"] = entry.description
+    if args.inference_change:
+        from datetime import date
+
+        spec.provenance.setdefault("inference_changes", []).append(
+            {"date": date.today().isoformat(), "change": args.inference_change})
     if args.evaluation:
         figures = [row for row in json.loads(args.evaluation.read_text()) if row["model"] == args.name]
         if figures:

@@ -139,6 +139,8 @@ def card(name: str) -> str:
     speed = prov.get("speed")
     if speed:
         lines.append(f"- **Speed**: {speed}")
+    for note in prov.get("inference_changes") or []:
+        lines.append(f"- **Inference change** ({note['date']}): {note['change']}")
     lines += [f"- **Known limits**: {limits}", ""]
     return "\n".join(lines)
 
