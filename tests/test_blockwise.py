@@ -177,30 +177,36 @@ def test_block_runs_refuse_an_estimated_diameter_that_needs_resizing(blobs, tmp_
 
 CLIENT_ONLY_SCRIPT = """
 import sys, numpy as np
-from dask.distributed import Client, LocalCluster
 from napari_unet_maskrcnn import api
-grey = np.load(sys.argv[1])
-with LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \\
-        Client(cluster) as client:
-    result = api.segment_semantic(grey, sys.argv[2], axes="ZYX", tile=64, overlap=16, client=client, block=40,
-                                  out=sys.argv[3])
-    assert result.object_size["mode"] == "auto", result.object_size
-print("torch" in sys.modules)
+from napari_unet_maskrcnn.core.executor import local_client
+
+if __name__ == "__main__":
+    grey = np.load(sys.argv[1])
+    with local_client(2) as client:
+        preloaded = client.run(lambda: "torch" in sys.modules)  # before any task ran
+        result = api.segment_semantic(grey, sys.argv[2], axes="ZYX", tile=64, overlap=16, client=client,
+                                      block=40, out=sys.argv[3])
+        assert result.object_size["mode"] == "auto", result.object_size
+        client.cluster.close()
+    print(sorted(preloaded.values()), "torch" in sys.modules)
 """
 
 
 def test_a_cluster_run_never_loads_torch_in_the_client(unet_file, grey, tmp_path):
     """The client reads only the model's spec; the network (and the automatic diameter's estimate)
-    runs on the workers, so the client of a large run stays a few hundred MB."""
+    runs on the workers, so the client of a large run stays a few hundred MB. The local workers
+    are forked from a server that imported torch once (shared pages), the client never does."""
     import subprocess
     import sys
 
     model = make_tiny_model_file(tmp_path / "d12.safetensors", arch="unet", object_diameter_px=12.0)
     np.save(tmp_path / "grey.npy", grey)
-    done = subprocess.run([sys.executable, "-c", CLIENT_ONLY_SCRIPT, str(tmp_path / "grey.npy"), str(model),
+    script = tmp_path / "client_only.py"  # a file, so the forked workers can import __main__ safely
+    script.write_text(CLIENT_ONLY_SCRIPT)
+    done = subprocess.run([sys.executable, str(script), str(tmp_path / "grey.npy"), str(model),
                            str(tmp_path / "out.zarr")], capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-2000:]
-    assert done.stdout.strip().splitlines()[-1] == "False"
+    assert done.stdout.strip().splitlines()[-1] == "[True, True] False"
     expected = api.segment_semantic(grey, model, axes="ZYX", **TILE)
     written = zarr.open_array(label_array_path(tmp_path / "out.zarr", False), mode="r")
     assert np.array_equal(written[:], expected.classes)
