@@ -210,3 +210,31 @@ def test_a_cluster_run_never_loads_torch_in_the_client(unet_file, grey, tmp_path
     expected = api.segment_semantic(grey, model, axes="ZYX", **TILE)
     written = zarr.open_array(label_array_path(tmp_path / "out.zarr", False), mode="r")
     assert np.array_equal(written[:], expected.classes)
+
+
+def test_ctrl_c_on_local_workers_cancels_their_work_and_writes_nothing(unet_file, grey, tmp_path, monkeypatch):
+    """Ctrl-C during a ``--workers`` run: the pending block tasks are cancelled on the cluster,
+    the command exits 130 and the output folder holds no partial zarr."""
+    import tqdm
+    from dask.distributed import Client
+
+    tifffile.imwrite(tmp_path / "cells.tif", grey, metadata={"axes": "ZYX"})
+    cancelled = []
+    real_cancel = Client.cancel
+
+    def spy_cancel(self, futures, *args, **kwargs):
+        cancelled.extend(futures)
+        return real_cancel(self, futures, *args, **kwargs)
+
+    def ctrl_c(self, *args, **kwargs):  # the progress bar's refresh after the first finished block
+        if self.n >= 1:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(Client, "cancel", spy_cancel)
+    monkeypatch.setattr(tqdm.tqdm, "refresh", ctrl_c)
+    out = tmp_path / "out"
+    code = cli.main(["segment", str(tmp_path / "cells.tif"), "--model", str(unet_file), "--output", str(out),
+                     "--tile", "64", "--output-format", "zarr", "--block", "40", "--workers", "2", "--diameter", "0"])
+    assert code == 130
+    assert len(cancelled) > 1  # blocks not yet computed were withdrawn from the workers
+    assert not out.exists() or list(out.iterdir()) == []

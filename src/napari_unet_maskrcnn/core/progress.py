@@ -52,6 +52,10 @@ def drain(
         on_progress: called with every event (e.g. to advance a progress bar).
         should_cancel: polled after every event; when it returns True the generator
             is closed and :class:`Cancelled` is raised, so no result is produced.
+
+    Whatever stops the run early (cancel, an error or Ctrl-C raised in ``on_progress``) closes
+    the generator at once, so its clean-up (cancelling cluster tasks, removing a temporary
+    output) runs before the exception reaches the caller, not when it is garbage collected.
     """
     try:
         while True:
@@ -59,10 +63,11 @@ def drain(
             if on_progress is not None:
                 on_progress(event)
             if should_cancel is not None and should_cancel():
-                gen.close()
                 raise Cancelled("cancelled by the user")
     except StopIteration as stop:
         return stop.value
+    finally:
+        gen.close()  # no-op once the generator has returned
 
 
 class StepCounter:
