@@ -157,7 +157,7 @@ def evaluate(name: str, model: Path, work: Path, tta: bool = False, diameter: fl
     dataset, val_list, suffix = MODELS[name]
     images, labels = validation_set(dataset, val_list, suffix, work)
     figures: dict = {"model": name, "file": str(model), "validation_images": len(images)}
-    extra = ["--tta"] if tta and name.startswith("unet") else []
+    extra = ["--tta"] if tta else []
     if extra:
         figures["tta"] = "flips"
     if diameter is not None:
@@ -190,7 +190,7 @@ def main() -> int:
     parser.add_argument("--models", nargs="+", default=list(MODELS), choices=list(MODELS))
     parser.add_argument("--model-dir", type=Path, help="model files <name>.safetensors (default: bundled)")
     parser.add_argument("--work", type=Path, default=REPO / ".train" / "evaluation")
-    parser.add_argument("--tta", action="store_true", help="U-Nets: segment with test-time flips (--tta)")
+    parser.add_argument("--tta", action="store_true", help="segment with test-time flips (--tta)")
     parser.add_argument("--diameter", type=float, help="segment with this --diameter (0 = native scale; default: automatic)")
     args = parser.parse_args()
     if not DATA.is_dir():

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import os
-from functools import partial
-
 import numpy as np
 
 from ..core.axes import from_canonical, output_axes
@@ -49,6 +47,7 @@ def iter_segment_instances(
     z_link_iou: float = 0.3,
     spacing: tuple[float, ...] | None = None,
     precision: str = "fp32",
+    tta: bool = False,
     diameter: float | None = None,
     pixel_size_um: float | None = None,
     out=None,
@@ -74,6 +73,9 @@ def iter_segment_instances(
         precision: as in :func:`iter_segment_semantic`, but float32 by default: bfloat16 cost
             Mask R-CNN 1-2 points of AP(0.5) on DSB2018 (scores and boxes shift), while the
             U-Net's classes are unchanged by it.
+        tta: test-time augmentation: detect in the tile and its three flips and fuse the
+            detections (4x the network time; objects found in few views are dropped; see
+            :class:`~napari_unet_maskrcnn.core.flip_averaging.FlipFusedDetector`).
         diameter, pixel_size_um: as in :func:`iter_segment_semantic`; the automatic estimate is
             the median equivalent diameter of the objects of a first pass at native scale.
             ``margin`` and ``tile`` are in pixels of the resized plane, ``min_size`` in the
@@ -94,7 +96,7 @@ def iter_segment_instances(
     margin = context(tile, margin, DEFAULT_MARGIN)
     check_tile(tile, margin, "margin")
     canonical, axes, spec = prepare(image, model, axes, "instances")
-    run = network_run(model, device, precision, client)
+    run = network_run(model, device, precision, client, tta)
     settings = {**INSTANCE_DEFAULTS, **{k: v for k, v in spec.defaults.items() if k in INSTANCE_DEFAULTS}}
     given = {"score_threshold": score_threshold, "mask_threshold": mask_threshold, "nms_iou": nms_iou,
              "min_size": min_size}
@@ -107,11 +109,8 @@ def iter_segment_instances(
     n_t, n_z, height, width, _ = canonical.shape
 
     def predict(source, resized: bool):
-        from ..core.models.maskrcnn import detect  # imports torch: only where it computes
-
-        network, dev, dtype = run.load()  # cached per process; on a worker for a client's estimate
-        detector = partial(detect, network, score_threshold=score_threshold, nms_iou=nms_iou, device=dev,
-                           autocast_dtype=dtype)
+        # the network is cached per process; on a worker for a client's estimate
+        detector = run.detector(score_threshold=score_threshold, nms_iou=nms_iou)
         area_ratio = source.shape[0] * source.shape[1] / (height * width)
         return predict_instances_plane(
             source, detector, tile=tile, margin=margin, mask_threshold=mask_threshold,

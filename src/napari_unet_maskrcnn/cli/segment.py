@@ -51,8 +51,9 @@ def add_segment_parser(commands) -> None:
     seg.add_argument("--probabilities", action="store_true",
                      help="semantic: also write DIR/<stem>_probabilities.tif (float32)")
     seg.add_argument("--tta", action="store_true",
-                     help="semantic: average each tile's class probabilities over its four flips "
-                          "(test-time augmentation; 4x the network time)")
+                     help="test-time augmentation over each tile's four flips (4x the network "
+                          "time): semantic models average the class probabilities, instance models "
+                          "fuse the detections (objects found in few views are dropped)")
     seg.add_argument("--output-format", choices=("tiff", "zarr"), default="tiff",
                      help="tiff (default), or zarr: OME-Zarr written block by block (any image size)")
     seg.add_argument("--block", type=int, default=DEFAULT_BLOCK,
@@ -80,10 +81,6 @@ def run_segment(args: argparse.Namespace) -> int:
     if args.output_format == "zarr" and (args.probabilities or args.split_instances):
         print("error: --probabilities and --split-instances are written as TIFF only; "
               "leave out --output-format zarr.", file=sys.stderr)
-        return EXIT_USAGE
-    if args.tta and spec.task != "semantic":
-        print(f"error: --tta applies to U-Net (semantic) models; '{args.model}' is a {spec.task} model.",
-              file=sys.stderr)
         return EXIT_USAGE
     created = _new_folders(args.output)
     args.output.mkdir(parents=True, exist_ok=True)
@@ -249,7 +246,7 @@ def _run_api(image, axes: str, task: str, args, advance, client, out):
     from .. import api
     from ..core.axes import output_axes
 
-    common = dict(axes=axes, channel=args.channel, device=args.device, tile=args.tile,
+    common = dict(axes=axes, channel=args.channel, device=args.device, tile=args.tile, tta=args.tta,
                   diameter=args.diameter, pixel_size_um=image.pixel_size.get("X"))
     if args.precision:
         common["precision"] = args.precision
@@ -259,7 +256,7 @@ def _run_api(image, axes: str, task: str, args, advance, client, out):
         result = api.segment_semantic(
             image.data, args.model, on_progress=advance, return_probabilities=args.probabilities,
             split_instances=args.split_instances, min_size=args.min_size, z_link_iou=args.z_link_iou,
-            tta=args.tta, **common,
+            **common,
         )
         return result, result.instances if args.split_instances else result.classes
     result = api.segment_instances(

@@ -41,7 +41,8 @@ DEFAULT_BLOCK = 4096
 @dataclass(frozen=True)
 class NetworkRun:
     """What a worker needs to get the network: a model file, a device name, a precision, and
-    whether a U-Net averages its tiles over flips (:mod:`.flip_averaging`)."""
+    whether to use test-time flips (:mod:`.flip_averaging`: a U-Net averages its tiles' class
+    probabilities, a Mask R-CNN fuses its detections over the four flips)."""
 
     model: str
     device: str
@@ -54,12 +55,30 @@ class NetworkRun:
         from .registry import load_model
 
         device = choose_device(self.device)
-        _, network = load_model(self.model, device)
-        if self.tta:
+        spec, network = load_model(self.model, device)
+        if self.tta and spec.arch == "unet":
             from .flip_averaging import FlipAveraged
 
             network = FlipAveraged(network)
         return network, device, inference_dtype(self.precision, device)
+
+    def detector(self, score_threshold: float, nms_iou: float):
+        """A Mask R-CNN's ``detector(image, keep=None)`` for :func:`.instances.predict_instances_plane`.
+
+        With ``tta`` the four flipped views are each detected down to
+        ``TTA_VIEW_SCORE_FACTOR x score_threshold`` and fused (:class:`.flip_averaging.FlipFusedDetector`).
+        """
+        from .models.maskrcnn import detect
+
+        network, device, dtype = self.load()
+        if not self.tta:
+            return partial(detect, network, score_threshold=score_threshold, nms_iou=nms_iou, device=device,
+                           autocast_dtype=dtype)
+        from .flip_averaging import TTA_VIEW_SCORE_FACTOR, FlipFusedDetector
+
+        view = partial(detect, network, score_threshold=score_threshold * TTA_VIEW_SCORE_FACTOR,
+                       nms_iou=nms_iou, device=device, autocast_dtype=dtype)
+        return FlipFusedDetector(view, score_threshold=score_threshold)
 
 
 def block_windows(shape: tuple[int, int], block: int) -> list[Window]:
@@ -141,10 +160,7 @@ def instance_block(
     run: NetworkRun, source, cells: list[tuple[Window, Window]], detector_options: dict, mask_threshold: float
 ) -> list[_Candidate]:
     """Task: the owned, thresholded detections of a group of ``(core, read)`` cells."""
-    from .models import maskrcnn
-
-    network, device, dtype = run.load()
-    detector = partial(maskrcnn.detect, network, device=device, autocast_dtype=dtype, **detector_options)
+    detector = run.detector(**detector_options)
     reads = [read for _, read in cells]
     source = source.part(_union(reads), load=True)
     candidates = []
