@@ -136,6 +136,7 @@ def card(name: str) -> str:
                 if kind != "all":
                     lines.append(f"    - {kind} ({figures['images']} images): mean IoU {figures['mean_iou']:.3f}, "
                                  f"gland Dice {figures['dice_gland']:.3f}.")
+    lines += tta_lines(name)
     speed = prov.get("speed")
     if speed:
         lines.append(f"- **Speed**: {speed}")
@@ -143,6 +144,39 @@ def card(name: str) -> str:
         lines.append(f"- **Inference change** ({note['date']}): {note['change']}")
     lines += [f"- **Known limits**: {limits}", ""]
     return "\n".join(lines)
+
+
+def tta_record(name: str) -> dict | None:
+    """The test-time-flips evaluation of the bundled file (docs/evaluations), None if absent or stale."""
+    sys.path.insert(0, str(REPO / "scripts"))
+    from record_tta_evaluation import file_sha256, load_records
+
+    entry = load_records().get(name)
+    if entry is None or entry["file_sha256"] != file_sha256(BUNDLED_DIR / f"{name}.safetensors"):
+        return None
+    return entry
+
+
+def tta_lines(name: str) -> list[str]:
+    """Card lines for the held-out figures with test-time flips, when measured on this file."""
+    entry = tta_record(name)
+    if entry is None:
+        return []
+    figures = entry["evaluation"]
+    inst = figures.get("instances", {})
+    text = (f"- **With test-time flips** (`--tta`, *test-time flips* in the dock; {entry['date']}, same held-out "
+            f"list and script): AP(0.5) **{inst['ap50']:.3f}**, AP(0.75) {inst['ap75']:.3f}, mean AP(0.5:0.9) "
+            f"{inst['ap_mean']:.3f}; precision {inst['precision50']:.3f}, recall {inst['recall50']:.3f}, "
+            f"PQ {inst['pq50']:.3f}.")
+    seconds = entry.get("seconds")
+    if seconds:
+        text += (f" Time: {seconds['tta'] / seconds['plain']:.1f}x the plain run ({seconds['plain']:.0f} s against "
+                 f"{seconds['tta']:.0f} s on {entry['cpu']}{'; ' + seconds['note'] if seconds.get('note') else ''}).")
+    lines = [text]
+    for kind, by in figures.get("instances_by_modality", {}).items():
+        lines.append(f"    - {kind} ({by['images']} images): AP(0.5) **{by['ap50']:.3f}**, mean AP "
+                     f"{by['ap_mean']:.3f}, precision {by['precision50']:.3f}, recall {by['recall50']:.3f}.")
+    return lines
 
 
 def _recipe(recipe: dict) -> str:
@@ -171,6 +205,9 @@ def summary_row(name: str) -> str:
         if modality:
             figures += " (" + ", ".join(f"{k} {v['foreground_iou']:.3f}" for k, v in modality.items()) + ")"
         figures += f"; watershed instances AP(0.5) {inst.get('ap50', float('nan')):.3f}"
+    flips = tta_record(name)
+    if flips and "instances" in flips["evaluation"] and not classes:
+        figures += f"; with test-time flips {flips['evaluation']['instances']['ap50']:.3f}"
     if evaluation.get("tissue"):
         overall = evaluation["tissue"]["all"]
         figures = f"mean IoU {overall['mean_iou']:.3f}, gland Dice {overall['dice_gland']:.3f} (by case)"
