@@ -64,3 +64,28 @@ def test_the_launch_script_docks_all_five_as_tabs(viewer, qtbot):
     assert len(docks) == len(WIDGETS)
     assert all(window.tabifiedDockWidgets(docks[0]).count(dock) == 1 for dock in docks[1:])
     assert window.frameGeometry().height() <= 768
+
+
+def test_wrapped_status_lines_are_never_squeezed(viewer, qtbot):
+    """A long status line in a short dock keeps the height its wrapped text needs (the dock scrolls)."""
+    from qtpy.QtWidgets import QLabel
+
+    docks = [viewer.window.add_plugin_dock_widget(PLUGIN, name)[1] for name in ("Measure objects", "Train model")]
+    window = viewer.window._qt_window
+    window.resize(1366, 500)
+    message = ("Measured 1234 objects in 'a layer with a rather long name'; 3 regions: stroma, epithelium "
+               "and lumen. Export the tables as CSV with the buttons below.")
+    import pandas as pd
+
+    docks[0].summary.show_frame(pd.DataFrame({"region": ["stroma", "epithelium", "lumen"], "count": [1, 2, 3],
+                                              "density": [1e-3, 2e-3, 3e-4]}))
+    for widget in docks:
+        widget.runner.status.value = message
+    qtbot.wait(100)
+    checked = 0
+    for widget in docks:
+        for label in widget.native.findChildren(QLabel):
+            if label.wordWrap() and label.isVisible() and label.text():
+                assert label.height() >= label.heightForWidth(label.width()), (label.text(), label.height())
+                checked += 1
+    assert checked >= len(docks)
