@@ -57,9 +57,10 @@ def cli(*words: str) -> str:
     return done.stdout
 
 
-def validation_set(dataset: str, val_list: str, suffix: str, work: Path) -> tuple[list[Path], Path]:
-    """Validation image paths and a folder of their instance labels (links), by stem."""
-    stems = (REPO / "recipes" / val_list).read_text().split()
+def validation_set(dataset: str, val_list: str, suffix: str, work: Path,
+                   limit: int | None = None) -> tuple[list[Path], Path]:
+    """Validation image paths (the first ``limit`` of the list) and a folder of their instance labels (links)."""
+    stems = (REPO / "recipes" / val_list).read_text().split()[:limit]
     images = [DATA / dataset / "images" / f"{stem}{suffix}" for stem in stems]
     labels = work / f"{dataset}_val_labels"
     labels.mkdir(parents=True, exist_ok=True)
@@ -153,10 +154,13 @@ def semantic_figures(labels_dir: Path, pred_dir: Path) -> dict:
     }
 
 
-def evaluate(name: str, model: Path, work: Path, tta: bool = False, diameter: float | None = None) -> dict:
+def evaluate(name: str, model: Path, work: Path, tta: bool = False, diameter: float | None = None,
+             limit: int | None = None, reuse: bool = False) -> dict:
     dataset, val_list, suffix = MODELS[name]
-    images, labels = validation_set(dataset, val_list, suffix, work)
+    images, labels = validation_set(dataset, val_list, suffix, work, limit)
     figures: dict = {"model": name, "file": str(model), "validation_images": len(images)}
+    if limit is not None:
+        figures["subset"] = f"first {len(images)} images of recipes/{val_list}"
     extra = ["--tta"] if tta else []
     if extra:
         figures["tta"] = "flips"
@@ -171,8 +175,9 @@ def evaluate(name: str, model: Path, work: Path, tta: bool = False, diameter: fl
     groups = modality_groups(images, labels, work) if dataset == "dsb2018_train" else {}
     instances_dir = work / name / "instances"
     split = ["--split-instances"] if name.startswith("unet") else []
-    cli("segment", *map(str, images), "--model", str(model), "--output", str(instances_dir),
-        "--quiet", *split, *extra)
+    if not (reuse and all((instances_dir / f"{image.stem}.tif").is_file() for image in images)):
+        cli("segment", *map(str, images), "--model", str(model), "--output", str(instances_dir),
+            "--quiet", *split, *extra)
     figures["instances"] = instance_figures(labels, instances_dir)
     for kind, folder in groups.items():
         figures.setdefault("instances_by_modality", {})[kind] = instance_figures(folder, instances_dir)
@@ -190,6 +195,10 @@ def main() -> int:
     parser.add_argument("--models", nargs="+", default=list(MODELS), choices=list(MODELS))
     parser.add_argument("--model-dir", type=Path, help="model files <name>.safetensors (default: bundled)")
     parser.add_argument("--work", type=Path, default=REPO / ".train" / "evaluation")
+    parser.add_argument("--limit", type=int, help="the first N images of each held-out list only")
+    parser.add_argument("--reuse-predictions", action="store_true",
+                        help="instance models: score the predictions already in --work when every image has one "
+                             "(e.g. of an interrupted run with the same options)")
     parser.add_argument("--tta", action="store_true", help="segment with test-time flips (--tta)")
     parser.add_argument("--diameter", type=float, help="segment with this --diameter (0 = native scale; default: automatic)")
     args = parser.parse_args()
@@ -199,7 +208,8 @@ def main() -> int:
     results = []
     for name in args.models:
         model = args.model_dir / f"{name}.safetensors" if args.model_dir else name
-        results.append(evaluate(name, model, args.work, args.tta, args.diameter))
+        results.append(evaluate(name, model, args.work, args.tta, args.diameter, args.limit,
+                                args.reuse_predictions))
         print(json.dumps(results[-1]), file=sys.stderr, flush=True)
     print(json.dumps(results, indent=2))
     return 0
