@@ -164,18 +164,27 @@ def tta_lines(name: str) -> list[str]:
         return []
     figures = entry["evaluation"]
     inst = figures.get("instances", {})
-    text = (f"- **With test-time flips** (`--tta`, *test-time flips* in the dock; {entry['date']}, same held-out "
-            f"list and script): AP(0.5) **{inst['ap50']:.3f}**, AP(0.75) {inst['ap75']:.3f}, mean AP(0.5:0.9) "
+    images = figures.get("subset") or "the same held-out list"
+    text = (f"- **With test-time flips** (`--tta`, *test-time flips* in the dock; {entry['date']}, {images}, same "
+            f"script): AP(0.5) **{inst['ap50']:.3f}**, AP(0.75) {inst['ap75']:.3f}, mean AP(0.5:0.9) "
             f"{inst['ap_mean']:.3f}; precision {inst['precision50']:.3f}, recall {inst['recall50']:.3f}, "
             f"PQ {inst['pq50']:.3f}.")
+    plain = entry.get("plain", {}).get("instances")
+    if plain:
+        text += (f" Without flips on the same images: AP(0.5) {plain['ap50']:.3f}, mean AP {plain['ap_mean']:.3f}, "
+                 f"precision {plain['precision50']:.3f}, recall {plain['recall50']:.3f}, PQ {plain['pq50']:.3f}.")
     seconds = entry.get("seconds")
     if seconds:
         text += (f" Time: {seconds['tta'] / seconds['plain']:.1f}x the plain run ({seconds['plain']:.0f} s against "
                  f"{seconds['tta']:.0f} s on {entry['cpu']}{'; ' + seconds['note'] if seconds.get('note') else ''}).")
     lines = [text]
+    plain_by = entry.get("plain", {}).get("instances_by_modality", {})
     for kind, by in figures.get("instances_by_modality", {}).items():
-        lines.append(f"    - {kind} ({by['images']} images): AP(0.5) **{by['ap50']:.3f}**, mean AP "
-                     f"{by['ap_mean']:.3f}, precision {by['precision50']:.3f}, recall {by['recall50']:.3f}.")
+        line = (f"    - {kind} ({by['images']} images): AP(0.5) **{by['ap50']:.3f}**, mean AP "
+                f"{by['ap_mean']:.3f}, precision {by['precision50']:.3f}, recall {by['recall50']:.3f}")
+        if kind in plain_by:
+            line += f" (without flips: AP(0.5) {plain_by[kind]['ap50']:.3f})"
+        lines.append(line + ".")
     return lines
 
 
@@ -207,7 +216,12 @@ def summary_row(name: str) -> str:
         figures += f"; watershed instances AP(0.5) {inst.get('ap50', float('nan')):.3f}"
     flips = tta_record(name)
     if flips and "instances" in flips["evaluation"] and not classes:
-        figures += f"; with test-time flips {flips['evaluation']['instances']['ap50']:.3f}"
+        with_flips = flips["evaluation"]["instances"]["ap50"]
+        if "plain" in flips:
+            figures += (f"; {flips['evaluation']['subset']}: {flips['plain']['instances']['ap50']:.3f}, with "
+                        f"test-time flips {with_flips:.3f}")
+        else:
+            figures += f"; with test-time flips {with_flips:.3f}"
     if evaluation.get("tissue"):
         overall = evaluation["tissue"]["all"]
         figures = f"mean IoU {overall['mean_iou']:.3f}, gland Dice {overall['dice_gland']:.3f} (by case)"

@@ -1,7 +1,8 @@
 """Record a held-out evaluation with test-time flips of a bundled model, for its model card.
 
     python scripts/evaluate_bundled.py --models NAME --tta > tta.json
-    python scripts/record_tta_evaluation.py tta.json --seconds PLAIN TTA --cpu "AMD EPYC (AVX2)"
+    python scripts/record_tta_evaluation.py tta.json --cpu "AMD EPYC (AVX2)" [--plain plain.json]
+        [--seconds PLAIN TTA --note "how they were timed"]
 
 The figures go to docs/evaluations/test_time_flips.json under the model's name, with the
 SHA-256 of the bundled file they were measured on: scripts/model_cards.py shows them only while
@@ -38,8 +39,11 @@ def main() -> int:
                         help="evaluation wall time without and with flips, measured on the same machine")
     parser.add_argument("--cpu", required=True, help="CPU model and flags the times were measured on")
     parser.add_argument("--note", default="", help="how the times were measured (e.g. beside a training run)")
+    parser.add_argument("--plain", type=Path, help="evaluate_bundled.py output without flips on the same images "
+                                                   "(needed when the flips were evaluated on a --limit subset)")
     args = parser.parse_args()
     records = load_records()
+    plain = {f["model"]: f for f in json.loads(args.plain.read_text())} if args.plain else {}
     for figures in json.loads(args.evaluation.read_text()):
         name = figures["model"]
         if figures.get("tta") != "flips":
@@ -48,6 +52,14 @@ def main() -> int:
         entry = {"date": datetime.date.today().isoformat(),
                  "file_sha256": file_sha256(BUNDLED_DIR / f"{name}.safetensors"),
                  "cpu": args.cpu, "evaluation": figures}
+        if name in plain:
+            if plain[name].get("subset") != figures.get("subset") or plain[name].get("tta"):
+                print(f"error: {args.plain} is not a plain evaluation of the same images.", file=sys.stderr)
+                return 2
+            entry["plain"] = plain[name]
+        elif figures.get("subset"):
+            print("error: a subset evaluation needs --plain, the same subset without flips.", file=sys.stderr)
+            return 2
         if args.seconds:
             entry["seconds"] = {"plain": args.seconds[0], "tta": args.seconds[1], "note": args.note}
         records[name] = entry
