@@ -9,11 +9,15 @@ scripts/install_bundled_model.py stored from scripts/evaluate_bundled.py.
 
 from __future__ import annotations
 
+import functools
 import sys
 from pathlib import Path
 
 from napari_unet_maskrcnn.core.model_file import read_spec
 from napari_unet_maskrcnn.core.registry import BUNDLED, BUNDLED_DIR
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from record_tta_evaluation import file_sha256, load_records  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 DATASETS = {
@@ -146,11 +150,9 @@ def card(name: str) -> str:
     return "\n".join(lines)
 
 
+@functools.cache
 def tta_record(name: str) -> dict | None:
     """The test-time-flips evaluation of the bundled file (docs/evaluations), None if absent or stale."""
-    sys.path.insert(0, str(REPO / "scripts"))
-    from record_tta_evaluation import file_sha256, load_records
-
     entry = load_records().get(name)
     if entry is None or entry["file_sha256"] != file_sha256(BUNDLED_DIR / f"{name}.safetensors"):
         return None

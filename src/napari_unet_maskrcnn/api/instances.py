@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+
 import numpy as np
 
 from ..core.axes import from_canonical, output_axes

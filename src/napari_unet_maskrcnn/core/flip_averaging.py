@@ -11,6 +11,7 @@ become one, scored by the views that found it.
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 TTA_VIEW_SCORE_FACTOR = 0.5
@@ -66,10 +67,9 @@ class FlipFusedDetector:
         self.match_iou = float(match_iou)
 
     def __call__(self, image, keep=None) -> dict:
-        import numpy as np
-
         height, width = image.shape[-2:]
-        views = [_unflipped(self.detector(np.ascontiguousarray(_flip_numpy(image, dims))), dims, height, width)
+        views = [_unflipped(self.detector(np.ascontiguousarray(np.flip(image, axis=dims) if dims else image)),
+                            dims, height, width)
                  for dims in FLIPS]
         fused = _fuse(views, self.match_iou, self.score_threshold, (height, width))
         if keep is not None and len(fused["scores"]):
@@ -80,16 +80,8 @@ class FlipFusedDetector:
         return fused
 
 
-def _flip_numpy(array, dims: tuple[int, ...]):
-    import numpy as np
-
-    return np.flip(array, axis=dims) if dims else array
-
-
 def _unflipped(detections: dict, dims: tuple[int, ...], height: int, width: int) -> dict:
     """One view's detections mirrored back onto the unflipped image (boxes and box-frame masks)."""
-    import numpy as np
-
     boxes = np.asarray(detections["boxes"], dtype=np.float64).reshape(-1, 4).copy()
     masks = np.asarray(detections["masks"], dtype=np.float32)
     if -1 in dims:
@@ -102,46 +94,36 @@ def _unflipped(detections: dict, dims: tuple[int, ...], height: int, width: int)
             "labels": np.asarray(detections["labels"], dtype=np.int32), "masks": masks}
 
 
-def _box_iou(box, boxes):
-    """IoU of one box (4,) with boxes (N, 4), x0, y0, x1, y1."""
-    import numpy as np
-
-    inter_w = np.clip(np.minimum(box[2], boxes[:, 2]) - np.maximum(box[0], boxes[:, 0]), 0, None)
-    inter_h = np.clip(np.minimum(box[3], boxes[:, 3]) - np.maximum(box[1], boxes[:, 1]), 0, None)
-    inter = inter_w * inter_h
-    area = (box[2] - box[0]) * (box[3] - box[1])
-    areas = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
-    return inter / np.maximum(area + areas - inter, 1e-9)
-
-
 def _fuse(views: list[dict], match_iou: float, score_threshold: float, shape: tuple[int, int]) -> dict:
     """Group the views' detections into objects (greedy, best score first) and average each group."""
-    import numpy as np
+    from torchvision.ops import box_iou
 
     boxes = np.concatenate([v["boxes"] for v in views])
     scores = np.concatenate([v["scores"] for v in views])
     labels = np.concatenate([v["labels"] for v in views])
     masks = [m for v in views for m in v["masks"]]
     view_of = np.concatenate([np.full(len(v["scores"]), i) for i, v in enumerate(views)])
+    iou = np.nan_to_num(box_iou(torch.from_numpy(boxes), torch.from_numpy(boxes)).numpy())
+    iou[labels[:, None] != labels[None, :]] = 0.0  # only detections of one class form an object
     groups: list[list[int]] = []
-    leaders = np.zeros((0, 4))
-    leader_labels = np.zeros(0, np.int32)
+    group_views: list[set[int]] = []
+    leaders: list[int] = []  # each group's best-scoring detection, whose box others are matched to
     for i in np.argsort(-scores, kind="stable"):
         choice = None
-        if len(groups):
-            iou = np.where(leader_labels == labels[i], _box_iou(boxes[i], leaders), 0.0)
-            for g in np.argsort(-iou, kind="stable"):
-                if iou[g] < match_iou:
-                    break
-                if view_of[i] not in {view_of[j] for j in groups[g]}:
-                    choice = g
-                    break
+        leader_iou = iou[i, leaders]
+        for g in np.argsort(-leader_iou, kind="stable"):
+            if leader_iou[g] < match_iou:
+                break
+            if view_of[i] not in group_views[g]:
+                choice = g
+                break
         if choice is None:
             groups.append([i])
-            leaders = np.vstack([leaders, boxes[i]])
-            leader_labels = np.append(leader_labels, labels[i])
+            group_views.append({view_of[i]})
+            leaders.append(i)
         else:
             groups[choice].append(i)
+            group_views[choice].add(view_of[i])
     out_boxes, out_scores, out_labels, out_masks = [], [], [], []
     for group in groups:
         score = scores[group].sum() / len(views)
@@ -166,8 +148,6 @@ def _mean_mask(masks: list, boxes, shape: tuple[int, int]):
     Returns ``(box (4,) x0, y0, x1, y1 of the covered pixels, float32 (h, w) mean)``, one cell
     per pixel, or ``(None, None)`` when the boxes reach no pixel.
     """
-    import numpy as np
-
     from .instances import _interp_weights
 
     parts = []
