@@ -154,20 +154,16 @@ def semantic_figures(labels_dir: Path, pred_dir: Path) -> dict:
     }
 
 
-TTA_NAMES = {4: "flips", 8: "flips and transposes"}
-"""How an evaluation's ``tta`` field names the test-time views (``segment --tta VIEWS``)."""
-
-
-def evaluate(name: str, model: Path, work: Path, tta: int = 0, diameter: float | None = None,
+def evaluate(name: str, model: Path, work: Path, tta: bool = False, diameter: float | None = None,
              limit: int | None = None, reuse: bool = False) -> dict:
     dataset, val_list, suffix = MODELS[name]
     images, labels = validation_set(dataset, val_list, suffix, work, limit)
     figures: dict = {"model": name, "file": str(model), "validation_images": len(images)}
     if limit is not None:
         figures["subset"] = f"first {len(images)} images of recipes/{val_list}"
-    extra = ["--tta", str(tta)] if tta else []
-    if tta:
-        figures["tta"] = TTA_NAMES[tta]
+    extra = ["--tta"] if tta else []
+    if extra:
+        figures["tta"] = "flips"
     if diameter is not None:
         extra += ["--diameter", str(diameter)]
         figures["diameter"] = diameter
@@ -203,8 +199,7 @@ def main() -> int:
     parser.add_argument("--reuse-predictions", action="store_true",
                         help="instance models: score the predictions already in --work when every image has one "
                              "(e.g. of an interrupted run with the same options)")
-    parser.add_argument("--tta", type=int, nargs="?", const=4, default=0, choices=sorted(TTA_NAMES),
-                        help="segment with test-time views: 4 flips (--tta alone) or 8 symmetries")
+    parser.add_argument("--tta", action="store_true", help="segment with test-time flips (--tta)")
     parser.add_argument("--diameter", type=float, help="segment with this --diameter (0 = native scale; default: automatic)")
     args = parser.parse_args()
     if not DATA.is_dir():

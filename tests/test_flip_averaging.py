@@ -59,50 +59,6 @@ def test_in_memory_and_block_runs_agree(tiny_models, tmp_path):
     np.testing.assert_array_equal(np.asarray(blocks.classes), flipped.classes)
 
 
-class _Corner(torch.nn.Module):
-    """Class 1 logit = 4 x (distance from the top-left corner): changed by every symmetry but one."""
-
-    def forward(self, tiles):
-        height, width = tiles.shape[-2:]
-        y = torch.linspace(0, 1, height)[:, None]
-        x = torch.linspace(0, 1, width)[None, :]
-        ramp = (2 * y + x).expand(tiles.shape[0], 1, height, width)
-        return torch.cat([torch.zeros_like(ramp), 4 * ramp], dim=1)
-
-
-@pytest.mark.parametrize("shape", [(12, 12), (8, 12)])
-def test_eight_views_are_the_mean_over_the_symmetries_of_the_square(shape):
-    tiles = torch.zeros(2, 1, *shape)
-    got = torch.softmax(FlipAveraged(_Corner(), views=8)(tiles), dim=1)
-    assert got.shape == (2, 2, *shape)
-    expected = 0
-    for transpose in (False, True):
-        seen = tiles.transpose(-2, -1) if transpose else tiles
-        for dims in [(), (-1,), (-2,), (-2, -1)]:
-            p = torch.softmax(_Corner()(seen.flip(dims) if dims else seen), dim=1)
-            p = p.flip(dims) if dims else p
-            expected = expected + (p.transpose(-2, -1) if transpose else p) / 8
-    np.testing.assert_allclose(got.numpy(), expected.numpy(), atol=1e-6)
-
-
-def test_eight_view_averages_commute_with_rotation():
-    network = torch.nn.Conv2d(1, 2, 3, padding=1)  # random kernel: no symmetry of its own
-    tiles = torch.rand(1, 1, 10, 10)
-    averaged = FlipAveraged(network, views=8)
-    with torch.no_grad():
-        rotated_first = averaged(torch.rot90(tiles, 1, (-2, -1)))
-        rotated_after = torch.rot90(averaged(tiles), 1, (-2, -1))
-    np.testing.assert_allclose(rotated_first.numpy(), rotated_after.numpy(), atol=1e-5)
-
-
-def test_tta_views_names_what_is_allowed():
-    from napari_unet_maskrcnn.core.flip_averaging import tta_views
-
-    assert [tta_views(v) for v in (False, True, 0, 4, 8)] == [0, 4, 0, 4, 8]
-    with pytest.raises(ValueError, match="8 symmetries"):
-        tta_views(6)
-
-
 def _blobs(shape=(64, 80)):
     """(1, H, W) image with three bright, asymmetric blobs, and its labels."""
     from skimage.draw import ellipse
@@ -147,27 +103,6 @@ def test_a_flip_equivariant_detector_finds_the_same_objects():
             overlap = np.bincount(ids[truth == i], minlength=4)
             assert overlap.argmax() > 0 and overlap.max() >= 0.9 * (truth == i).sum()
     assert np.mean((plane.labels > 0) == (truth > 0)) > 0.99
-
-
-def test_eight_views_of_a_non_square_image_map_boxes_and_masks_back():
-    from napari_unet_maskrcnn.core.flip_averaging import FlipFusedDetector
-
-    image, truth = _blobs((64, 80))
-    seen_shapes = []
-
-    def detector(view, keep=None):
-        seen_shapes.append(view.shape)
-        return _blob_detector(view)
-
-    fused = FlipFusedDetector(detector, score_threshold=0.5, views=8)(image)
-    assert sorted(seen_shapes) == sorted([(1, 64, 80)] * 4 + [(1, 80, 64)] * 4)
-    np.testing.assert_allclose(fused["scores"], 0.9, atol=1e-6)  # found in all eight views
-    plain = _blob_detector(image)
-    order, plain_order = np.argsort(fused["boxes"][:, 0]), np.argsort(plain["boxes"][:, 0])
-    np.testing.assert_allclose(fused["boxes"][order], plain["boxes"][plain_order], atol=2)
-    for (x0, y0, x1, y1), mask in zip(fused["boxes"].astype(int), fused["masks"]):
-        region = truth[y0:y1, x0:x1] > 0
-        assert mask.shape == region.shape and np.mean((mask > 0.5) == region) > 0.9
 
 
 def test_objects_found_in_few_views_are_dropped_and_scores_are_view_means():
@@ -231,17 +166,3 @@ def test_cli_runs_tta_for_instance_models(tiny_models, tmp_path):
                    "--output", str(tmp_path / "out"), "--tta", "--diameter", "0", "--quiet"])
     assert status == 0
     assert (tmp_path / "out" / "a.tif").exists() and (tmp_path / "out" / "a.csv").exists()
-
-
-def test_cli_runs_eight_views_for_semantic_models(tiny_models, tmp_path):
-    from napari_unet_maskrcnn.cli import main
-    import tifffile
-
-    image = np.random.default_rng(2).random((24, 40)).astype(np.float32)
-    tifffile.imwrite(tmp_path / "a.tif", image)
-    status = main(["segment", str(tmp_path / "a.tif"), "--model", str(tiny_models["unet"]),
-                   "--output", str(tmp_path / "out"), "--tta", "8", "--probabilities", "--quiet"])
-    assert status == 0
-    expected = api.segment_semantic(image, tiny_models["unet"], return_probabilities=True, tta=8)
-    written = tifffile.imread(tmp_path / "out" / "a_probabilities.tif")
-    np.testing.assert_allclose(written.reshape(expected.probabilities.shape), expected.probabilities, atol=1e-5)

@@ -109,21 +109,3 @@ def test_split_instances_adds_a_labels_layer_of_objects(viewer, dock, load_model
     assert instances.data.shape == image.data.shape and instances.data.dtype == np.uint32
     np.testing.assert_allclose(instances.scale, image.scale)
     assert "nuclei 3D (synthetic) · tiny-unet" in viewer.layers
-
-
-def test_eight_test_time_views_give_the_api_s_probabilities(viewer, dock, load_model, run_widget, tiny_models):
-    from napari_unet_maskrcnn import api
-
-    (image,) = viewer.open_sample("napari-unet-maskrcnn", "nuclei-2d")
-    widget = dock(WIDGET)
-    load_model(widget, tiny_models["unet"])
-    assert widget.tta.value == 0 and tuple(widget.tta.choices) == (0, 4, 8)
-    widget.tta.value = 8
-    widget.probabilities.value = True
-
-    run_widget(widget)
-
-    expected = api.segment_semantic(image.data, tiny_models["unet"], return_probabilities=True, tta=8)
-    got = viewer.layers["nuclei 2D · tiny-unet · object probability"].data
-    np.testing.assert_allclose(got, expected.probabilities[1], atol=1e-5)
-    np.testing.assert_array_equal(viewer.layers["nuclei 2D · tiny-unet"].data, expected.classes)

@@ -48,7 +48,7 @@ def iter_segment_instances(
     z_link_iou: float = 0.3,
     spacing: tuple[float, ...] | None = None,
     precision: str = "fp32",
-    tta: bool | int = False,
+    tta: bool = False,
     diameter: float | None = None,
     pixel_size_um: float | None = None,
     out=None,
@@ -74,9 +74,8 @@ def iter_segment_instances(
         precision: as in :func:`iter_segment_semantic`, but float32 by default: bfloat16 cost
             Mask R-CNN 1-2 points of AP(0.5) on DSB2018 (scores and boxes shift), while the
             U-Net's classes are unchanged by it.
-        tta: test-time augmentation: detect in the tile and its three flips (True or 4; 4x the
-            network time), or in all 8 symmetries of the square (8: flips of the tile and of its
-            transpose; 8x), and fuse the detections (objects found in few views are dropped; see
+        tta: test-time augmentation: detect in the tile and its three flips and fuse the
+            detections (4x the network time; objects found in few views are dropped; see
             :class:`~napari_unet_maskrcnn.core.flip_averaging.FlipFusedDetector`).
         diameter, pixel_size_um: as in :func:`iter_segment_semantic`; the automatic estimate is
             the median equivalent diameter of the objects of a first pass at native scale.

@@ -42,19 +42,17 @@ def prepare(image, model, axes, task: str):
     return to_canonical(image, axes), axes, spec
 
 
-def network_run(model, device: str, precision: str, client, tta: bool | int = False):
+def network_run(model, device: str, precision: str, client, tta: bool = False):
     """The :class:`~..core.blockwise.NetworkRun` of a run; its network is loaded where it computes.
 
     Without a ``client`` the network is loaded here and now, so a bad device or model file
     fails before anything is written; with one, this process never imports torch or holds
     the weights (the workers load them once each), which keeps a cluster run's client small.
-    ``tta``: False, True (= 4 flips), 4 or 8 test-time views.
     """
     from ..core.blockwise import NetworkRun
-    from ..core.flip_averaging import tta_views
     from ..core.registry import resolve_model
 
-    run = NetworkRun(str(resolve_model(model)), str(device), precision, tta_views(tta))
+    run = NetworkRun(str(resolve_model(model)), str(device), precision, tta)
     if client is None:
         run.load()
     return run

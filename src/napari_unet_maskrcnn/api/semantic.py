@@ -46,7 +46,7 @@ def iter_segment_semantic(
     out=None,
     client=None,
     block: int = DEFAULT_BLOCK,
-    tta: bool | int = False,
+    tta: bool = False,
 ) -> ProgressGenerator[SemanticResult]:
     """Per-pixel classes of every 2D plane of ``image`` with a U-Net model.
 
@@ -81,8 +81,7 @@ def iter_segment_semantic(
             diameter is estimated on a central 1024 px window of the middle plane and reported;
             a given or estimated diameter that needs resizing is refused with the fix.
         tta: test-time augmentation: average the class probabilities over the four flips of
-            every tile (True or 4; 4x the network time) or over its 8 symmetries (8: flips of the
-            tile and of its transpose; 8x); see :mod:`~napari_unet_maskrcnn.core.flip_averaging`.
+            every tile (4x the network time; see :mod:`~napari_unet_maskrcnn.core.flip_averaging`).
 
     Yields ProgressEvent per tile (per block with ``out`` or ``client``; ``"rescaled tile"``
     in a second, resized pass); returns

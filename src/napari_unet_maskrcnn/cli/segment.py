@@ -50,12 +50,10 @@ def add_segment_parser(commands) -> None:
                           "classes (seeded watershed) instead of the classes")
     seg.add_argument("--probabilities", action="store_true",
                      help="semantic: also write DIR/<stem>_probabilities.tif (float32)")
-    seg.add_argument("--tta", type=int, nargs="?", const=4, default=0, choices=(4, 8), metavar="VIEWS",
-                     help="test-time augmentation: --tta alone or --tta 4 over each tile's four flips "
-                          "(4x the network time), --tta 8 over its 8 symmetries (flips of the tile "
-                          "and of its transpose; 8x): semantic models average the class "
-                          "probabilities, instance models fuse the detections (objects found in few "
-                          "views are dropped)")
+    seg.add_argument("--tta", action="store_true",
+                     help="test-time augmentation over each tile's four flips (4x the network "
+                          "time): semantic models average the class probabilities, instance models "
+                          "fuse the detections (objects found in few views are dropped)")
     seg.add_argument("--output-format", choices=("tiff", "zarr"), default="tiff",
                      help="tiff (default), or zarr: OME-Zarr written block by block (any image size)")
     seg.add_argument("--block", type=int, default=DEFAULT_BLOCK,

@@ -41,13 +41,13 @@ DEFAULT_BLOCK = 4096
 @dataclass(frozen=True)
 class NetworkRun:
     """What a worker needs to get the network: a model file, a device name, a precision, and
-    the test-time views (:mod:`.flip_averaging`: 0 = off, 4 flips or 8 symmetries; a U-Net
-    averages its tiles' class probabilities over them, a Mask R-CNN fuses its detections)."""
+    whether to use test-time flips (:mod:`.flip_averaging`: a U-Net averages its tiles' class
+    probabilities, a Mask R-CNN fuses its detections over the four flips)."""
 
     model: str
     device: str
     precision: str
-    tta: int = 0
+    tta: bool = False
 
     def load(self):
         """``(network, torch device, autocast dtype)``; the network is cached per process."""
@@ -59,13 +59,13 @@ class NetworkRun:
         if self.tta and spec.arch == "unet":
             from .flip_averaging import FlipAveraged
 
-            network = FlipAveraged(network, self.tta)
+            network = FlipAveraged(network)
         return network, device, inference_dtype(self.precision, device)
 
     def detector(self, score_threshold: float, nms_iou: float):
         """A Mask R-CNN's ``detector(image, keep=None)`` for :func:`.instances.predict_instances_plane`.
 
-        With ``tta`` (4 or 8 views) each view is detected down to
+        With ``tta`` the four flipped views are each detected down to
         ``TTA_VIEW_SCORE_FACTOR x score_threshold`` and fused (:class:`.flip_averaging.FlipFusedDetector`).
         """
         from .models.maskrcnn import detect
@@ -78,7 +78,7 @@ class NetworkRun:
 
         view = partial(detect, network, score_threshold=score_threshold * TTA_VIEW_SCORE_FACTOR,
                        nms_iou=nms_iou, device=device, autocast_dtype=dtype)
-        return FlipFusedDetector(view, score_threshold=score_threshold, views=self.tta)
+        return FlipFusedDetector(view, score_threshold=score_threshold)
 
 
 def block_windows(shape: tuple[int, int], block: int) -> list[Window]:

@@ -1,13 +1,12 @@
-"""Test-time augmentation over the flips (and transposes) of a tile: U-Net probabilities averaged, detections fused.
+"""Test-time augmentation over the four flips of a tile: U-Net probabilities averaged, detections fused.
 
-Each tile is also seen mirrored left-right, up-down and both (4 views), and with 8 views also
-transposed, which adds the 90 and 270 degree rotations and the two diagonal mirrors (the 8
-symmetries of a square); the outputs are mapped back onto the tile. A U-Net wrapped in
-:class:`FlipAveraged` is a drop-in replacement for the plain one anywhere tiles are classified
-(tiling, blending and blocks unchanged): it returns the log of the averaged probabilities,
-whose softmax is that average. A detector wrapped in :class:`FlipFusedDetector` is a drop-in
-replacement for :func:`~.models.maskrcnn.detect` in :func:`~.instances.predict_instances_plane`:
-detections of the same object in the views become one, scored by the views that found it.
+Each tile is also seen mirrored left-right, up-down and both, and the outputs are mirrored back.
+A U-Net wrapped in :class:`FlipAveraged` is a drop-in replacement for the plain one anywhere
+tiles are classified (tiling, blending and blocks unchanged): it returns the log of the averaged
+probabilities, whose softmax is that average. A detector wrapped in :class:`FlipFusedDetector`
+is a drop-in replacement for :func:`~.models.maskrcnn.detect` in
+:func:`~.instances.predict_instances_plane`: detections of the same object in the four views
+become one, scored by the views that found it.
 """
 
 from __future__ import annotations
@@ -16,99 +15,41 @@ import numpy as np
 import torch
 
 TTA_VIEW_SCORE_FACTOR = 0.5
-"""Each view keeps detections down to this fraction of the score threshold: an object one
-view scores a little lower still counts there (the fused score is then thresholded)."""
-
-TTA_VIEW_COUNTS = (4, 8)
-"""Allowed numbers of views: the four flips, or the eight symmetries of the square."""
-
-View = tuple[bool, tuple[int, ...]]
-"""One view: (transpose the last two axes first, then flip these dimensions)."""
+"""Each flipped view keeps detections down to this fraction of the score threshold: an object
+one view scores a little lower still counts there (the fused score is then thresholded)."""
 
 FLIPS: tuple[tuple[int, ...], ...] = ((), (-1,), (-2,), (-2, -1))
 """Dimensions flipped in each view of a (B, C, H, W) batch: none, X, Y, both."""
 
 
-def tta_views(tta: bool | int) -> int:
-    """Number of test-time views asked for: ``False``/0 -> 0 (off), ``True`` -> 4, 4 or 8.
-
-    Raises ValueError naming the allowed values for anything else.
-    """
-    if tta is True:
-        return 4
-    if tta is False or tta is None or tta == 0:
-        return 0
-    if isinstance(tta, (int, np.integer)) and int(tta) in TTA_VIEW_COUNTS:
-        return int(tta)
-    raise ValueError(f"tta={tta!r}: use False (off), True or 4 (the four flips) or 8 (flips and "
-                     "transposes: the 8 symmetries of the square).")
-
-
-def views_of(count: int) -> tuple[View, ...]:
-    """The ``count`` (4 or 8) views: the flips, then with 8 the flips of the transposed tile."""
-    plain = tuple((False, dims) for dims in FLIPS)
-    return plain if count == 4 else plain + tuple((True, dims) for dims in FLIPS)
-
-
-def _seen(array, view: View):
-    """``array`` (torch tensor or numpy, last two axes H, W) as the view sees it."""
-    transpose, dims = view
-    if isinstance(array, torch.Tensor):
-        array = array.transpose(-2, -1) if transpose else array
-        return array.flip(dims) if dims else array
-    array = np.swapaxes(array, -2, -1) if transpose else array
-    return np.flip(array, axis=dims) if dims else array
-
-
-def _unseen(array, view: View):
-    """Inverse of :func:`_seen`: a view's output mapped back onto the tile's axes."""
-    transpose, dims = view
-    if isinstance(array, torch.Tensor):
-        array = array.flip(dims) if dims else array
-        return array.transpose(-2, -1) if transpose else array
-    array = np.flip(array, axis=dims) if dims else array
-    return np.swapaxes(array, -2, -1) if transpose else array
-
-
 class FlipAveraged(torch.nn.Module):
-    """``network`` seen through ``views`` (4 or 8) symmetries of its input; costs that many forward
-    passes per tile.
+    """``network`` seen through the four flips of its input; costs four forward passes per tile.
 
     forward: float32 (B, C, H, W) -> log of the mean softmax, float32 (B, K, H, W).
     """
 
-    def __init__(self, network: torch.nn.Module, views: int = 4):
+    def __init__(self, network: torch.nn.Module):
         super().__init__()
         self.network = network
-        self.views = views_of(views)
 
     def forward(self, tiles: torch.Tensor) -> torch.Tensor:
-        total = None
-        # one batch per orientation: a transposed non-square tile has another shape
-        for transpose in (False, True):
-            group = [view for view in self.views if view[0] == transpose]
-            if not group:
-                continue
-            seen = torch.cat([_seen(tiles, view) for view in group])
-            probabilities = torch.softmax(self.network(seen).float(), dim=1).chunk(len(group))
-            part = sum(_unseen(p, view) for p, view in zip(probabilities, group))
-            total = part if total is None else total + part
-        mean = total / len(self.views)
+        views = torch.cat([tiles.flip(dims) if dims else tiles for dims in FLIPS])
+        probabilities = torch.softmax(self.network(views).float(), dim=1).chunk(len(FLIPS))
+        mean = sum(p.flip(dims) if dims else p for p, dims in zip(probabilities, FLIPS)) / len(FLIPS)
         return torch.log(mean.clamp_min(torch.finfo(mean.dtype).tiny))
 
 
 class FlipFusedDetector:
-    """Test-time augmentation for instance detectors: the detections of 4 or 8 views, fused.
+    """Test-time augmentation for instance detectors: the detections of the four flips, fused.
 
-    The detector sees the tile as it is and mirrored left-right, up-down and both, and with
-    ``views=8`` also those four of the transposed tile; each view's boxes and box-frame masks
-    are mapped back. Detections of the same class whose boxes
+    The detector sees the tile as it is and mirrored left-right, up-down and both; each view's
+    boxes and box-frame masks are mirrored back. Detections of the same class whose boxes
     overlap with IoU >= ``match_iou`` form one object (at most one detection per view, best
     scores first). An object's score is the sum of its views' scores divided by the number of
     views, so an object seen in only some views is down-weighted (it then usually falls under
     ``score_threshold``: the fewer false positives this buys are the point); its soft mask is
-    the mean of its views' masks resampled onto the image pixels. Costs one detector pass per
-    view plus the masks of the objects outside the tile's core (ownership is decided on
+    the mean of its views' masks resampled onto the image pixels. Costs four detector passes
+    per tile plus the masks of the objects outside the tile's core (ownership is decided on
     the fused boxes, by the ``keep`` given at the call).
 
     Call: ``(image float32 (C, h, w), keep=None) -> dict`` like
@@ -117,19 +58,19 @@ class FlipFusedDetector:
     each covering its box at one cell per pixel.
     """
 
-    def __init__(self, detector, *, score_threshold: float, match_iou: float = 0.5, views: int = 4):
+    def __init__(self, detector, *, score_threshold: float, match_iou: float = 0.5):
         """``detector(image)`` -> detections of one view; run it with a score threshold below
         ``score_threshold`` (e.g. half of it) so that an object a view scores lower still adds
         its score. ``score_threshold``: lowest fused score kept."""
         self.detector = detector
         self.score_threshold = float(score_threshold)
         self.match_iou = float(match_iou)
-        self.views = views_of(views)
 
     def __call__(self, image, keep=None) -> dict:
         height, width = image.shape[-2:]
-        views = [_mapped_back(self.detector(np.ascontiguousarray(_seen(image, view))), view, height, width)
-                 for view in self.views]
+        views = [_unflipped(self.detector(np.ascontiguousarray(np.flip(image, axis=dims) if dims else image)),
+                            dims, height, width)
+                 for dims in FLIPS]
         fused = _fuse(views, self.match_iou, self.score_threshold, (height, width))
         if keep is not None and len(fused["scores"]):
             wanted = np.asarray(keep(fused["boxes"]), dtype=bool)
@@ -139,23 +80,16 @@ class FlipFusedDetector:
         return fused
 
 
-def _mapped_back(detections: dict, view: View, height: int, width: int) -> dict:
-    """One view's detections mapped back onto the tile (boxes and box-frame masks).
-
-    ``height``, ``width``: the tile's shape; a transposed view saw it as (width, height).
-    """
-    transpose, dims = view
-    seen_height, seen_width = (width, height) if transpose else (height, width)
+def _unflipped(detections: dict, dims: tuple[int, ...], height: int, width: int) -> dict:
+    """One view's detections mirrored back onto the unflipped image (boxes and box-frame masks)."""
     boxes = np.asarray(detections["boxes"], dtype=np.float64).reshape(-1, 4).copy()
     masks = np.asarray(detections["masks"], dtype=np.float32)
     if -1 in dims:
-        boxes[:, [0, 2]] = seen_width - boxes[:, [2, 0]]
+        boxes[:, [0, 2]] = width - boxes[:, [2, 0]]
     if -2 in dims:
-        boxes[:, [1, 3]] = seen_height - boxes[:, [3, 1]]
-    if transpose:
-        boxes = boxes[:, [1, 0, 3, 2]]
-    if len(masks):
-        masks = np.ascontiguousarray(_unseen(masks, view))
+        boxes[:, [1, 3]] = height - boxes[:, [3, 1]]
+    if dims and len(masks):
+        masks = np.flip(masks, axis=dims)
     return {"boxes": boxes, "scores": np.asarray(detections["scores"], dtype=np.float64),
             "labels": np.asarray(detections["labels"], dtype=np.int32), "masks": masks}
 

@@ -23,20 +23,6 @@ from .model_chooser import WIDGET_NAMES, ModelChooser
 from ..core.torch_loading import load_torch_beside_opengl
 
 
-def tta_chooser(what: str) -> ComboBox:
-    """The "test-time views" chooser of both docks (the API's ``tta``: 0, 4 or 8 views).
-
-    ``what``: what the views do, for the tooltip (e.g. "Class probabilities are averaged").
-    """
-    return ComboBox(
-        label="test-time views",
-        choices=[("off", 0), ("4 flips (4x slower)", 4), ("8 flips and rotations (8x slower)", 8)],
-        value=0,
-        tooltip=f"Also run each tile mirrored (4 views), or mirrored and rotated by 90 degrees "
-                f"(8 views). {what} Each view costs one more network pass.",
-    )
-
-
 class SegmentationWidget(DockContainer):
     """Base of the dock widgets: image, model, channel, options, device, Run and Cancel.
 

@@ -9,7 +9,7 @@ from magicgui.widgets import CheckBox, Label
 from .. import api
 from .layer_inputs import InputImage
 from .layer_outputs import output_name, show_output
-from .widget_segmentation_base import SegmentationWidget, tta_chooser
+from .widget_segmentation_base import SegmentationWidget
 
 PROBABILITY_COLOURS = ("gray", "magenta", "green", "cyan", "yellow", "red", "blue")
 """Colour maps of the per-class probability layers, class 0 first (shown additively)."""
@@ -37,9 +37,11 @@ class SemanticSegmentationWidget(SegmentationWidget):
             tooltip="Also split the object class into one label per object, using the "
                     "boundary class (models with background / object / boundary classes).",
         )
-        self.tta = tta_chooser(
-            "Class probabilities are averaged over the views: smoother, usually slightly more "
-            "accurate masks.")
+        self.tta = CheckBox(
+            text="test-time flips (4x slower)", value=False,
+            tooltip="Average each tile's class probabilities over its four mirror images: "
+                    "smoother, usually slightly more accurate masks, four times the network time.",
+        )
         super().__init__(
             napari_viewer,
             {"return_probabilities": self.probabilities, "split_instances": self.split_instances,
