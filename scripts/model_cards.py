@@ -40,7 +40,11 @@ DATASETS = {
         "recipes/usiigaci_val.txt (sets 05, 14, 23, 32, 41)",
         "Whole, spread cells in label-free phase contrast at Usiigaci's magnification (cells ~40-150 px "
         "across). One microscope and cell type: expect to fine-tune (Train model widget) for other "
-        "setups, brightfield/DIC or much smaller/larger cells.",
+        "setups, brightfield/DIC or much smaller/larger cells. Looking at the held-out masks (2026-12-06): "
+        "round, bright cells with a halo (mitotic or detaching) are often missed, thin protrusions are "
+        "cut short, and the bright wall of the culture channel in set 23 is detected as cells by the "
+        "Mask R-CNN (not by the U-Net); a few cells the reference leaves unlabelled, mostly at the image "
+        "edge, count as false positives, a ceiling on the held-out figures.",
     ),
     "ebhi_seg": (
         "EBHI-Seg (Shi et al. 2023; figshare 21540159, mirrored in emhaihsan/EBHI-Segmentation @211f175d): "
