@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from speed import cpu_description  # noqa: E402
 
-SAMPLES = Path(__file__).resolve().parent.parent / "src" / "napari_unet_maskrcnn" / "napari_plugin" / "sample_data"
+SAMPLES = Path(__file__).resolve().parent.parent / "sample_data"
 SAMPLE_OF = {"maskrcnn-nuclei": "nuclei_fluorescence.tif", "maskrcnn-phasecells": "phase_cells.tif"}
 
 

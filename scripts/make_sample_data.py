@@ -34,7 +34,7 @@ from PIL import Image
 from scipy import ndimage
 
 ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_OUTPUT = ROOT / "src" / "napari_unet_maskrcnn" / "napari_plugin" / "sample_data"
+DEFAULT_OUTPUT = ROOT / "sample_data"  # shipped in wheels as napari_unet_maskrcnn/sample_data (setup.py)
 DEFAULT_DATA = ROOT.parent / "shared" / "data"
 
 DSB_FLUORESCENCE = "193ffaa5272d5c421ae02130a64d98ad120ec70e4ed97a72cdcd4801ce93b066"

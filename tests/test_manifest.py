@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
 import zipfile
 from pathlib import Path
 
+import pytest
 import yaml
 from npe2 import PluginManifest
 
@@ -55,8 +57,11 @@ def test_importing_the_package_loads_neither_torch_nor_napari():
     assert result.stdout.strip() == "[]"
 
 
-def test_wheel_ships_the_manifest_and_sample_data(tmp_path):
-    source = tmp_path / "source"  # a clean copy, so the build leaves the checkout untouched
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory) -> Path:
+    """A wheel built from a clean copy of the checkout (so the build leaves the checkout untouched)."""
+    tmp_path = tmp_path_factory.mktemp("wheel")
+    source = tmp_path / "source"
     shutil.copytree(
         ROOT, source, symlinks=True,
         ignore=shutil.ignore_patterns(".git", ".venv", "build", "dist", "*.egg-info", "__pycache__",
@@ -67,15 +72,55 @@ def test_wheel_ships_the_manifest_and_sample_data(tmp_path):
          "-w", str(tmp_path / "wheel"), "--quiet"],
         cwd=source, check=True,
     )
-    (wheel,) = (tmp_path / "wheel").glob("napari_unet_maskrcnn-*.whl")
+    (built,) = (tmp_path / "wheel").glob("napari_unet_maskrcnn-*.whl")
+    return built
+
+
+def test_wheel_ships_the_manifest_and_sample_data(wheel):
     with zipfile.ZipFile(wheel) as archive:
         assert archive.read("napari_unet_maskrcnn/napari.yaml") == (ROOT / "napari.yaml").read_bytes()
-        samples = sorted((ROOT / "src" / "napari_unet_maskrcnn" / "napari_plugin" / "sample_data").iterdir())
+        samples = sorted((ROOT / "sample_data").iterdir())  # the top-level folder, copied in by setup.py
         assert len(samples) == 6  # five images and SOURCES.md
         for sample in samples:
-            shipped = archive.read(f"napari_unet_maskrcnn/napari_plugin/sample_data/{sample.name}")
+            shipped = archive.read(f"napari_unet_maskrcnn/sample_data/{sample.name}")
             assert shipped == sample.read_bytes()
         entry_points = next(n for n in archive.namelist() if n.endswith("entry_points.txt"))
         assert "napari-unet-maskrcnn = napari_unet_maskrcnn:napari.yaml" in archive.read(
             entry_points
         ).decode()
+
+
+def test_sample_loaders_find_the_files_in_an_installed_wheel(wheel, tmp_path):
+    target = tmp_path / "site"
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--no-deps", "--no-compile", "--quiet",
+         "--target", str(target), str(wheel)],
+        check=True,
+    )
+    code = (
+        "import napari_unet_maskrcnn as p; from napari_unet_maskrcnn.napari_plugin import samples; "
+        "print(p.__file__); print(samples.sample_data_dir()); "
+        "print(*(getattr(samples, f)()[0][0].shape for f in "
+        "('nuclei_2d', 'nuclei_he', 'phase_cells', 'tissue_he', 'nuclei_3d')), sep=';')"
+    )
+    env = {**os.environ, "PYTHONPATH": str(target)}  # ahead of the editable install's src/
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
+                            cwd=tmp_path, check=True)
+    package, folder, shapes = result.stdout.strip().splitlines()
+    assert Path(package).is_relative_to(target)
+    assert Path(folder) == target / "napari_unet_maskrcnn" / "sample_data"
+    assert shapes == "(256, 320);(256, 320, 3);(512, 512);(448, 448, 3);(16, 128, 128)"
+
+
+def test_sample_loaders_find_the_top_level_folder_in_the_checkout():
+    """The editable install (the test environment) has no copy: the loaders read ROOT/sample_data."""
+    import napari_unet_maskrcnn
+    from napari_unet_maskrcnn.napari_plugin import samples
+
+    if not Path(napari_unet_maskrcnn.__file__).is_relative_to(ROOT / "src"):
+        pytest.skip("the package is not imported from this checkout (not an editable install)")
+
+    assert Path(str(samples.sample_data_dir())) == ROOT / "sample_data"
+    assert not (ROOT / "src" / "napari_unet_maskrcnn" / "sample_data").exists()
+    ((data, kwargs, _),) = samples.nuclei_2d()
+    assert data.shape == (256, 320) and "DSB2018" in kwargs["metadata"]["source"]

@@ -12,7 +12,7 @@ import pytest
 from napari_unet_maskrcnn.napari_plugin import samples as _sample_data
 
 ROOT = Path(__file__).resolve().parent.parent
-SAMPLE_DIR = ROOT / "src" / "napari_unet_maskrcnn" / "napari_plugin" / "sample_data"
+SAMPLE_DIR = ROOT / "sample_data"
 DATA = ROOT.parent / "shared" / "data"
 SAMPLES = {
     # loader: (shape, dtype, scale, axes, rgb, words in the source)

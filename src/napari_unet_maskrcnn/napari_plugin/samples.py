@@ -1,17 +1,23 @@
 """napari sample data: four real microscopy images and one synthetic z-stack.
 
 The TIFFs are written by ``scripts/make_sample_data.py`` (copies or crops of public data
-sets, see ``sample_data/SOURCES.md``) and shipped in the package's ``sample_data`` folder;
-they open through the plugin's reader, so they carry their axes (and pixel size, where
-known) like any user file. Each layer's ``metadata`` names its origin and licence
+sets, see ``sample_data/SOURCES.md``) into the repository's top-level ``sample_data/`` folder,
+which a wheel build copies into the package (``napari_unet_maskrcnn/sample_data``, see
+``setup.py``); :func:`sample_data_dir` finds either. They open through the plugin's reader,
+so they carry their axes (and pixel size, where known) like any user file. Each layer's ``metadata`` names its origin and licence
 (``source``, ``license``, ``citation``) and the bundled model that segments it (``model``).
 """
 
 from __future__ import annotations
 
 from importlib.resources import as_file, files
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .reader import LayerData, image_layer_data
+
+if TYPE_CHECKING:
+    from importlib.resources.abc import Traversable
 
 DSB2018 = {
     "license": "CC0 1.0",
@@ -101,10 +107,27 @@ def nuclei_3d() -> list[LayerData]:
     return _load("nuclei_3d_synthetic.tif", "nuclei 3D (synthetic)")
 
 
+def sample_data_dir() -> Traversable:
+    """The folder holding the sample images and ``SOURCES.md``.
+
+    In an installed wheel: the package's ``sample_data`` folder (copied there at build time).
+    In an editable install or a source checkout: the repository's top-level ``sample_data/``.
+    """
+    shipped = files("napari_unet_maskrcnn") / "sample_data"
+    if shipped.is_dir():
+        return shipped
+    checkout = Path(__file__).resolve().parents[3] / "sample_data"  # src/napari_unet_maskrcnn/napari_plugin
+    if checkout.is_dir():
+        return checkout
+    raise FileNotFoundError(
+        f"no sample_data folder: neither {shipped} (installed wheel) nor {checkout} (source checkout)"
+    )
+
+
 def _load(filename: str, name: str) -> list[LayerData]:
     from ..core.io import read_image
 
-    with as_file(files(__package__) / "sample_data" / filename) as path:
+    with as_file(sample_data_dir() / filename) as path:
         image = read_image(path)
     ((data, kwargs, layer_type),) = image_layer_data(image.data, image.axes, image.pixel_size, name)
     kwargs["metadata"] = {**kwargs["metadata"], **SOURCES[filename]}
