@@ -32,21 +32,8 @@ MODELS = {
     "unet-phasecells": ("usiigaci_cells", "usiigaci_val.txt", ".tif"),
     "unet-tissue": ("ebhi_seg", "ebhi_val.txt", ".jpg"),
 }
-MODALITIES = ("fluorescence", "stained", "brightfield")
-
-
-def modality(image: np.ndarray) -> str:
-    """DSB2018 imaging modality of an 8-bit image (H, W) or (H, W, 3|4), by a stated rule.
-
-    ``stained``: colour images whose channels differ (mean |R - G| + |G - B| > 12 grey
-    levels: H&E and other stains); otherwise ``brightfield`` when the background is light
-    (median > 100: dark objects on a bright field), else ``fluorescence`` (bright on dark).
-    """
-    rgb = image[..., :3].astype(np.float32) if image.ndim == 3 else np.repeat(image[..., None], 3, -1)
-    spread = np.abs(rgb[..., 0] - rgb[..., 1]).mean() + np.abs(rgb[..., 1] - rgb[..., 2]).mean()
-    if spread > 12:
-        return "stained"
-    return "brightfield" if np.median(rgb.mean(-1)) > 100 else "fluorescence"
+# The stated modality rule lives with the training code (group-balanced sampling uses it too).
+from napari_unet_maskrcnn.core.training.groups import MODALITIES, modality  # noqa: E402,F401
 
 
 def cli(*words: str) -> str:

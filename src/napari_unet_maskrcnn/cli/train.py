@@ -82,10 +82,15 @@ def add_train_parser(commands) -> None:
     parser.add_argument("--checkpoint-every", type=int, default=1, help="epochs between checkpoints (1)")
     parser.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=None,
                         help="mixed precision: bf16 on CPUs that have it, AMP on CUDA (default: where supported)")
-    parser.add_argument("--augment", default="standard", choices=("standard", "strong", "histology", "none"),
+    parser.add_argument("--augment", default="standard",
+                        choices=("standard", "strong", "histology", "robust", "none"),
                         help="augmentation recipe: standard (flips, scale 0.75-1.33, intensity), strong (any "
                              "rotation, H&E stain and colour jitter, inverted contrast, dim objects, scale 0.5-2), "
-                             "histology (any rotation, stain jitter), none")
+                             "histology (any rotation, stain jitter), robust (scale 0.7-1.4 per axis, stain jitter "
+                             "on colour images, grey images inverted, defocus blur, dimming), none")
+    parser.add_argument("--balance-groups", nargs="*", type=float, metavar="W",
+                        help="group-balanced epochs by imaging modality (fluorescence, stained, brightfield): "
+                             "equal shares, or one weight per group in that order")
     parser.add_argument("--no-augment", action="store_true", help="train on plain crops (same as --augment none)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
@@ -167,6 +172,7 @@ def _config(args, val_names):
         amp=args.bf16, augment=AUGMENT_PRESETS["none" if args.no_augment else args.augment],
         checkpoint_dir=str(checkpoint_dir), checkpoint_every=args.checkpoint_every,
         resume=str(args.resume) if args.resume else None, base=args.base, class_weights=args.class_weights,
+        balance_groups=args.balance_groups,
     )
 
 

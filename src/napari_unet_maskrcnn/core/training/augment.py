@@ -9,9 +9,15 @@ One sample is made in three steps (:func:`random_sample`):
 2. a random flip and 90-degree rotation (the 8 symmetries of the square), optionally any
    angle (:func:`random_rotation`);
 3. colour on the normalised image: H&E stain jitter in HED space and per-channel gains on
-   3-channel images (:func:`jitter_colour`), an optional contrast inversion (fluorescence
-   looks like brightfield and back);
-4. intensity jitter (:func:`jitter_intensity`): contrast, brightness, gamma and Gaussian noise.
+   3-channel images (:func:`jitter_colour`; optionally colour images only), an optional
+   contrast inversion (fluorescence looks like brightfield and back; optionally grey images
+   only);
+4. optical degradations (:func:`degrade`): Gaussian defocus blur, and contrast reduction
+   towards the crop's background under a smooth random gain field (dim objects, uneven
+   illumination);
+5. intensity jitter (:func:`jitter_intensity`): contrast, brightness, gamma and Gaussian noise.
+
+With ``anisotropic`` the zoom of step 1 is drawn per axis (elongated or squashed objects).
 
 :data:`AUGMENT_PRESETS` names the recipes the CLI offers (``--augment``).
 """
@@ -46,6 +52,17 @@ class AugmentSettings:
         channel_gain: 3-channel images: each channel scaled by ``1 + U(-g, g)``; 0 = off.
         invert_probability: chance of inverting the contrast (``1 - x``): dark objects on a
             light background become bright on dark and back.
+        anisotropic: draw the zoom of each axis independently from ``scale_range``.
+        colour_only_stain: apply ``stain_jitter`` / ``channel_gain`` only to colour crops
+            (channels differ, :func:`is_grey`), so grey images stay grey.
+        invert_grey_only: apply ``invert_probability`` only to grey crops (inverting H&E
+            gives no real image).
+        blur_probability: chance of a Gaussian defocus blur, sigma (pixels) uniform in
+            ``blur_sigma``.
+        dim_probability: chance of a contrast reduction: each channel's deviation from its
+            median (the background) is multiplied by a smooth random field (a 4 x 4 grid of
+            values uniform in ``dim_range``, interpolated), so objects get dim, some more
+            than others; the noise of step 5 then lowers their signal-to-noise ratio.
     """
 
     scale_range: tuple[float, float] = (0.75, 1.33)
@@ -58,9 +75,16 @@ class AugmentSettings:
     stain_jitter: float = 0.0
     channel_gain: float = 0.0
     invert_probability: float = 0.0
+    anisotropic: bool = False
+    colour_only_stain: bool = False
+    invert_grey_only: bool = False
+    blur_probability: float = 0.0
+    blur_sigma: tuple[float, float] = (0.5, 2.0)
+    dim_probability: float = 0.0
+    dim_range: tuple[float, float] = (0.3, 1.0)
 
     def __post_init__(self) -> None:
-        for name in ("scale_range", "gamma_range"):
+        for name in ("scale_range", "gamma_range", "blur_sigma", "dim_range"):
             low, high = getattr(self, name)
             if not 0 < low <= high:
                 raise ValueError(f"{name} must be (min, max) with 0 < min <= max, got {(low, high)}.")
@@ -82,6 +106,16 @@ AUGMENT_PRESETS = {
     "histology": AugmentSettings(
         scale_range=(0.7, 1.4), contrast=0.2, brightness=0.1, gamma_range=(0.8, 1.25), noise_std=0.03,
         any_rotation=True, stain_jitter=0.05, channel_gain=0.05,
+    ),
+    # Issue 18: the failures of maskrcnn-nuclei on other labs' images. Dim, low-contrast and
+    # defocused nuclei (contrast reduction under a smooth gain field, blur, gamma, noise);
+    # elongated, pale H&E nuclei (zoom 0.7-1.4 per axis, stain jitter in HED space on colour
+    # crops); brightfield (grey crops inverted: fluorescence looks like brightfield and back).
+    "robust": AugmentSettings(
+        scale_range=(0.7, 1.4), anisotropic=True, contrast=0.3, brightness=0.1, gamma_range=(0.6, 1.6),
+        noise_std=0.06, stain_jitter=0.08, channel_gain=0.05, colour_only_stain=True,
+        invert_probability=0.2, invert_grey_only=True, blur_probability=0.25, blur_sigma=(0.5, 2.0),
+        dim_probability=0.3, dim_range=(0.25, 1.0),
     ),
     "none": NO_AUGMENTATION,
 }
@@ -109,14 +143,20 @@ def random_sample(
         ``(image float32 (C, crop, crop), labels int64 (crop, crop))``.
     """
     scale = _log_uniform(rng, *settings.scale_range)
+    if settings.anisotropic:
+        scale = (scale, _log_uniform(rng, *settings.scale_range))
     image, crop_labels = read_scaled_crop(source, labels, crop, scale, rng, pad_label)
     if settings.flips:
         image, crop_labels = random_symmetry(image, crop_labels, rng)
     if settings.any_rotation:
         image, crop_labels = random_rotation(image, crop_labels, rng, pad_label)
-    image = jitter_colour(image, rng, settings)
+    grey = is_grey(image) if settings.colour_only_stain or settings.invert_grey_only else None
+    if not (settings.colour_only_stain and grey):
+        image = jitter_colour(image, rng, settings)
     if settings.invert_probability > 0 and rng.random() < settings.invert_probability:
-        image = (1.0 - image).astype(np.float32)
+        if not settings.invert_grey_only or grey:
+            image = (1.0 - image).astype(np.float32)
+    image = degrade(image, rng, settings)
     return jitter_intensity(image, rng, settings), crop_labels
 
 
@@ -124,7 +164,7 @@ def read_scaled_crop(
     source,
     labels: np.ndarray,
     crop: int,
-    scale: float,
+    scale: float | tuple[float, float],
     rng: np.random.Generator,
     pad_label: int = PAD_LABEL,
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -132,27 +172,30 @@ def read_scaled_crop(
 
     A window of side ``round(crop / scale)`` is placed uniformly at random (when the image is
     smaller than the window, the image is placed at random inside it); pixels outside the
-    image read as 0 (image) and ``pad_label`` (labels).
+    image read as 0 (image) and ``pad_label`` (labels). ``scale`` may be a pair (rows,
+    columns): the window is then ``round(crop / scale_y) x round(crop / scale_x)``.
 
     Returns:
         ``(image float32 (C, crop, crop), labels int64 (crop, crop))``.
     """
-    side = max(1, round(crop / scale))
+    scale_y, scale_x = (scale, scale) if np.isscalar(scale) else scale
+    side_y, side_x = max(1, round(crop / scale_y)), max(1, round(crop / scale_x))
     height, width = source.shape
-    y0 = _window_start(height, side, rng)
-    x0 = _window_start(width, side, rng)
-    image = np.zeros((source.channels, side, side), np.float32)
-    window_labels = np.full((side, side), pad_label, np.int64)
-    ys, ye = max(y0, 0), min(y0 + side, height)
-    xs, xe = max(x0, 0), min(x0 + side, width)
+    y0 = _window_start(height, side_y, rng)
+    x0 = _window_start(width, side_x, rng)
+    image = np.zeros((source.channels, side_y, side_x), np.float32)
+    window_labels = np.full((side_y, side_x), pad_label, np.int64)
+    ys, ye = max(y0, 0), min(y0 + side_y, height)
+    xs, xe = max(x0, 0), min(x0 + side_x, width)
     image[:, ys - y0 : ye - y0, xs - x0 : xe - x0] = source.read(ys, ye, xs, xe)
     window_labels[ys - y0 : ye - y0, xs - x0 : xe - x0] = labels[ys:ye, xs:xe]
-    if side == crop:
+    if side_y == crop and side_x == crop:
         return image, window_labels
-    zoom = (1.0, crop / side, crop / side)
+    zoom = (1.0, crop / side_y, crop / side_x)
     image = ndimage.zoom(image, zoom, order=1, mode="nearest", grid_mode=True)
-    nearest = np.minimum(((np.arange(crop) + 0.5) * side / crop).astype(np.int64), side - 1)
-    return image.astype(np.float32, copy=False), window_labels[np.ix_(nearest, nearest)]
+    rows = np.minimum(((np.arange(crop) + 0.5) * side_y / crop).astype(np.int64), side_y - 1)
+    cols = np.minimum(((np.arange(crop) + 0.5) * side_x / crop).astype(np.int64), side_x - 1)
+    return image.astype(np.float32, copy=False), window_labels[np.ix_(rows, cols)]
 
 
 def _window_start(length: int, side: int, rng: np.random.Generator) -> int:
@@ -216,6 +259,38 @@ def jitter_colour(image: np.ndarray, rng: np.random.Generator, settings: Augment
     if settings.channel_gain > 0:
         gains = 1.0 + rng.uniform(-settings.channel_gain, settings.channel_gain, (3, 1, 1))
         out = (out * gains).astype(np.float32)
+    return out
+
+
+GREY_TOLERANCE = 0.02
+"""Mean absolute difference between the channels of a normalised crop below which it is grey."""
+
+
+def is_grey(image: np.ndarray) -> bool:
+    """Whether a normalised crop (C, h, w) is grey: one channel, or channels equal within
+    :data:`GREY_TOLERANCE` on average (a grey image stored as RGB)."""
+    if image.shape[0] < 2:
+        return True
+    return float(np.abs(np.diff(image, axis=0)).mean()) < GREY_TOLERANCE
+
+
+def degrade(image: np.ndarray, rng: np.random.Generator, settings: AugmentSettings) -> np.ndarray:
+    """Gaussian defocus blur and smooth contrast reduction of a normalised crop (C, h, w).
+
+    See :class:`AugmentSettings` (``blur_probability``, ``dim_probability``). Each is drawn
+    independently; with both off the image is returned unchanged (no random numbers drawn).
+    """
+    out = image
+    if settings.blur_probability > 0 and rng.random() < settings.blur_probability:
+        sigma = float(rng.uniform(*settings.blur_sigma))
+        out = ndimage.gaussian_filter(out, (0.0, sigma, sigma), mode="nearest").astype(np.float32)
+    if settings.dim_probability > 0 and rng.random() < settings.dim_probability:
+        height, width = out.shape[1:]
+        grid = rng.uniform(*settings.dim_range, (4, 4)).astype(np.float32)
+        field = ndimage.zoom(grid, (height / 4, width / 4), order=1, mode="nearest", grid_mode=True)
+        field = field[:height, :width]
+        background = np.median(out.reshape(out.shape[0], -1), axis=1).reshape(-1, 1, 1)
+        out = (background + (out - background) * field[np.newaxis]).astype(np.float32)
     return out
 
 

@@ -58,6 +58,10 @@ class TrainConfig:
             for class maps and :data:`INSTANCE_CLASS_WEIGHTS` for instance labels.
         prefetch: make the next batches in a background thread while the network trains
             (off by default: slower on a loaded 2-core CPU, see ``core/training/loop.py``).
+        balance_groups: group-balanced epochs (:func:`~.groups.balanced_epoch_order`, groups by
+            :func:`~.groups.modality`): None = off (every image its plain share); an empty list
+            = an equal share per group; or one weight per group of :data:`~.groups.MODALITIES`
+            (fluorescence, stained, brightfield).
     """
 
     epochs: int | None = 50
@@ -82,6 +86,7 @@ class TrainConfig:
     val_tile: int = 512
     class_weights: list[float] | None = None
     prefetch: bool = False
+    balance_groups: list[float] | None = None
 
     def resolved(self, arch: str) -> TrainConfig:
         """A copy with the architecture's defaults filled in.
@@ -104,6 +109,10 @@ class TrainConfig:
             raise ValueError(f"warmup_fraction must be in [0, 1), got {config.warmup_fraction}.")
         if config.class_weights is not None and (arch != "unet" or min(config.class_weights) < 0):
             raise ValueError("class_weights are for the U-Net, one non-negative weight per class.")
+        if config.balance_groups is not None:
+            from .groups import group_weights
+
+            group_weights(config.balance_groups)
         if config.lr <= 0 or config.grad_clip <= 0:
             raise ValueError("lr and grad_clip must be positive.")
         return config

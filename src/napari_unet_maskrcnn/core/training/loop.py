@@ -4,7 +4,8 @@
 the CLI reads folders with :func:`~.data.load_pairs`) and share one loop (:class:`Run`):
 
 - each epoch crops every training image a few times in random order
-  (:func:`~.data.epoch_order`), augments the crops (:mod:`.augment`) and takes AdamW steps
+  (:func:`~.data.epoch_order`; with ``balance_groups``, the same number of crops shared out
+  between imaging modalities, :func:`~.groups.balanced_epoch_order`), augments the crops (:mod:`.augment`) and takes AdamW steps
   with gradient clipping and the warm-up + cosine :class:`~.config.Schedule`, in bfloat16
   autocast where the hardware has it;
 - after each epoch the whole validation images go through the inference code users run
@@ -120,6 +121,16 @@ class Run:
         self.val_data = [(source, task.truth(labels)) for source, labels in
                          (self._data(pair, 0) for pair in self.val_pairs)]
         self.shapes = [source.shape for source, _ in self.train_data]
+        self.groups: list[str] | None = None
+        if config.balance_groups is not None:
+            from collections import Counter
+
+            from .groups import modality
+
+            self.groups = [modality(pair.image) for pair in self.train_pairs]
+            counts = Counter(self.groups)
+            self.notes.append("Group-balanced epochs: " + ", ".join(
+                f"{name} {counts[name]} images" for name in sorted(counts)) + ".")
         crops = sum(crops_per_image(shape, config.crop, config.max_crops_per_image) for shape in self.shapes)
         self.steps_per_epoch = math.ceil(crops / config.batch_size)
         self.schedule = Schedule.for_run(config, self.steps_per_epoch)
@@ -240,7 +251,13 @@ class Run:
         torch's threads and for the GIL).
         """
         config = self.config
-        order = epoch_order(self.shapes, config.crop, config.max_crops_per_image, self.rng)
+        if self.groups is not None:
+            from .groups import balanced_epoch_order, group_weights
+
+            order = balanced_epoch_order(self.shapes, self.groups, config.crop, config.max_crops_per_image,
+                                         self.rng, group_weights(config.balance_groups))
+        else:
+            order = epoch_order(self.shapes, config.crop, config.max_crops_per_image, self.rng)
         batches = [order[start : start + config.batch_size] for start in range(0, len(order), config.batch_size)]
         sums: dict[str, float] = {}
         steps = 0
