@@ -174,7 +174,12 @@ def load_model(model: str | os.PathLike, device) -> tuple[ModelSpec, object]:
     """Load (or fetch from the cache) ``(spec, network)`` for ``model`` on ``device``.
 
     The cache key includes the file's modification time, so a retrained file is reloaded.
+    The network is prepared for inference only (:func:`.inference.prepare_for_inference`:
+    batch norm folded into the convolutions, no gradients, channels-last on the CPU), so it
+    must not be trained: training loads model files with :func:`.model_file.load_model_file`.
     """
+    from .inference import prepare_for_inference
+
     path = resolve_model(model)
     stat = path.stat()
     key = (str(path), stat.st_mtime_ns, stat.st_size, str(device))
@@ -183,21 +188,12 @@ def load_model(model: str | os.PathLike, device) -> tuple[ModelSpec, object]:
             _cache.move_to_end(key)
             return _cache[key]
     spec, network = load_model_file(path, device=str(device))
-    loaded = (spec, _fast_layout(network, device))
+    loaded = (spec, prepare_for_inference(network, device))
     with _lock:
         _cache[key] = loaded
         while len(_cache) > _CACHE_SIZE:
             _cache.popitem(last=False)
     return loaded
-
-
-def _fast_layout(network, device):
-    """Channels-last weights on the CPU: oneDNN's convolutions run 1.5-2x faster that way."""
-    import torch
-
-    if torch.device(device).type == "cpu":
-        network = network.to(memory_format=torch.channels_last)
-    return network
 
 
 def clear_cache() -> None:
