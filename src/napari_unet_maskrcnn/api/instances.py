@@ -10,6 +10,7 @@ from ..core.axes import from_canonical, output_axes
 from ..core.blockwise import DEFAULT_BLOCK
 from ..core.object_size import fixed_scale
 from ..core.progress import CancelCheck, ProgressCallback, ProgressGenerator, drain
+from ..core.validation import check_segment_call
 from ..core.tiling import core_grid
 from .blocks import instance_blocks, native_object_size
 from .results import InstanceResult, object_size_report
@@ -54,6 +55,7 @@ def iter_segment_instances(
     out=None,
     client=None,
     block: int = DEFAULT_BLOCK,
+    overwrite: bool = False,
 ) -> ProgressGenerator[InstanceResult]:
     """One id per object in every 2D plane of ``image`` with a Mask R-CNN model.
 
@@ -81,8 +83,8 @@ def iter_segment_instances(
             the median equivalent diameter of the objects of a first pass at native scale.
             ``margin`` and ``tile`` are in pixels of the resized plane, ``min_size`` in the
             image's pixels.
-        out, client, block: as in :func:`iter_segment_semantic` (``result.labels`` is then the
-            zarr array); the labels and the table equal the in-memory ones.
+        out, client, block, overwrite: as in :func:`iter_segment_semantic` (``result.labels`` is
+            then the zarr array); the labels and the table equal the in-memory ones.
 
     Yields ProgressEvent per tile (per block with ``out`` or ``client``; ``"rescaled tile"``
     in a second, resized pass); returns
@@ -94,6 +96,7 @@ def iter_segment_instances(
     from ..core.object_size import instances_to_grid, segment_at_object_size
     from ..core.linking import link_slices
 
+    out = check_segment_call("instances", locals())  # every parameter by name, before the model loads
     margin = context(tile, margin, DEFAULT_MARGIN)
     check_tile(tile, margin, "margin")
     canonical, axes, spec = prepare(image, model, axes, "instances")

@@ -8,11 +8,11 @@ import numpy as np
 from ..core.arrays import as_array
 from ..core.axes import guess_axes, to_canonical, validate_axes
 from ..core.progress import ProgressEvent, ProgressGenerator
+from ..core.validation import MIN_TILE, check_ambiguous_axes
 
 DEFAULT_TILE = 512
 DEFAULT_OVERLAP = 64
 DEFAULT_MARGIN = 64
-MIN_TILE = 64
 DEFAULT_PRECISION = "auto"
 INSTANCE_DEFAULTS = {"score_threshold": 0.5, "mask_threshold": 0.5, "nms_iou": 0.5, "min_size": 10}
 
@@ -31,6 +31,8 @@ def prepare(image, model, axes, task: str):
         raise ValueError(
             f"The image has shape {image.shape}; segmentation needs at least a 2D (Y, X) image."
         )
+    if axes is None:
+        check_ambiguous_axes(image.shape)
     axes = guess_axes(image.shape) if axes is None else validate_axes(axes, image.shape)
     spec = read_spec(resolve_model(model))
     if spec.task != task:

@@ -10,6 +10,7 @@ from ..core.axes import from_canonical, output_axes
 from ..core.blockwise import DEFAULT_BLOCK
 from ..core.object_size import fixed_scale
 from ..core.progress import CancelCheck, ProgressCallback, ProgressGenerator, drain
+from ..core.validation import check_segment_call
 from ..core.tiling import grid
 from .blocks import native_object_size, semantic_blocks
 from .results import SemanticResult, object_size_report
@@ -47,6 +48,7 @@ def iter_segment_semantic(
     client=None,
     block: int = DEFAULT_BLOCK,
     tta: bool = False,
+    overwrite: bool = False,
 ) -> ProgressGenerator[SemanticResult]:
     """Per-pixel classes of every 2D plane of ``image`` with a U-Net model.
 
@@ -82,6 +84,11 @@ def iter_segment_semantic(
             a given or estimated diameter that needs resizing is refused with the fix.
         tta: test-time augmentation: average the class probabilities over the four flips of
             every tile (4x the network time; see :mod:`~napari_unet_maskrcnn.core.flip_averaging`).
+        overwrite: let ``out`` replace an earlier result of this plugin at that path (never
+            anything else: :mod:`~napari_unet_maskrcnn.core.output_paths`).
+
+    Every parameter is checked by name, with its range, before the model is loaded
+    (:func:`~napari_unet_maskrcnn.core.validation.check_segment_call`).
 
     Yields ProgressEvent per tile (per block with ``out`` or ``client``; ``"rescaled tile"``
     in a second, resized pass); returns
@@ -91,6 +98,7 @@ def iter_segment_semantic(
     from ..core.object_size import boundary_classes_to_grid, segment_at_object_size, semantic_to_grid
     from ..core.postprocess import instances_from_classes
 
+    out = check_segment_call("semantic", locals())  # every parameter by name, before the model loads
     overlap = context(tile, overlap, DEFAULT_OVERLAP)
     check_tile(tile, overlap, "overlap")
     canonical, axes, spec = prepare(image, model, axes, "semantic")

@@ -42,14 +42,13 @@ def paired_files(gt_dir: Path, pred_dir: Path) -> list[tuple[Path, Path]]:
 
 
 def _read_labels(path: Path):
-    import numpy as np
-
     from ..core.io import read_image
+    from ..core.validation import check_label_values
 
     data = read_image(path).data
     if data.ndim == 3 and data.shape[-1] in (3, 4):
         raise ValueError(f"'{path}' is a colour image, not a label image.")
-    return np.asarray(data)
+    return check_label_values(data, f"'{path}'")
 
 
 def _load_pairs(pairs):

@@ -11,7 +11,9 @@
 Every input gets ``DIR/<input stem>.tif`` (uint16 labels; uint32 when more ids are needed),
 instance models also ``DIR/<input stem>.csv`` (the per-instance table). Files are written
 atomically: a failed or interrupted run leaves no partial output (nor an output folder it
-created). Output piped into a program that stops reading (``| head``) ends quietly.
+created). No run replaces a file it did not create unless ``--overwrite`` is given
+(docs/FILE_SAFETY.md); errors are one ``error:`` line with an exit code from :mod:`.errors`.
+Output piped into a program that stops reading (``| head``) ends quietly.
 """
 
 from __future__ import annotations
@@ -20,12 +22,11 @@ import argparse
 import os
 import sys
 
+from .errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, report
 from .evaluate import add_evaluate_parser, run_evaluate
 from .measure import add_measure_parser, run_measure
 from .segment import add_segment_parser, run_segment
 from .train import add_train_parser, run_train
-
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -64,6 +65,8 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:  # the reader of our output went away (`... | head`): stop quietly
         _silence_stdout()
         return EXIT_FAILED
+    except Exception as err:  # noqa: BLE001 - no traceback reaches a user: one line and an exit code
+        return report(err)
 
 
 def _silence_stdout() -> None:

@@ -7,7 +7,8 @@ The objects table gets one row per object (size, shape, intensities of ``--image
 region class of each object with ``--regions``); the summary, one row per region class and
 "all" (cells, region area, cells per mm² or per pixel, mean cell size), is written next to it
 (``OBJECTS_regions.csv`` unless ``--summary``) and printed. Sizes are in µm when the labels
-file states its pixel size. Both files are written atomically.
+file states its pixel size. Both files are written atomically; neither may be an input or
+each other, and an existing file is replaced only with ``--overwrite`` (checked before reading).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import argparse
 import sys
 from pathlib import Path
 
-EXIT_OK, EXIT_USAGE = 0, 2
+from .errors import EXIT_CLASH, EXIT_OK, EXIT_USAGE
 
 
 def add_measure_parser(commands) -> None:
@@ -35,14 +36,25 @@ def add_measure_parser(commands) -> None:
                         help="per-object table")
     parser.add_argument("--summary", type=Path, metavar="REGIONS.csv",
                         help="per-region table (default: OBJECTS_regions.csv)")
+    parser.add_argument("--overwrite", action="store_true", help="replace the output tables if they exist")
 
 
 def run_measure(args: argparse.Namespace) -> int:
     """Run ``unet-maskrcnn measure``; returns the exit status."""
     from .. import api
     from ..core.io import ImageReadError, read_image
+    from ..core.output_paths import OutputClash, PlannedOutput, check_outputs
     from .segment import write_table_csv
 
+    summary_path = args.summary or args.output.with_name(f"{args.output.stem}_regions.csv")
+    try:
+        check_outputs([PlannedOutput(args.output, "the objects table (--output)"),
+                       PlannedOutput(summary_path, "the region summary (--summary)")],
+                      [p for p in (args.instances, args.image, args.regions) if p is not None],
+                      overwrite=args.overwrite)
+    except OutputClash as err:
+        print(f"error: {err} Nothing was written.", file=sys.stderr)
+        return EXIT_CLASH
     try:
         labels_file = read_image(args.instances)
         labels = _single_plane(labels_file, args.instances, "--instances")
@@ -55,7 +67,6 @@ def run_measure(args: argparse.Namespace) -> int:
     except (ImageReadError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return EXIT_USAGE
-    summary_path = args.summary or args.output.with_name(f"{args.output.stem}_regions.csv")
     write_table_csv(args.output, measured.objects)
     write_table_csv(summary_path, {k: _column(v) for k, v in measured.summary.items()})
     _print_summary(measured.summary)
@@ -67,11 +78,13 @@ def _single_plane(image, path: Path, option: str):
     """The label data of a 2D or 3D label file; ValueError naming ``option`` otherwise."""
     import numpy as np
 
+    from ..core.validation import check_label_values
+
     data = np.asarray(image.data)
     if data.ndim not in (2, 3) or "C" in image.axes or "T" in image.axes:
         raise ValueError(f"{option} '{path}' has axes {image.axes} and shape {data.shape}: "
                          "expected a label image, 2D (YX) or a z-stack (ZYX).")
-    return data
+    return check_label_values(data, f"{option} '{path}'")
 
 
 def _spacing(pixel_size: dict[str, float], ndim: int) -> tuple[float, ...] | None:

@@ -7,6 +7,12 @@ block by block, so results larger than memory work); instance models also
 ``DIR/<input stem>.csv`` (the per-instance table). ``--workers N`` / ``--scheduler ADDRESS``
 run on dask.distributed: whole files per worker, large planes block by block. Outputs
 are written atomically: a failed or interrupted run leaves no partial output.
+
+Before any work (before the model loads) every option is checked against its range and
+every output against :mod:`..core.output_paths`: an input is never an output, two inputs
+with the same stem (``a.tif``, ``a.png``) are an error, and nothing that exists is replaced
+without ``--overwrite`` (a zarr folder only if this plugin wrote it). Labels of an OME-Zarr
+input written into its own folder add ``labels/<name>`` to it and change nothing else.
 """
 
 from __future__ import annotations
@@ -18,7 +24,10 @@ from pathlib import Path
 
 from ..core.blockwise import DEFAULT_BLOCK
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+from .errors import EXIT_CLASH, EXIT_FAILED, EXIT_OK, EXIT_USAGE, describe_os_error
+
+SCHEDULER_TIMEOUT_S = 10
+"""Seconds to reach a --scheduler before giving up with a one-line error."""
 
 
 def add_segment_parser(commands) -> None:
@@ -63,12 +72,16 @@ def add_segment_parser(commands) -> None:
                          help="run on a local dask cluster of N worker processes")
     cluster.add_argument("--scheduler", metavar="ADDRESS",
                          help="run on an existing dask.distributed cluster, e.g. tcp://host:8786")
+    seg.add_argument("--overwrite", action="store_true",
+                     help="replace outputs that exist already (zarr: only results of this plugin); "
+                          "without it an existing output stops the run before it starts")
     seg.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
 def run_segment(args: argparse.Namespace) -> int:
-    """Run ``unet-maskrcnn segment``; returns the exit status."""
+    """Run ``unet-maskrcnn segment``; returns the exit status (see :mod:`.errors`)."""
     from .. import api
+    from ..core.output_paths import OutputClash, check_outputs
 
     try:
         spec = api.get_model_spec(args.model)
@@ -78,10 +91,18 @@ def run_segment(args: argparse.Namespace) -> int:
     if args.output.exists() and not args.output.is_dir():
         print(f"error: --output '{args.output}' exists and is not a folder.", file=sys.stderr)
         return EXIT_USAGE
-    if args.output_format == "zarr" and (args.probabilities or args.split_instances):
-        print("error: --probabilities and --split-instances are written as TIFF only; "
-              "leave out --output-format zarr.", file=sys.stderr)
+    try:
+        for warning in check_options(args, spec.task):
+            print(f"warning: {warning}", file=sys.stderr)
+    except (ValueError, TypeError) as err:
+        print(f"error: {err}", file=sys.stderr)
         return EXIT_USAGE
+    inputs = [Path(t) for t in args.inputs]
+    try:
+        check_outputs(planned_outputs(inputs, spec.task, args), inputs, overwrite=args.overwrite)
+    except OutputClash as err:
+        print(f"error: {err} Nothing was written.", file=sys.stderr)
+        return EXIT_CLASH
     created = _new_folders(args.output)
     args.output.mkdir(parents=True, exist_ok=True)
     try:
@@ -90,6 +111,71 @@ def run_segment(args: argparse.Namespace) -> int:
         for folder in created:
             if folder.is_dir() and not any(folder.iterdir()):
                 folder.rmdir()
+
+
+def check_options(args: argparse.Namespace, task: str) -> list[str]:
+    """Check every option by name and range before any work; returns warnings to print.
+
+    Raises:
+        ValueError, TypeError: an option out of its range, or one that does not apply to
+            the model's task (named, with the fix).
+    """
+    import os
+
+    from ..core.validation import MAX_BLOCK, MAX_MIN_SIZE, MAX_TILE, MIN_TILE, check_diameter_range, check_number
+
+    check_number("--tile", args.tile, low=MIN_TILE, high=MAX_TILE, integer=True, unit="pixels")
+    check_number("--block", args.block, low=MIN_TILE, high=MAX_BLOCK, integer=True, unit="pixels")
+    check_number("--channel", args.channel, low=0, integer=True)
+    check_number("--min-size", args.min_size, low=0, high=MAX_MIN_SIZE, integer=True, unit="pixels")
+    check_number("--z-link-iou", args.z_link_iou, low=0, high=1)
+    check_diameter_range(args.diameter, args.model, "--diameter")
+    for name in ("score_threshold", "mask_threshold", "nms_iou"):
+        check_number("--" + name.replace("_", "-"), getattr(args, name), low=0, high=1)
+    cpus = os.cpu_count() or 1
+    check_number("--workers", args.workers, low=1, high=cpus, integer=True,
+                 unit=f"worker processes (this machine has {cpus} CPUs)")
+    if args.output_format == "zarr" and (args.probabilities or args.split_instances):
+        raise ValueError("--probabilities and --split-instances are written as TIFF only; "
+                         "leave out --output-format zarr.")
+    if task == "semantic":
+        given = [f"--{n.replace('_', '-')}" for n in ("score_threshold", "mask_threshold", "nms_iou")
+                 if getattr(args, n) is not None]
+        if given:
+            raise ValueError(f"{', '.join(given)} apply to Mask R-CNN models only; '{args.model}' is a U-Net. "
+                             "Leave them out.")
+        if args.min_size is not None and not args.split_instances:
+            return ["--min-size is ignored: a U-Net's classes keep every pixel (it applies with --split-instances)."]
+        return []
+    given = [flag for flag, on in (("--probabilities", args.probabilities),
+                                   ("--split-instances", args.split_instances)) if on]
+    if given:
+        raise ValueError(f"{', '.join(given)} apply to U-Net models only; '{args.model}' is a Mask R-CNN. "
+                         "Leave them out.")
+    return []
+
+
+def planned_outputs(paths: list[Path], task: str, args: argparse.Namespace) -> list:
+    """Every file or folder this run will write, one :class:`PlannedOutput` each (nothing written)."""
+    from ..core.output_paths import PlannedOutput, zarr_write_target
+    from ..core.zarr_io import is_ome_zarr, is_zarr_path
+
+    outputs = []
+    for path in paths:
+        what = f"the labels of '{path}'"
+        if args.output_format == "zarr":
+            name = "classes" if task == "semantic" else "instances"
+            beside = is_zarr_path(path) and is_ome_zarr(path)
+            target, inside = zarr_write_target(args.output / f"{path.stem}.zarr", name, beside)
+            outputs.append(PlannedOutput(target, what, "zarr", name, beside and not inside))
+        else:
+            outputs.append(PlannedOutput(args.output / f"{path.stem}.tif", what))
+        if task == "instances":
+            outputs.append(PlannedOutput(args.output / f"{path.stem}.csv", f"the object table of '{path}'"))
+        elif args.probabilities:
+            outputs.append(PlannedOutput(args.output / f"{path.stem}_probabilities.tif",
+                                         f"the probabilities of '{path}'"))
+    return outputs
 
 
 def _new_folders(folder: Path) -> list[Path]:
@@ -109,7 +195,8 @@ def _segment_all(args: argparse.Namespace, task: str) -> int:
         for text, outcome in _segment_files([Path(t) for t in args.inputs], task, args, client):
             if isinstance(outcome, Exception):
                 failures += 1
-                print(f"error: {text}: {outcome}", file=sys.stderr)
+                message = describe_os_error(outcome) if isinstance(outcome, OSError) else str(outcome)
+                print(f"error: {text}: {message}", file=sys.stderr)
             elif not args.quiet:
                 written, result = outcome
                 if result.object_size:
@@ -129,14 +216,24 @@ def _cluster(args):
     from contextlib import nullcontext
 
     if args.scheduler:
-        from dask.distributed import Client
-
-        return Client(args.scheduler)
+        return _scheduler_client(args.scheduler)
     if args.workers:
         from ..core.executor import local_client
 
         return local_client(args.workers)
     return nullcontext(None)
+
+
+def _scheduler_client(address: str):
+    """A Client of the cluster at ``address``; ValueError naming it if unreachable in SCHEDULER_TIMEOUT_S."""
+    from dask.distributed import Client
+
+    try:
+        return Client(address, timeout=SCHEDULER_TIMEOUT_S)
+    except (OSError, TimeoutError, ValueError) as err:
+        raise ValueError(f"cannot reach the dask scheduler at '{address}' within {SCHEDULER_TIMEOUT_S} s "
+                      f"({type(err).__name__}); check the address (e.g. tcp://host:8786) and that the "
+                      "scheduler runs, or leave out --scheduler.") from None
 
 
 def _segment_files(paths: list[Path], task: str, args, client):
@@ -213,6 +310,7 @@ def _segment_one(path: Path, task: str, args, client=None):
     from .. import api
     from ..core.axes import output_axes, to_canonical
     from ..core.blockwise import open_output
+    from ..core.output_paths import ZarrOutput
     from ..core.zarr_io import is_ome_zarr
 
     image, axes = _read(path, args)
@@ -230,7 +328,7 @@ def _segment_one(path: Path, task: str, args, client=None):
             target = args.output / f"{path.stem}.zarr"
             dtype = "uint8" if task == "semantic" else "uint32"
             name = "classes" if task == "semantic" else "instances"
-            with open_output(target, shape, output_axes(axes), dtype, beside_image=is_ome_zarr(path),
+            with open_output(ZarrOutput(target, args.overwrite), shape, output_axes(axes), dtype, beside_image=is_ome_zarr(path),
                              pixel_size=image.pixel_size, name=name) as writer:
                 result, _ = _run_api(image, axes, task, args, advance, client, writer)
             written = [target]
@@ -286,17 +384,12 @@ def _write_outputs(path: Path, task: str, args, result, labels, pixel_size):
 def input_warnings(image, axes: str, axes_given: bool = False) -> list[str]:
     """What the user should know about an input before its (possibly empty) result.
 
-    A plane too small to hold an object, an image with no finite pixel, and axes that the
-    file does not state (so they were guessed) each give one message.
+    :func:`..core.validation.content_warnings` (tiny planes, no finite pixel, one value
+    everywhere), and axes that the file does not state (so they were guessed).
     """
-    import numpy as np
+    from ..core.validation import content_warnings
 
-    warnings = []
-    height, width = image.data.shape[axes.index("Y")], image.data.shape[axes.index("X")]
-    if height < 8 or width < 8:
-        warnings.append(f"the image is only {height} x {width} pixels: no object can be found in it.")
-    if image.data.dtype.kind == "f" and not np.isfinite(image.data).any():
-        warnings.append("every pixel is NaN or infinite: the result is empty.")
+    warnings = content_warnings(image.data, axes)
     if not axes_given and image.data.ndim > 2 and _axes_unstated(image.path):
         warnings.append(f"the file does not say which dimension is which; guessed {axes} for shape "
                         f"{tuple(image.data.shape)}. Pass --axes (e.g. --axes TZCYX) if that is wrong.")

@@ -10,7 +10,9 @@
 
 Images and label images are matched by file stem. One line per epoch goes to stdout. The
 model file is written atomically at the end; on Ctrl-C the best model so far is written
-and the command exits with status 130.
+and the command exits with status 130. An existing model file, or checkpoints of another
+run in the checkpoint folder, stop the command before it starts unless ``--overwrite``
+(``--resume`` continues the checkpoints of its own folder).
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from pathlib import Path
 
 from ..core.model_file import MODEL_SUFFIX
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+from .errors import EXIT_CLASH, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
 DEFAULT_EPOCHS = 50
 
 
@@ -92,6 +94,8 @@ def add_train_parser(commands) -> None:
                         help="group-balanced epochs by imaging modality (fluorescence, stained, brightfield): "
                              "equal shares, or one weight per group in that order")
     parser.add_argument("--no-augment", action="store_true", help="train on plain crops (same as --augment none)")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace an existing model file and checkpoints of an earlier run")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -105,6 +109,17 @@ def run_train(args: argparse.Namespace) -> int:
         return _usage(f"--output must be a {MODEL_SUFFIX} file name, got '{args.output}'.")
     if args.arch == "maskrcnn" and args.label_kind != "instances":
         return _usage("Mask R-CNN learns from instance labels: drop --label-kind classes.")
+    try:
+        _check_options(args)
+    except (ValueError, TypeError) as err:
+        return _usage(str(err))
+    from ..core.output_paths import OutputClash, check_outputs
+
+    try:
+        check_outputs(_planned_outputs(args), [args.images, args.labels], overwrite=args.overwrite)
+    except OutputClash as err:
+        print(f"error: {err} Nothing was written.", file=sys.stderr)
+        return EXIT_CLASH
     try:
         pairs = load_pairs(args.images, args.labels)
         val_names = read_name_list(args.val_list) if args.val_list else None
@@ -134,6 +149,39 @@ def run_train(args: argparse.Namespace) -> int:
     print(f"Wrote '{result.path}' ({result.stop_reason}, {len(result.history)} epochs, {result.steps} steps, "
           f"{result.elapsed_s / 60:.1f} min{best}).", file=sys.stderr)
     return EXIT_OK
+
+
+def _check_options(args) -> None:
+    """Numbers by name and range, before any image is read (ValueError / TypeError)."""
+    from ..core.validation import check_number
+
+    check_number("--epochs", args.epochs, low=1, integer=True)
+    check_number("--minutes", args.minutes, low=0.01)
+    check_number("--val-fraction", args.val_fraction, low=0, high=0.9)
+    check_number("--crop", args.crop, low=16, high=8192, integer=True, unit="pixels")
+    check_number("--batch-size", args.batch_size, low=1, high=1024, integer=True)
+    check_number("--lr", args.lr, low=1e-9, high=1.0)
+    check_number("--in-channels", args.in_channels, low=1, high=64, integer=True)
+    check_number("--channel", args.channel, low=0, integer=True)
+    check_number("--depth", args.depth, low=1, high=8, integer=True)
+    check_number("--width", args.width, low=1, high=1024, integer=True)
+    check_number("--fpn-channels", args.fpn_channels, low=1, high=4096, integer=True)
+    check_number("--checkpoint-every", args.checkpoint_every, low=1, integer=True)
+    for weight in args.class_weights or []:
+        check_number("--class-weights", weight, low=0, high=1e6)
+
+
+def _planned_outputs(args) -> list:
+    """The model file, and the checkpoint files unless ``--resume`` continues that folder's run."""
+    from ..core.output_paths import PlannedOutput
+    from ..core.training.checkpoint import BEST_FILE, CHECKPOINT_FILE
+
+    outputs = [PlannedOutput(args.output, "the model file (--output)")]
+    folder = args.checkpoint_dir or args.output.with_name(args.output.stem + ".checkpoints")
+    resumed = args.resume.parent if args.resume and not args.resume.is_dir() else args.resume
+    if resumed is None or Path(resumed).resolve() != Path(folder).resolve():
+        outputs += [PlannedOutput(folder / name, f"a checkpoint ('{name}')") for name in (CHECKPOINT_FILE, BEST_FILE)]
+    return outputs
 
 
 def _train(args, pairs, config, reporter):

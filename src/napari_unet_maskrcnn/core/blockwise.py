@@ -439,7 +439,8 @@ def open_output(out, shape: tuple[int, int, int, int], axes: str, dtype, *, besi
         ngff_axes = "".join(a for a in "TZYX" if a in axes)
         sizes = dict(zip("TZYX", shape))
         with labels_zarr(out, tuple(sizes[a] for a in ngff_axes), ngff_axes, dtype=dtype,
-                         pixel_size=pixel_size, name=name, beside_image=beside_image) as array:
+                         pixel_size=pixel_size, name=name, beside_image=beside_image,
+                         overwrite=getattr(out, "overwrite", False)) as array:
             yield CanonicalWriter(array, ngff_axes)
         return
     sizes = dict(zip("TZYX", shape))

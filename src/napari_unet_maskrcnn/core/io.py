@@ -202,6 +202,7 @@ def _read_tiff(path: Path, lazy: bool = False) -> ImageData:
 
     with tifffile.TiffFile(path) as tif:
         series = tif.series[0]
+        check_declared_size(tif, path, lazy)
         data = open_lazy(path) if lazy else series.asarray()
         axes = resolve_axes(series.axes, data.shape)
         if tif.is_ome:
@@ -212,6 +213,55 @@ def _read_tiff(path: Path, lazy: bool = False) -> ImageData:
             if "spacing" in imagej and _unit_um(imagej.get("unit")):
                 sizes["Z"] = float(imagej["spacing"]) * _unit_um(imagej.get("unit"))
     return ImageData(data, axes, _present(sizes, axes), path)
+
+
+MEMORY_FRACTION = 0.8
+"""A whole (not lazy) read may take at most this part of the memory available now."""
+
+
+def check_declared_size(tif, path: Path, lazy: bool) -> None:
+    """Refuse a TIFF whose header promises pixels its file cannot hold, before anything is allocated.
+
+    The first and last pages of the first series must list one strip or tile per chunk of the
+    declared image, all inside the file, and uncompressed data must have the declared bytes.
+    A whole read (``lazy`` False) must also fit in the memory available now.
+
+    Raises:
+        ImageReadError: naming the file, the declared size and what to do.
+    """
+    series = tif.series[0]
+    size = path.stat().st_size
+    declared = " x ".join(str(n) for n in series.shape)
+    pages = [page for page in (series.keyframe, series.pages[-1] if len(series.pages) else None)
+             if page is not None and hasattr(page, "dataoffsets")]
+    for page in pages:
+        offsets, counts = page.dataoffsets, page.databytecounts
+        expected = math.prod(getattr(page, "chunked", ()) or (len(offsets),))
+        beyond = any(o + c > size for o, c in zip(offsets, counts))
+        short = page.compression == 1 and sum(counts) < page.nbytes
+        if len(offsets) != expected or beyond or short:
+            raise ImageReadError(
+                path, f"its header declares {declared} pixels ({series.dtype}), but the file ({size} bytes) "
+                "does not hold them: it is truncated or its header is corrupt.",
+                "Export the image again (e.g. Fiji: File > Save As > Tiff...).",
+            )
+    if not lazy:
+        available = available_memory()
+        if available and series.nbytes > MEMORY_FRACTION * available:
+            raise ImageReadError(
+                path, f"holds {declared} pixels ({series.nbytes / 2**30:.1f} GiB), more than the "
+                f"{available / 2**30:.1f} GiB of memory available.",
+                "Segment it block by block (command line: --output-format zarr; Python: out=), or crop it.",
+            )
+
+
+def available_memory() -> int | None:
+    """Bytes of memory available now (psutil), or None when unknown."""
+    try:
+        import psutil
+    except ImportError:
+        return None
+    return int(psutil.virtual_memory().available)
 
 
 def _read_pillow(path: Path) -> ImageData:

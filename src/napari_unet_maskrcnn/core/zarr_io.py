@@ -138,11 +138,17 @@ def _contents(path: Path, writable: bool) -> list[ZarrContent]:
         declared = node.attrs.get("axes")
         names = declared if isinstance(declared, str) and len(declared) == node.ndim else None
         return [ZarrContent(path.stem, node, resolve_axes(names, node.shape), {}, False)]
-    contents = [_content(node, path.stem, _attr(node, "image-label") is not None)] if ome_multiscale(node) else []
-    labels = node.get("labels")
-    for name in (_attr(labels, "labels") or []) if isinstance(labels, zarr.Group) else []:
-        if isinstance(labels.get(name), zarr.Group) and ome_multiscale(labels[name]) is not None:
-            contents.append(_content(labels[name], f"{path.stem} {name}", True))
+    try:
+        contents = [_content(node, path.stem, _attr(node, "image-label") is not None)] if ome_multiscale(node) else []
+        labels = node.get("labels")
+        for name in (_attr(labels, "labels") or []) if isinstance(labels, zarr.Group) else []:
+            if isinstance(labels.get(name), zarr.Group) and ome_multiscale(labels[name]) is not None:
+                contents.append(_content(labels[name], f"{path.stem} {name}", True))
+    except (KeyError, IndexError, TypeError, AttributeError) as err:  # metadata that does not follow NGFF
+        raise ImageReadError(path, f"has malformed OME-Zarr metadata ({type(err).__name__}: {err}; e.g. "
+                             "'multiscales' without 'datasets', or a dataset path that does not exist).",
+                             "Write the image again with an OME-Zarr tool, or give the array inside it "
+                             "(e.g. image.zarr/0).") from err
     if not contents:
         raise ImageReadError(path, "is a zarr group without OME-Zarr 'multiscales' metadata or labels.",
                              "Give the path of the array inside it (e.g. image.zarr/0).")
@@ -184,33 +190,50 @@ def labels_zarr(
     pixel_size: dict[str, float] | None = None,
     name: str = "labels",
     beside_image: bool = False,
+    overwrite: bool = False,
 ) -> Iterator:
-    """Yield a zarr label array (zeros) to fill; publish the folder ``path`` when the block succeeds.
+    """Yield a zarr label array (zeros) to fill; publish it at ``path`` when the block succeeds.
 
     Args:
-        path: the ``.zarr`` folder to create (an existing one is replaced at the end).
+        path: the ``.zarr`` folder to create; an existing one is replaced at the end only
+            when this project wrote it and ``overwrite`` (:mod:`.output_paths`).
         shape, axes: of the labels, axes in T, Z, Y, X order (NGFF order).
         chunks: chunk shape (default: 1 along T and Z, 1024 x 1024 along Y, X).
         pixel_size: micrometres along "X", "Y", "Z", stored as the NGFF scale.
         name: the label image's name.
         beside_image: write ``labels/<name>/0`` (the input was OME-Zarr) instead of ``0``.
+            When ``path`` *is* that OME-Zarr image, only ``path/labels/<name>`` is added
+            (in the image's own zarr format) and nothing else of it is touched.
+        overwrite: replace an earlier result of this project at the same place.
 
     The temporary folder is removed if the block raises (including KeyboardInterrupt).
+
+    Raises:
+        OutputClash: ``path`` (or ``labels/<name>``) exists and may not be replaced.
     """
     import zarr
-    from ome_zarr.format import FormatV05
+    from ome_zarr.format import FormatV04, FormatV05
     from ome_zarr.writer import add_metadata, write_label_metadata, write_multiscales_metadata
+
+    from .output_paths import RESULT_ATTRIBUTE, check_zarr_output, result_marker, zarr_write_target
 
     path = Path(path)
     if not path.parent.is_dir():
         raise FileNotFoundError(f"Cannot write '{path}': the folder '{path.parent}' does not exist.")
+    check_zarr_output(path, name=name, beside_image=beside_image, overwrite=overwrite)
+    target, inside = zarr_write_target(path, name, beside_image)
     if chunks is None:
         chunks = tuple(min(n, 1024) if a in "YX" else 1 for n, a in zip(shape, axes))
-    tmp = path.with_name(f".{path.stem}.{uuid.uuid4().hex[:12]}.partial.zarr")
-    try:
+    labels_folder_existed = (path / "labels").exists()
+    if inside:  # the image's own format: zarr v2 (NGFF 0.4) or v3 (0.5) may not be mixed in one hierarchy
+        fmt = FormatV04() if zarr.open_group(path, mode="r").metadata.zarr_format == 2 else FormatV05()
+        tmp = target.with_name(f".{name}.{uuid.uuid4().hex[:12]}.partial")
+    else:
         fmt = FormatV05()  # named, not ome-zarr's default: a newer ome-zarr still writes what the reader reads
+        tmp = path.with_name(f".{path.stem}.{uuid.uuid4().hex[:12]}.partial.zarr")
+    try:
         root = zarr.open_group(tmp, mode="w", zarr_format=fmt.zarr_format)
-        group = root.require_group("labels").require_group(name) if beside_image else root
+        group = root.require_group("labels").require_group(name) if beside_image and not inside else root
         array = group.create_array("0", shape=shape, chunks=chunks, dtype=dtype, fill_value=0)
         sizes = pixel_size or {}
         scale = [float(sizes.get(a, 1.0)) for a in axes]
@@ -221,14 +244,30 @@ def labels_zarr(
             axes=[_axis(a, a in sizes) for a in axes],
             name=name,
         )
-        if beside_image:
+        if beside_image and not inside:
             write_label_metadata(root["labels"], name, fmt=fmt)
         else:
             add_metadata(group, {"image-label": {"version": fmt.version}}, fmt=fmt)
+        root.attrs[RESULT_ATTRIBUTE] = result_marker()
         yield array
-        _replace_folder(tmp, path)
+        check_zarr_output(path, name=name, beside_image=beside_image, overwrite=overwrite)  # still free?
+        _replace_folder(tmp, target)
+        if inside:
+            _list_label(zarr.open_group(path, mode="r+").require_group("labels"), name, fmt)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+        if inside and not labels_folder_existed and (path / "labels").is_dir() \
+                and not any(p for p in (path / "labels").iterdir() if p.is_dir()):
+            shutil.rmtree(path / "labels", ignore_errors=True)  # a failed run adds nothing to the image
+
+
+def _list_label(labels, name: str, fmt) -> None:
+    """Add ``name`` to the NGFF ``labels`` list of an image's ``labels`` group (once)."""
+    from ome_zarr.writer import add_metadata
+
+    listed = _attr(labels, "labels") or []
+    if name not in listed:
+        add_metadata(labels, {"labels": [*listed, name]}, fmt=fmt)
 
 
 def label_array_path(path: str | os.PathLike, beside_image: bool, name: str = "labels") -> str:

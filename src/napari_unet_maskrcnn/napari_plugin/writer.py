@@ -1,4 +1,8 @@
-"""napari writer: a Labels layer to a TIFF with its axes and pixel size (written atomically)."""
+"""napari writer: a Labels layer to a TIFF with its axes and pixel size (written atomically).
+
+It may replace a label image (napari's Save dialog asked first) but never an image that is not
+one, a folder, or a path under a file (:func:`..core.output_paths.check_label_file_target`).
+"""
 
 from __future__ import annotations
 
@@ -15,7 +19,9 @@ def write_labels(path: str, data: Any, attributes: dict[str, Any]) -> list[str]:
     stored as the pixel size in micrometres when it is not napari's default of all ones.
     """
     from ..core.io import write_labels as write_labels_tiff
+    from ..core.output_paths import check_label_file_target
 
+    check_label_file_target(path)
     axes = labels_axes(data.ndim, attributes.get("metadata") or {})
     scale = [float(s) for s in attributes.get("scale") or [1.0] * data.ndim]
     pixel_size = None
