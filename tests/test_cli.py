@@ -184,7 +184,7 @@ def test_segment_prints_the_object_size_per_input(inputs, tmp_path, capsys):
     err = capsys.readouterr().err
     assert "grey.jpg: Object diameter 24.0 px (given), model trained on 12.0 px, image resized x0.5" in err
     assert tifffile.imread(out / "grey.tif").shape == (60, 70)
-    assert cli.main(base) == 0  # automatic: the estimate (or why there is none) is printed
+    assert cli.main([*base, "--overwrite"]) == 0  # automatic: the estimate (or why there is none) is printed
     assert "grey.jpg: Object diameter" in capsys.readouterr().err
-    assert cli.main([*base, "--diameter", "0"]) == 0
+    assert cli.main([*base, "--diameter", "0", "--overwrite"]) == 0
     assert "grey.jpg: Object diameter off, model trained on 12.0 px, native scale" in capsys.readouterr().err
