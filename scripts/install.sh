@@ -72,7 +72,7 @@ install_python_packages() {
         return
     fi
     if ! command -v nvidia-smi >/dev/null && ! "$venv/bin/python" -c "import torch" 2>/dev/null; then
-        # PyPI offers only the CUDA build on Linux x86_64 (about 4.5 GB installed); see README.
+        # PyPI offers only the CUDA build on Linux x86_64 (about 4.5 GB installed); see docs/INSTALL.md.
         echo "No NVIDIA GPU found: PyPI's torch brings CUDA libraries (~4.5 GB). For the CPU-only build,"
         echo "first run: $venv/bin/python -m pip install torch torchvision --index-url https://download.pytorch.org/whl/cpu"
     fi

@@ -68,7 +68,7 @@ def main(output: Path, tissue_model: str) -> None:
     measure.objects.value = layers["instances"]
     measure.intensities.value = image
     measure.regions.value = layers["semantic"]
-    measure.measure_button.native.click()
+    run_and_wait(measure)  # Measure runs in the background like the segmentation docks
     print(measure.status.value)
     print(measure.summary.frame.to_string(index=False))
     layers["semantic"].opacity = 0.35

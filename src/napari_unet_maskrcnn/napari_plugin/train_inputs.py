@@ -175,7 +175,11 @@ def feature_class_names(labels) -> dict[int, str]:
 
 def snapshot(pair: PairChoice, shapes, viewer) -> PairSnapshot:
     """The data of ``pair`` for the worker; ``shapes``: a Shapes layer marking the annotated areas, or None."""
+    from ..core.validation import check_training_size
+
     image = pair.image.data[0] if pair.image.multiscale else pair.image.data
+    check_training_size((image.shape[pair.axes.index("Y")], image.shape[pair.axes.index("X")]),
+                        f"{pair.image.name}")
     return PairSnapshot(
         image=image,
         labels=pair.labels.data,

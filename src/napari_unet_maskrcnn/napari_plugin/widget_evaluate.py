@@ -89,6 +89,9 @@ class EvaluateWidget(DockContainer):
         if self.prediction.value is None or self.ground_truth.value is None:
             raise ValueError("Add two Labels layers first: a prediction and its ground truth "
                              "(e.g. a corrected copy: Layer > Duplicate Layer, then paint).")
+        if self.prediction.value is self.ground_truth.value:
+            raise ValueError(f"'{self.prediction.value.name}' is chosen as both the prediction and the ground "
+                             "truth: choose another layer for one of them.")
         prediction = input_image(self.prediction.value, self._viewer)
         truth = input_image(self.ground_truth.value, self._viewer)
         if prediction.data.shape != truth.data.shape:

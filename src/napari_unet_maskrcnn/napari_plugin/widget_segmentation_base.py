@@ -80,6 +80,7 @@ class SegmentationWidget(DockContainer):
         if self.model.value is None:
             raise ValueError("Choose a model first, or add one with 'Load model file…'.")
         source = input_image(self.image.value, self._viewer)
+        _warn_about_content(source)
         work = self._job(source)
         self.run_model = self.model.value  # names the output, even if the choice changes meanwhile
         return Job(work, lambda result: self._finish(source, result),
@@ -149,3 +150,13 @@ class SegmentationWidget(DockContainer):
 
     def _finish(self, source: InputImage, result) -> str:
         return f"{self._show(source, result)}\n{describe_object_size(result.object_size)}."
+
+
+def _warn_about_content(source: InputImage) -> None:
+    """A napari warning for inputs that cannot give objects (tiny, all NaN, one value), as the CLI prints."""
+    from napari.utils.notifications import show_warning
+
+    from ..core.validation import content_warnings
+
+    for warning in content_warnings(source.data, source.axes):
+        show_warning(f"'{source.name}': {warning}")
