@@ -93,7 +93,7 @@ def test_wrong_task_and_bad_inputs_are_actionable(unet_file, maskrcnn_file):
         api.segment_semantic(np.zeros(10), unet_file)
     with pytest.raises(ValueError, match="axes"):
         api.segment_semantic(np.zeros((4, 64, 64)), unet_file, axes="YX")
-    with pytest.raises(ValueError, match="Tile size"):
+    with pytest.raises(ValueError, match="tile must be a whole number between 64"):
         api.segment_semantic(np.zeros((64, 64)), unet_file, tile=16)
     with pytest.raises(ValueError, match="score_threshold"):
         api.segment_instances(np.zeros((64, 64)), maskrcnn_file, score_threshold=2)

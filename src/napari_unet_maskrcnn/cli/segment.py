@@ -122,10 +122,12 @@ def check_options(args: argparse.Namespace, task: str) -> list[str]:
     """
     import os
 
-    from ..core.validation import MAX_BLOCK, MAX_MIN_SIZE, MAX_TILE, MIN_TILE, check_diameter_range, check_number
+    from ..core.validation import (
+        MAX_BLOCK, MAX_MIN_SIZE, MAX_TILE, MIN_BLOCK, MIN_TILE, check_diameter_range, check_number,
+    )
 
     check_number("--tile", args.tile, low=MIN_TILE, high=MAX_TILE, integer=True, unit="pixels")
-    check_number("--block", args.block, low=MIN_TILE, high=MAX_BLOCK, integer=True, unit="pixels")
+    check_number("--block", args.block, low=MIN_BLOCK, high=MAX_BLOCK, integer=True, unit="pixels")
     check_number("--channel", args.channel, low=0, integer=True)
     check_number("--min-size", args.min_size, low=0, high=MAX_MIN_SIZE, integer=True, unit="pixels")
     check_number("--z-link-iou", args.z_link_iou, low=0, high=1)

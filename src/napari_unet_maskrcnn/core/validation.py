@@ -21,6 +21,8 @@ MIN_TILE = 64
 """Smallest tile edge (pixels) the tiling accepts."""
 MAX_TILE = 8192
 """Largest tile edge (pixels): a U-Net tile holds ``classes x tile**2`` float32 several times over."""
+MIN_BLOCK = 16
+"""Smallest block side (pixels) of block runs; blocks are rounded to whole tiles anyway."""
 MAX_BLOCK = 65536
 MAX_MIN_SIZE = 2**31 - 1
 PRECISIONS = ("auto", "fp32", "bf16")
@@ -122,7 +124,7 @@ def check_segment_call(task: str, arguments: Mapping[str, Any]):
     check_number("min_size", a.get("min_size"), low=0, high=MAX_MIN_SIZE, integer=True, unit="pixels")
     check_number("z_link_iou", a.get("z_link_iou"), low=0, high=1, none_ok=False)
     check_number("pixel_size_um", a.get("pixel_size_um"), low=1e-6, high=1e6, unit="µm")
-    check_number("block", a.get("block"), low=MIN_TILE, high=MAX_BLOCK, integer=True, none_ok=False,
+    check_number("block", a.get("block"), low=MIN_BLOCK, high=MAX_BLOCK, integer=True, none_ok=False,
                  unit="pixels")
     if a.get("precision") not in PRECISIONS:
         raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}; got {a.get('precision')!r}.")
@@ -269,3 +271,15 @@ def check_label_values(data, name: str):
     if values.size and values.min() < 0:
         raise ValueError(f"{name} has negative values (minimum {values.min():g}); label ids must be >= 0.")
     return values.astype(np.int64)
+
+
+MIN_TRAIN_SIDE = 16
+"""Smallest image side (pixels) a training pair may have: below it no crop holds an object and its context."""
+
+
+def check_training_size(shape_yx: tuple[int, int], name: str) -> None:
+    """Refuse a training image smaller than ``MIN_TRAIN_SIDE`` x ``MIN_TRAIN_SIDE`` (ValueError naming it)."""
+    height, width = (int(n) for n in shape_yx)
+    if min(height, width) < MIN_TRAIN_SIDE:
+        raise ValueError(f"'{name}' is only {height} x {width} pixels: training needs images of at least "
+                         f"{MIN_TRAIN_SIDE} x {MIN_TRAIN_SIDE} pixels. Choose a larger image and its labels.")
