@@ -168,3 +168,23 @@ class _Source:
 
     def read(self, y0, y1, x0, x1):
         return self.image[:, y0:y1, x0:x1]
+
+
+def test_proposal_and_detection_counts_grow_with_the_tile_area(tiny):
+    from napari_unet_maskrcnn.core.models.maskrcnn import REFERENCE_TILE, area_scale
+
+    assert area_scale((REFERENCE_TILE // 2, REFERENCE_TILE)) == 1.0  # small images keep the model's counts
+    assert area_scale((2 * REFERENCE_TILE, 3 * REFERENCE_TILE)) == 6.0
+    seen = []
+    hook = tiny.rpn.register_forward_pre_hook(
+        lambda rpn, args: seen.append((rpn.pre_nms_top_n(), rpn.post_nms_top_n(), tiny.roi_heads.detections_per_img)))
+    base = (tiny.rpn.pre_nms_top_n(), tiny.rpn.post_nms_top_n(), tiny.roi_heads.detections_per_img)
+    tiny.eval()
+    try:
+        detect(tiny, np.zeros((1, 64, 96), np.float32))
+        detect(tiny, np.zeros((1, REFERENCE_TILE, 2 * REFERENCE_TILE), np.float32))
+    finally:
+        hook.remove()
+    assert seen[0] == base
+    assert seen[1] == tuple(2 * n for n in base)
+    assert (tiny.rpn.pre_nms_top_n(), tiny.rpn.post_nms_top_n(), tiny.roi_heads.detections_per_img) == base

@@ -52,6 +52,7 @@ NORMS = ("none", "group")
 GROUPS = 32  # GroupNorm groups (He et al.); fewer where they do not divide the channels
 FPN_LEVELS = 5  # ResNet stages 1-4 plus the max-pooled extra level
 SIZE_DIVISIBLE = 32
+REFERENCE_TILE = 512  # the tile side the model's proposal and detection counts are meant for (see area_scale)
 
 
 class NoResizeTransform(GeneralizedRCNNTransform):
@@ -206,6 +207,8 @@ def detect(
 ) -> dict[str, np.ndarray]:
     """Detect objects in one normalised image.
 
+    The network's test-time proposal counts and detection cap are scaled by the image's
+    area (:func:`area_scale`: at least the model's own, more above 512 x 512 pixels).
     Boxes scoring below ``score_threshold`` are dropped inside the network, before the mask
     head (torchvision's default keeps every box above 0.05 and segments them all), and so
     are the boxes ``keep`` rejects: in a tile, the objects that a neighbouring tile owns.
@@ -226,10 +229,14 @@ def detect(
         ``scores`` float32 ``(N,)``, ``labels`` int32 ``(N,)`` 1-based classes, ``masks``
         float32 ``(N, M, M)`` object probabilities in each box's frame (M = 2 x ``mask_roi_size``, 28).
     """
-    heads = network.roi_heads
-    with _DETECT_LOCK:  # the thresholds live on the (cached, shared) network
-        saved = (network.training, heads.score_thresh, heads.nms_thresh)
+    heads, rpn = network.roi_heads, network.rpn
+    with _DETECT_LOCK:  # the thresholds and counts live on the (cached, shared) network
+        saved = (network.training, heads.score_thresh, heads.nms_thresh, heads.detections_per_img,
+                 rpn._pre_nms_top_n["testing"], rpn._post_nms_top_n["testing"])
         heads.score_thresh, heads.nms_thresh = float(score_threshold), float(nms_iou)
+        scale = area_scale(image.shape[-2:])
+        heads.detections_per_img, rpn._pre_nms_top_n["testing"], rpn._post_nms_top_n["testing"] = (
+            math.ceil(count * scale) for count in saved[3:])
         network.eval()
         try:
             with torch.inference_mode():
@@ -238,13 +245,27 @@ def detect(
                     result = _eval_forward(network, tensor, keep)
         finally:
             network.train(saved[0])
-            heads.score_thresh, heads.nms_thresh = saved[1], saved[2]
+            heads.score_thresh, heads.nms_thresh, heads.detections_per_img = saved[1:4]
+            rpn._pre_nms_top_n["testing"], rpn._post_nms_top_n["testing"] = saved[4:]
     return {
         "boxes": result["boxes"].float().cpu().numpy(),
         "scores": result["scores"].float().cpu().numpy(),
         "labels": result["labels"].cpu().numpy().astype(np.int32),
         "masks": result["masks"][:, 0].float().cpu().numpy(),
     }
+
+
+def area_scale(shape: Sequence[int]) -> float:
+    """How many :data:`REFERENCE_TILE` squares an image of ``shape`` (h, w) covers, at least 1.
+
+    :func:`detect` multiplies the network's test-time RPN proposal counts (per level before
+    NMS, and after it) and its detection cap by this, so a large tile keeps as many proposals
+    and detections per pixel as the ``REFERENCE_TILE`` tiles the counts were set (and
+    measured) for, and the box stage's work grows with the tile's area and object count
+    instead of being diluted; smaller images keep the model's own counts.
+    """
+    height, width = (int(n) for n in shape)
+    return max(1.0, height * width / REFERENCE_TILE**2)
 
 
 def _eval_forward(network: MaskRCNN, image: torch.Tensor, keep) -> dict[str, torch.Tensor]:
