@@ -418,3 +418,23 @@ def _run_main(argv):
     with contextlib.redirect_stderr(err):
         code = cli.main(argv)
     return code, err.getvalue()
+
+
+def test_train_refuses_tiny_pairs_and_fractional_labels(tmp_path, capsys):
+    for name, image, labels, words in (("dot", np.ones((1, 1), np.uint16), np.ones((1, 1), np.uint16), "1 x 1"),
+                                       ("frac", np.ones((32, 32), np.uint16), np.full((32, 32), 0.5, np.float32),
+                                        "fractional")):
+        images, label_dir = tmp_path / name / "images", tmp_path / name / "labels"
+        images.mkdir(parents=True), label_dir.mkdir()
+        tifffile.imwrite(images / "a.tif", image)
+        tifffile.imwrite(label_dir / "a.tif", labels)
+        before = snapshot(tmp_path)
+        code, err = run_cli(capsys, "train", "--arch", "unet", "--images", images, "--labels", label_dir,
+                            "--output", tmp_path / name / "m.safetensors", "--epochs", "1")
+        assert code == EXIT_USAGE and words in one_line_error(err)
+        assert snapshot(tmp_path) == before
+
+
+def test_api_measure_refuses_fractional_labels():
+    with pytest.raises(ValueError, match="labels has fractional values"):
+        api.measure_objects(np.full((8, 8), 0.25))

@@ -32,10 +32,16 @@ def measure_objects(
         channel_axis, channel_names: the channel axis of ``image`` and its channels' names.
 
     Returns: :class:`Measurements`.
+
+    Raises:
+        ValueError: ``labels`` or ``regions`` with fractional, negative or NaN values.
     """
     from ..core.measure import COLOUR_NAMES, measure_objects as measure
+    from ..core.validation import check_label_values
 
-    labels = np.asarray(labels)
+    labels = check_label_values(labels, "labels")
+    if regions is not None:
+        regions = check_label_values(regions, "regions")
     if image is not None:
         image = np.asarray(image)
         if channel_axis is None and image.ndim == labels.ndim + 1:

@@ -151,10 +151,14 @@ def load_pairs(images_dir: str | os.PathLike, labels_dir: str | os.PathLike) -> 
             f"{len(missing)} image(s) in '{images_dir}' have no label image of the same stem in "
             f"'{labels_dir}': {shown}."
         )
+    from ..validation import check_label_values, check_training_size
+
     pairs = []
     for stem in sorted(images):
         image = read_image(images[stem])
         label_image = read_image(labels[stem])
+        check_training_size(image.data.shape[image.axes.index("Y"):][:2], str(images[stem]))
+        check_label_values(label_image.data, f"labels '{labels[stem]}'")
         pairs.append(TrainingPair(
             _plane(image.data, image.axes, images[stem]),
             _plane(label_image.data, label_image.axes, labels[stem]),
