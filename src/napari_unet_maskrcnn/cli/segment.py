@@ -330,8 +330,8 @@ def _segment_one(path: Path, task: str, args, client=None):
             target = args.output / f"{path.stem}.zarr"
             dtype = "uint8" if task == "semantic" else "uint32"
             name = "classes" if task == "semantic" else "instances"
-            with open_output(ZarrOutput(target, args.overwrite), shape, output_axes(axes), dtype, beside_image=is_ome_zarr(path),
-                             pixel_size=image.pixel_size, name=name) as writer:
+            with open_output(ZarrOutput(target, args.overwrite), shape, output_axes(axes), dtype,
+                             beside_image=is_ome_zarr(path), pixel_size=image.pixel_size, name=name) as writer:
                 result, _ = _run_api(image, axes, task, args, advance, client, writer)
             written = [target]
             if task == "instances":

@@ -77,7 +77,8 @@ def check_image(image) -> None:
     if module == "torch":
         raise TypeError("image is a torch.Tensor; pass a numpy array instead: image.detach().cpu().numpy().")
     if image is None or isinstance(image, (bool, numbers.Number, Mapping)):
-        raise TypeError(f"image must be an array (numpy, dask, zarr) or an image file path; got {type(image).__name__}.")
+        raise TypeError("image must be an array (numpy, dask, zarr) or an image file path; "
+                        f"got {type(image).__name__}.")
 
 
 def check_ambiguous_axes(shape: tuple[int, ...]) -> None:
