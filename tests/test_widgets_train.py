@@ -45,7 +45,7 @@ def trainer(viewer, dock, monkeypatch, tiny_models):
 
 
 def add_pair(widget, image, labels, slices: str = "current") -> None:
-    widget.image.value, widget.labels.value = image, labels
+    widget.image.value, widget.labels_layer.value = image, labels
     widget.slices.value = slices
     widget.add_button.native.click()
 
@@ -225,11 +225,11 @@ def test_task_and_label_kind_follow_the_chosen_labels(viewer, trainer):
     strokes[::3] = 0  # rows left unpainted cut each class into many pieces
     strokes[2:6, :] = 1
     viewer.add_image(image, name="cells")
-    trainer.labels.value = viewer.add_labels(instances, name="objects")  # 30 ids: instances
+    trainer.labels_layer.value = viewer.add_labels(instances, name="objects")  # 30 ids: instances
     assert (trainer.task.value, trainer.label_kind.value) == ("instances", "instances")
     trainer.task.value = "semantic"  # the user's choice stays until other labels are chosen
     assert trainer.task.value == "semantic"
-    trainer.labels.value = viewer.add_labels(strokes, name="strokes")  # 2 values, many pieces: classes
+    trainer.labels_layer.value = viewer.add_labels(strokes, name="strokes")  # 2 values, many pieces: classes
     assert (trainer.task.value, trainer.label_kind.value) == ("semantic", "painted")
 
 

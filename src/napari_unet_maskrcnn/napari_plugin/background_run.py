@@ -15,13 +15,17 @@ The events reach the main thread through a queued Qt signal, where ``job.on_even
 into the status line and the position of a progress bar in the activity dock (by default a
 :class:`~napari_unet_maskrcnn.core.progress.ProgressEvent` as elapsed time and estimate).
 ``job.finish`` gets the result in the main thread and adds the layers, tables or files. A
-failure is notified with a message for the user. Closing napari during a run stops it without
-touching a deleted widget.
+failure (the dock's checks, the work, or ``job.finish``) becomes one napari notification with a
+message for the user and one line in the ``napari_unet_maskrcnn`` log (the traceback only at
+DEBUG level, never printed to the terminal by default); the dock's ``on_failure`` then clears
+what the previous run showed, so no stale table stays under "Failed". Closing napari during a
+run stops it without touching a deleted widget.
 """
 
 from __future__ import annotations
 
 import inspect
+import logging
 import threading
 import time
 from collections.abc import Callable
@@ -31,10 +35,15 @@ from typing import Any
 from magicgui.widgets import Container, Label, PushButton
 from napari.qt.threading import create_worker
 from napari.utils import cancelable_progress
-from napari.utils.notifications import notification_manager, show_error
+from napari.utils.notifications import show_error
 from qtpy.QtCore import QObject, Signal
 
 from ..core.progress import Cancelled, ProgressEvent, ProgressGenerator, drain, progress_text
+
+log = logging.getLogger("napari_unet_maskrcnn")
+
+FAILED = "Failed; see the notification."
+"""The status line after a failed run (the notification says why and what to change)."""
 
 EventView = tuple[str, int, int]
 """What one progress event shows: (status line, done, total) of the progress bar."""
@@ -116,12 +125,16 @@ class BackgroundRun(Container):
         prepare: called on Run in the main thread; returns the :class:`Job`, or raises
             ``ValueError`` with a message saying what to change (shown as a notification).
         run_text: the Run button's text (e.g. "Evaluate").
+        on_failure: called in the main thread when a run fails (before it starts, in the work
+            or in ``job.finish``), e.g. to clear the previous run's table.
     """
 
-    def __init__(self, prepare: Callable[[], Job], run_text: str = "Run"):
+    def __init__(self, prepare: Callable[[], Job], run_text: str = "Run",
+                 on_failure: Callable[[], None] | None = None):
         super().__init__(labels=False)
         self.margins = (0, 0, 0, 0)
         self._prepare = prepare
+        self._on_failure = on_failure
         self._job: Job | None = None
         self._worker = None
         self._progress = None
@@ -151,8 +164,7 @@ class BackgroundRun(Container):
         try:
             job = self._prepare()
         except ValueError as err:
-            show_error(str(err))
-            self.status.value = "Failed; see the notification."
+            self._fail(str(err))
             return
         self._job = job
         self._stop = threading.Event()  # per run: a worker being abandoned keeps its own, set
@@ -200,13 +212,20 @@ class BackgroundRun(Container):
         try:
             self.status.value = job.finish(result)
         except ValueError as err:  # the layers changed during the run in a way the result cannot fit
-            show_error(str(err))
-            self.status.value = "Failed; see the notification."
+            self._fail(str(err))
 
     def _on_error(self, error: Exception) -> None:
-        """Notify the failure (its message says what to change; the traceback is attached)."""
-        self.status.value = "Failed; see the notification."
-        notification_manager.receive_error(type(error), error, error.__traceback__)
+        """The work failed: its message says what to change (a RunError's is meant for the user)."""
+        log.debug("Traceback of the failed run:", exc_info=(type(error), error, error.__traceback__))
+        self._fail(str(error))
+
+    def _fail(self, message: str) -> None:
+        """One notification, one log line, the status line, and the dock's stale results cleared."""
+        log.error("%s", message)
+        show_error(message)
+        self.status.value = FAILED
+        if self._on_failure is not None:
+            self._on_failure()
 
     def _abandon(self) -> None:
         """The widget is being destroyed (napari closes): stop the run, touch no widget."""

@@ -5,12 +5,40 @@ a widget *inside* a ``QScrollArea`` and returns that inner widget as ``native``,
 would dock it without the scroll area (pyapp-kit/magicgui#431). Here ``native`` is the scroll
 area itself: a dock is never taller than its contents need, and five docks fit a 768-pixel
 screen (each scrolls instead of growing the window).
+
+Width: a dock is as narrow as napari makes it (about 330 px at 1366 x 768), so nothing in it
+may ask for more. Every widget put into a dock is fitted (:func:`fit_width`): drop-down lists
+shrink to a few characters and elide their current text (the open list shows it whole), and
+text labels wrap instead of widening the dock, and a widget without a name (Run / Cancel and
+the status line, a legend, a table) takes the whole width instead of sitting after an empty
+name column; so the dock never scrolls sideways and no button is clipped.
 """
 
 from __future__ import annotations
 
 from magicgui.widgets import Container
-from qtpy.QtWidgets import QFrame, QScrollArea, QWidget
+from magicgui.widgets.bases import Widget
+from qtpy.QtWidgets import QComboBox, QFrame, QLabel, QScrollArea, QSizePolicy, QWidget
+
+COMBO_MIN_CHARACTERS = 8
+"""Characters a drop-down list shows at its narrowest (its text elides beyond the dock's width)."""
+
+
+def fit_width(widget: QWidget) -> None:
+    """Let ``widget`` and its children shrink to a dock's width: short combos, wrapping labels."""
+    for combo in [widget, *widget.findChildren(QComboBox)]:
+        if isinstance(combo, QComboBox):
+            combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+            combo.setMinimumContentsLength(COMBO_MIN_CHARACTERS)
+            combo.setSizePolicy(QSizePolicy.Policy.Expanding, combo.sizePolicy().verticalPolicy())
+    for label in [widget, *widget.findChildren(QLabel)]:
+        if isinstance(label, QLabel) and not _is_field_name(label):
+            label.setWordWrap(True)
+
+
+def _is_field_name(label: QLabel) -> bool:
+    """A field's name in magicgui's label column: short, and kept on one line."""
+    return label.property("magicgui_field_name") is True
 
 
 class DockContainer(Container):
@@ -28,3 +56,13 @@ class DockContainer(Container):
     def body(self) -> QWidget:
         """The widget inside the scroll area that holds the layout."""
         return self.root_native_widget.widget()
+
+    def _insert_widget(self, key: int, widget: Widget) -> None:
+        super()._insert_widget(key, widget)
+        labeled = getattr(widget, "_labeled_widget", lambda: None)()
+        if labeled is not None:
+            if widget.label:  # the field's name stays on one line beside it
+                labeled._label_widget.native.setProperty("magicgui_field_name", True)
+            else:  # no name (Run / Cancel, a status line, a legend): the whole width, not indented
+                labeled._label_widget.native.hide()
+        fit_width((labeled or widget).native)

@@ -55,7 +55,7 @@ class EvaluateWidget(DockContainer):
         self.review_iou = FloatSpinBox(
             label="review IoU", value=0.5, min=0.05, max=1.0, step=0.05,
             tooltip="Objects overlapping at least this much are matched in the review layers.")
-        self.runner = BackgroundRun(self._prepare, run_text="Evaluate")
+        self.runner = BackgroundRun(self._prepare, run_text="Evaluate", on_failure=self._clear_results)
         self.evaluate_button, self.cancel_button, self.status = (
             self.runner.run_button, self.runner.cancel_button, self.runner.status)
         self.scores = ResultTable()
@@ -99,6 +99,10 @@ class EvaluateWidget(DockContainer):
                 f"'{prediction.name}' has shape {prediction.data.shape} but '{truth.name}' has "
                 f"{truth.data.shape}: choose a ground truth of the same image.")
         return prediction, truth
+
+    def _clear_results(self) -> None:
+        """A failed run: the previous scores no longer describe the chosen layers."""
+        self.scores.clear()
 
     def _show_instances(self, prediction: InputImage, truth: InputImage, review_iou: float,
                         evaluation: dict, review: tuple) -> str:

@@ -40,7 +40,7 @@ class MeasureWidget(DockContainer):
             label="regions", choices=self._labels_layers, nullable=True,
             tooltip="Class map (e.g. U-Net classes): each object gets the class of most of its "
                     "pixels; cells are counted per class (optional).")
-        self.runner = BackgroundRun(self._prepare, run_text="Measure")
+        self.runner = BackgroundRun(self._prepare, run_text="Measure", on_failure=self._clear_results)
         self.measure_button, self.cancel_button, self.status = (
             self.runner.run_button, self.runner.cancel_button, self.runner.status)
         self.summary = ResultTable(export_text="Export regions CSV…")
@@ -81,6 +81,12 @@ class MeasureWidget(DockContainer):
             regions = f" in {len(set(k for k in summary['region_id'] if k is not None))} regions"
         self.summary.show_frame(pd.DataFrame(summary))
         return f"{len(self._objects_frame)} objects measured in '{objects.name}'{times}{regions}."
+
+    def _clear_results(self) -> None:
+        """A failed run: the previous tables no longer describe the chosen layers (layer features stay)."""
+        self.summary.clear()
+        self._objects_frame = pd.DataFrame()
+        self.export_objects_button.enabled = False
 
     def export_objects(self) -> None:
         """Save the per-object table of the last measurement as CSV."""

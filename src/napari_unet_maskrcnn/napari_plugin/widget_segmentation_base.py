@@ -53,7 +53,7 @@ class SegmentationWidget(DockContainer):
         self.channel = ComboBox(label="channel", choices=self._channels, visible=False,
                                 tooltip="Which channel the model sees.")
         self.device = ComboBox(label="device", choices=["auto", *available_devices()])
-        self.runner = BackgroundRun(self._prepare)
+        self.runner = BackgroundRun(self._prepare, on_failure=self._clear_results)
         self.run_button, self.cancel_button, self.status = (
             self.runner.run_button, self.runner.cancel_button, self.runner.status)
         self.extend([self.image, self.model, self.channel, *self._options.values(), self.device, self.runner])
@@ -98,6 +98,9 @@ class SegmentationWidget(DockContainer):
         }
         arguments["diameter"] = arguments["diameter"] or None  # 0 in the field = automatic
         return arguments
+
+    def _clear_results(self) -> None:
+        """A failed run: clear what the dock shows of the previous run (its layers stay)."""
 
     def _job(self, source: InputImage):
         """The core's progress generator for one run on ``source``."""

@@ -50,6 +50,9 @@ class SemanticSegmentationWidget(SegmentationWidget):
         self.legend = Label(value="")
         self.append(self.legend)
 
+    def _clear_results(self) -> None:
+        self.legend.value = ""  # the legend of the previous run's layer
+
     def _job(self, source: InputImage):
         return api.iter_segment_semantic(source.data, **self._arguments(source))
 

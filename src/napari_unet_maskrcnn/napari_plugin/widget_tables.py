@@ -102,5 +102,11 @@ class ResultTable(Container):
         self.table.native.resizeColumnsToContents()
         self.export_button.enabled = True
 
+    def clear(self) -> None:
+        """Show nothing (e.g. after a failed run: no stale table under "Failed"); nothing to export."""
+        self.frame = pd.DataFrame()
+        self.table.clear()
+        self.export_button.enabled = False
+
     def export(self) -> None:
         export_csv(self.frame, self.native, caption=self.export_button.text.rstrip("…"))

@@ -72,7 +72,7 @@ class TrainWidget(DockContainer):
         self._pairs: list[PairChoice] = []
 
         self.image = ComboBox(label="image", choices=lambda _: self._layers(Image))
-        self.labels = ComboBox(label="labels", choices=lambda _: self._layers(Labels))
+        self.labels_layer = ComboBox(label="labels", choices=lambda _: self._layers(Labels))
         self.slices = ComboBox(label="slices", choices=[("current slice", "current"), ("all annotated", "all")],
                                tooltip="Stacks train slice by slice: the slice shown now, or every slice "
                                        "with labels.")
@@ -127,7 +127,8 @@ class TrainWidget(DockContainer):
         self.warning.native.setStyleSheet("color: orange")
         self.plot = TrainingPlot()
         self.extend([
-            self.image, self.labels, self.slices, self.channel, self.add_button, self.pair_list, self.remove_button,
+            self.image, self.labels_layer, self.slices, self.channel, self.add_button, self.pair_list,
+            self.remove_button,
             self.task, self.label_kind, self.class_names, self.region, self.margin, self.start, self.load_button,
             self.minutes, self.epochs, self.val_share, self.crop, self.device, self.model_name,
             self.save_to, self.runner, self.warning,
@@ -137,8 +138,8 @@ class TrainWidget(DockContainer):
         self.image.changed.connect(self._update_visibility)
         self.image.changed.connect(self._update_channels)
         self.start.changed.connect(self._update_channels)
-        self.labels.changed.connect(self._infer_task)
-        self.labels.changed.connect(self._update_class_names)
+        self.labels_layer.changed.connect(self._infer_task)
+        self.labels_layer.changed.connect(self._update_class_names)
         self.task.changed.connect(self._on_task_changed)
         self.label_kind.changed.connect(self._update_visibility)
         self.region.changed.connect(self._update_visibility)
@@ -159,11 +160,11 @@ class TrainWidget(DockContainer):
 
     def add_pair(self) -> None:
         """Add the chosen image and labels (and slice choice) to the list of pairs."""
-        if self.image.value is None or self.labels.value is None:
+        if self.image.value is None or self.labels_layer.value is None:
             show_error("Choose an image layer and a labels layer to add as a pair.")
             return
         try:
-            choice = PairChoice.of(self.image.value, self.labels.value, self.slices.value, self._viewer)
+            choice = PairChoice.of(self.image.value, self.labels_layer.value, self.slices.value, self._viewer)
         except ValueError as err:
             show_error(str(err))
             return
@@ -206,7 +207,7 @@ class TrainWidget(DockContainer):
         """
         from ..core.evaluation import guess_label_kind
 
-        layer = self.labels.value
+        layer = self.labels_layer.value
         if layer is None:
             return
         mark = layer.metadata.get(MARKER)
@@ -236,7 +237,7 @@ class TrainWidget(DockContainer):
 
     def _update_class_names(self, _value=None) -> None:
         """One row per painted value of the pairs' labels (or of the chosen labels layer)."""
-        layers = [pair.labels for pair in self._pairs] or [self.labels.value]
+        layers = [pair.labels for pair in self._pairs] or [self.labels_layer.value]
         layers = [layer for layer in layers if layer is not None]
         suggested = {}
         for layer in reversed(layers):
