@@ -41,7 +41,8 @@ def test_train_refuses_a_pair_too_small_to_train_on(viewer, dock, monkeypatch, t
     widget.load_button.native.click()
     image = viewer.add_image(np.ones((1, 1), np.uint16), name="dot")
     labels = viewer.add_labels(np.ones((1, 1), np.uint16), name="dot labels")
-    widget.image.value, widget.labels_layer.value = image, labels
+    labels_choice = widget.labels_layer if hasattr(widget, "labels_layer") else widget.labels
+    widget.image.value, labels_choice.value = image, labels
     widget.add_button.native.click()
     run_widget(widget)
     assert any("'dot' is only 1 x 1 pixels" in message for message in new_notifications())
