@@ -188,3 +188,16 @@ def test_proposal_and_detection_counts_grow_with_the_tile_area(tiny):
     assert seen[0] == base
     assert seen[1] == tuple(2 * n for n in base)
     assert (tiny.rpn.pre_nms_top_n(), tiny.rpn.post_nms_top_n(), tiny.roi_heads.detections_per_img) == base
+
+
+def test_heads_in_chunks_give_the_same_detections(tiny, monkeypatch):
+    from napari_unet_maskrcnn.core.models import maskrcnn
+
+    image = np.random.default_rng(3).random((1, 128, 96), dtype=np.float32)
+    whole = detect(tiny, image, score_threshold=0.0)
+    monkeypatch.setattr(maskrcnn, "BOX_CHUNK", 37)
+    monkeypatch.setattr(maskrcnn, "MASK_CHUNK", 5)
+    chunked = detect(tiny, image, score_threshold=0.0)
+    assert len(whole["boxes"]) > 10
+    for key in ("boxes", "scores", "labels", "masks"):
+        np.testing.assert_allclose(chunked[key], whole[key], atol=1e-5)

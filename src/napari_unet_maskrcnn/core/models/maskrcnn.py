@@ -52,6 +52,8 @@ NORMS = ("none", "group")
 GROUPS = 32  # GroupNorm groups (He et al.); fewer where they do not divide the channels
 FPN_LEVELS = 5  # ResNet stages 1-4 plus the max-pooled extra level
 SIZE_DIVISIBLE = 32
+BOX_CHUNK = 2048  # proposals per pass through the box head (bounds its memory, not its result)
+MASK_CHUNK = 256  # detections per pass through the mask head
 REFERENCE_TILE = 512  # the tile side the model's proposal and detection counts are meant for (see area_scale)
 
 
@@ -273,20 +275,37 @@ def _eval_forward(network: MaskRCNN, image: torch.Tensor, keep) -> dict[str, tor
 
     Spelled out so that the detections ``keep`` rejects leave before the mask head; the kept
     ones get exactly the masks the whole forward would give them (every box is pooled and
-    segmented on its own).
+    segmented on its own). Proposals go through the box head :data:`BOX_CHUNK` at a time and
+    detections through the mask head :data:`MASK_CHUNK` at a time (each box on its own either
+    way), so the heads' activations stay a few hundred MB however large the tile and crowded
+    the image: the network's memory grows with the tile's pixels only.
     """
     heads = network.roi_heads
     images, _ = network.transform([image])
     features = network.backbone(images.tensors)
-    proposals, _ = network.rpn(images, features)
-    box_features = heads.box_head(heads.box_roi_pool(features, proposals, images.image_sizes))
-    class_logits, box_regression = heads.box_predictor(box_features)
+    (proposals,), _ = network.rpn(images, features)
+    sizes = images.image_sizes
+    logits, regressions = [], []
+    for part in proposals.split(BOX_CHUNK):
+        class_logits, box_regression = heads.box_predictor(heads.box_head(heads.box_roi_pool(features, [part], sizes)))
+        logits.append(class_logits.float())
+        regressions.append(box_regression.float())
     (boxes,), (scores,), (labels,) = heads.postprocess_detections(
-        class_logits, box_regression, proposals, images.image_sizes
+        torch.cat(logits), torch.cat(regressions), [proposals], sizes
     )
     if keep is not None:
         wanted = torch.as_tensor(np.asarray(keep(boxes.float().cpu().numpy()), dtype=bool), device=boxes.device)
         boxes, scores, labels = boxes[wanted], scores[wanted], labels[wanted]
-    mask_features = heads.mask_head(heads.mask_roi_pool(features, [boxes], images.image_sizes))
-    (masks,) = maskrcnn_inference(heads.mask_predictor(mask_features), [labels])
+    masks = [
+        maskrcnn_inference(heads.mask_predictor(heads.mask_head(heads.mask_roi_pool(features, [part], sizes))),
+                           [part_labels])[0]
+        for part, part_labels in zip(boxes.split(MASK_CHUNK), labels.split(MASK_CHUNK))
+    ]
+    masks = torch.cat(masks) if masks else boxes.new_zeros((0, 1, *_mask_size(heads)))
     return {"boxes": boxes, "scores": scores, "labels": labels, "masks": masks}
+
+
+def _mask_size(heads) -> tuple[int, int]:
+    """Side of the soft masks: twice the mask RoIAlign grid (the predictor's 2x upsampling)."""
+    side = 2 * int(heads.mask_roi_pool.output_size[0])
+    return side, side
