@@ -8,12 +8,10 @@ of :mod:`napari_unet_maskrcnn.api` are reachable from here and imported on first
 """
 
 from importlib import import_module
-from importlib.metadata import PackageNotFoundError, version
 
-try:
-    __version__ = version("napari-unet-maskrcnn")
-except PackageNotFoundError:  # running from a source tree that was never installed
-    __version__ = "0+unknown"
+from .core.version import package_version
+
+__version__ = package_version()  # "0+unknown" in a source tree that was never installed
 
 _API_NAMES = (
     "segment_semantic",

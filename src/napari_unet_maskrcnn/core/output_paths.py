@@ -199,9 +199,9 @@ def check_label_file_target(path: str | os.PathLike) -> None:
 
 def result_marker() -> dict:
     """The value of :data:`RESULT_ATTRIBUTE` written on zarr results."""
-    from .. import __version__
+    from .version import package_version
 
-    return {"result": "labels", "version": __version__}
+    return {"result": "labels", "version": package_version()}
 
 
 def is_our_result(path: str | os.PathLike) -> bool:

@@ -70,19 +70,6 @@ def drain(
         gen.close()  # no-op once the generator has returned
 
 
-class StepCounter:
-    """Counts steps across nested loops so one generator can report a global total."""
-
-    def __init__(self, total: int, stage: str = "tile"):
-        self.total = max(int(total), 1)
-        self.done = 0
-        self.stage = stage
-
-    def step(self, n: int = 1, stage: str | None = None) -> ProgressEvent:
-        self.done = min(self.done + n, self.total)
-        return ProgressEvent(self.done, self.total, stage or self.stage)
-
-
 def format_duration(seconds: float) -> str:
     """``"m:ss"`` (or ``"h:mm:ss"``) of a duration in seconds, e.g. ``"2:05"``."""
     minutes, secs = divmod(int(round(max(seconds, 0.0))), 60)

@@ -13,6 +13,7 @@ import numpy as np
 import torch
 
 from ..model_file import ModelSpec
+from ..version import package_version
 
 
 def stage_summary(provenance: dict) -> dict:
@@ -120,10 +121,8 @@ def cpu_name() -> str:
 def software() -> dict[str, str]:
     import torchvision
 
-    from ... import __version__
-
     return {
-        "napari_unet_maskrcnn": __version__,
+        "napari_unet_maskrcnn": package_version(),
         "torch": torch.__version__,
         "torchvision": torchvision.__version__,
         "numpy": np.__version__,
