@@ -1,12 +1,8 @@
-"""The ``unet-maskrcnn`` command line: list models and segment files in batch.
+"""The ``unet-maskrcnn`` command line: list models, segment, evaluate, measure and train.
 
-    unet-maskrcnn models [--model FILE ...]
-    unet-maskrcnn segment INPUT... --model NAME_OR_FILE --output DIR [--axes AXES] [--channel N]
-                  [--device DEV] [--tile N] [--precision P] [--score-threshold F] [--mask-threshold F]
-                  [--nms-iou F] [--min-size N] [--z-link-iou F] [--probabilities] [--split-instances]
-    unet-maskrcnn evaluate --gt DIR --pred DIR [--semantic] [--json]
-    unet-maskrcnn measure --instances LABELS [--image IMAGE] [--regions CLASSES]
-                  [--class-names NAMES] --output OBJECTS.csv [--summary REGIONS.csv]
+The usage of every command is generated from the parser (:func:`build_parser`), never written
+by hand: ``unet-maskrcnn --help`` lists each command's usage line, ``unet-maskrcnn COMMAND
+--help`` its options.
 
 Every input gets ``DIR/<input stem>.tif`` (uint16 labels; uint32 when more ids are needed),
 instance models also ``DIR/<input stem>.csv`` (the per-instance table). Files are written
@@ -44,7 +40,15 @@ def build_parser() -> argparse.ArgumentParser:
     add_evaluate_parser(commands)
     add_measure_parser(commands)
     add_train_parser(commands)
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter  # keeps the usage lines' breaks
+    parser.epilog = command_usages(commands)
     return parser
+
+
+def command_usages(commands: argparse._SubParsersAction) -> str:
+    """Every command's usage, as argparse writes it from the command's own parser."""
+    usages = [sub.format_usage().removeprefix("usage: ").rstrip() for sub in commands.choices.values()]
+    return "commands:\n" + "\n".join(f"  {usage}" for usage in usages)
 
 
 def main(argv: list[str] | None = None) -> int:
