@@ -16,7 +16,7 @@ from .blocks import instance_blocks, native_object_size
 from .results import InstanceResult, object_size_report
 from .runs import (
     DEFAULT_MARGIN,
-    DEFAULT_TILE,
+    auto_tile,
     INSTANCE_DEFAULTS,
     RunProgress,
     check_tile,
@@ -39,7 +39,7 @@ def iter_segment_instances(
     *,
     axes: str | None = None,
     channel: int | None = None,
-    tile: int = DEFAULT_TILE,
+    tile: int | None = None,
     margin: int | None = None,
     device: str = "auto",
     score_threshold: float | None = None,
@@ -96,6 +96,7 @@ def iter_segment_instances(
     from ..core.object_size import instances_to_grid, segment_at_object_size
     from ..core.linking import link_slices
 
+    tile = auto_tile(tile, model, out is not None or client is not None)  # None: sized to the memory budget
     out = check_segment_call("instances", locals())  # every parameter by name, before the model loads
     margin = context(tile, margin, DEFAULT_MARGIN)
     check_tile(tile, margin, "margin")

@@ -60,6 +60,26 @@ def network_run(model, device: str, precision: str, client, tta: bool = False):
     return run
 
 
+def auto_tile(tile: int | None, model, blocks: bool = False) -> int:
+    """The tile side of a run: ``tile`` when given, else the largest that fits the activation budget.
+
+    The default (``tile=None``) is sized to the model (:func:`~..core.tiling.activation_bytes_per_pixel`)
+    and the budget (:func:`~..core.tiling.tile_budget_bytes`, 1 GiB unless
+    ``NAPARI_UNET_MASKRCNN_TILE_BUDGET_MB`` says otherwise; half of it for block runs, ``blocks``),
+    so planes up to that size are segmented in one pass. Only the model file's spec is read.
+    """
+    if tile is not None:
+        return int(tile)
+    from ..core.model_file import read_spec
+    from ..core.registry import resolve_model
+    from ..core.tiling import BLOCK_RUN_BUDGET_SHARE, activation_bytes_per_pixel, tile_budget_bytes, tile_for_budget
+
+    spec = read_spec(resolve_model(model))
+    share = BLOCK_RUN_BUDGET_SHARE if blocks else 1.0
+    return tile_for_budget(activation_bytes_per_pixel(spec.arch, spec.config, spec.in_channels),
+                           tile_budget_bytes(share))
+
+
 def canonical_plane(canonical: np.ndarray, t: int, z: int) -> np.ndarray:
     """(H, W) or (H, W, C) plane of a canonical TZYXC array (no copy)."""
     plane = canonical[t, z]

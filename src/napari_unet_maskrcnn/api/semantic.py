@@ -17,7 +17,7 @@ from .results import SemanticResult, object_size_report
 from .runs import (
     DEFAULT_OVERLAP,
     DEFAULT_PRECISION,
-    DEFAULT_TILE,
+    auto_tile,
     INSTANCE_DEFAULTS,
     RunProgress,
     check_tile,
@@ -34,7 +34,7 @@ def iter_segment_semantic(
     *,
     axes: str | None = None,
     channel: int | None = None,
-    tile: int = DEFAULT_TILE,
+    tile: int | None = None,
     overlap: int | None = None,
     device: str = "auto",
     return_probabilities: bool = False,
@@ -56,7 +56,8 @@ def iter_segment_semantic(
         image: array of any dtype; its axes are ``axes`` (letters T, Z, C, Y, X), guessed when None.
         model: a model name (see :func:`list_models`) or a model file path.
         channel: which channel to segment when the image has several (not RGB).
-        tile: tile edge in pixels; peak memory grows with tile**2, not with the image.
+        tile: tile edge in pixels; peak memory grows with tile**2, not with the image (None: the
+            largest tile whose activations fit 1 GiB, :func:`~.runs.auto_tile`; planes up to it in one pass).
         overlap: pixels shared by neighbouring tiles, blended smoothly (default: 64, or a
             quarter of a smaller tile).
         device: ``"auto"`` (CUDA, MPS, CPU), ``"cpu"``, ``"cuda"``...
@@ -98,6 +99,7 @@ def iter_segment_semantic(
     from ..core.object_size import boundary_classes_to_grid, segment_at_object_size, semantic_to_grid
     from ..core.postprocess import instances_from_classes
 
+    tile = auto_tile(tile, model, out is not None or client is not None)  # None: sized to the memory budget
     out = check_segment_call("semantic", locals())  # every parameter by name, before the model loads
     overlap = context(tile, overlap, DEFAULT_OVERLAP)
     check_tile(tile, overlap, "overlap")

@@ -39,7 +39,8 @@ def add_segment_parser(commands) -> None:
     seg.add_argument("--axes", help="input axes, e.g. YX, YXC, ZYX, TZYX, CZYX (default: from the file)")
     seg.add_argument("--channel", type=int, help="channel to segment in multichannel images")
     seg.add_argument("--device", default="auto", help="auto (default), cpu, cuda, mps")
-    seg.add_argument("--tile", type=int, default=512, help="tile edge in pixels (default 512)")
+    seg.add_argument("--tile", type=int, help="tile edge in pixels (default: the largest whose activations fit 1 GiB, "
+                     "NAPARI_UNET_MASKRCNN_TILE_BUDGET_MB; half of it for zarr output and clusters)")
     seg.add_argument("--precision", choices=("auto", "fp32", "bf16"),
                      help="auto: bfloat16 where the CPU/GPU computes it natively (default for U-Net); "
                           "fp32 (default for Mask R-CNN: bf16 costs it 1-2 points of AP)")

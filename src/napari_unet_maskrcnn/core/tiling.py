@@ -86,3 +86,52 @@ def core_grid(shape: tuple[int, int], tile: int, margin: int) -> list[tuple[Wind
         for y0, y1 in zip(ys[:-1], ys[1:])
         for x0, x1 in zip(xs[:-1], xs[1:])
     ]
+
+
+DEFAULT_ACTIVATION_BUDGET_MB = 1024
+"""Activation memory a default tile may take (``NAPARI_UNET_MASKRCNN_TILE_BUDGET_MB`` overrides)."""
+BLOCK_RUN_BUDGET_SHARE = 0.5
+"""Share of the budget a block run's tile gets: its block sums and pixels live beside the network."""
+TILE_MULTIPLE = 64
+SMALLEST_AUTO_TILE = 256
+LARGEST_AUTO_TILE = 8192
+
+
+def activation_bytes_per_pixel(arch: str, config: dict, in_channels: int = 1) -> float:
+    """Peak float32 activation bytes per input pixel of a network's inference (no torch needed).
+
+    Measured as peak resident memory minus the memory before the forward, with the inference
+    preparation of :mod:`.inference` (folded batch norm, channels-last), on 1024 x 1024 and
+    1536 x 1536 inputs (AMD EPYC, torch 2.14): the bundled U-Nets (depth 4, base width 16)
+    445 B/px, i.e. 7 float32 per base-width channel (the widest full-resolution tensors are
+    the decoder's concatenation and its convolutions; deeper levels add little);
+    maskrcnn-nuclei (ResNet-18, FPN 128) 290-330 B/px (backbone, FPN levels, RPN on every
+    anchor; the box and mask heads run in bounded chunks, see ``maskrcnn.BOX_CHUNK``). bfloat16
+    autocast needs about 55% of it, so the float32 figure is a safe bound for both.
+    """
+    if arch == "unet":
+        return 4.0 * (7 * int(config.get("base_width", 32)) + 2 * int(in_channels))
+    # Mask R-CNN: the stem at 1/4 of the pixels (64 channels, 1/2 resolution), the FPN's
+    # full-size level (1/16 of the pixels) and its inner and output tensors, RPN anchors:
+    # 2.6 B per FPN channel plus the stem and ResNet stage 1 (4x wider in a ResNet-50)
+    stage1 = 256 if config.get("backbone", "resnet18") == "resnet50" else 64
+    return 2.6 * int(config.get("fpn_channels", 256)) + 1.0 * stage1 + 4.0 * int(in_channels)
+
+
+def tile_budget_bytes(share: float = 1.0) -> float:
+    """The activation budget of a default tile in bytes (``share`` of it)."""
+    import os
+
+    megabytes = float(os.environ.get("NAPARI_UNET_MASKRCNN_TILE_BUDGET_MB", DEFAULT_ACTIVATION_BUDGET_MB))
+    return max(megabytes, 1.0) * 2**20 * share
+
+
+def tile_for_budget(bytes_per_pixel: float, budget_bytes: float) -> int:
+    """The largest square tile (a multiple of :data:`TILE_MULTIPLE`) whose activations fit ``budget_bytes``.
+
+    Clipped to ``[SMALLEST_AUTO_TILE, LARGEST_AUTO_TILE]``. A plane no larger than the tile is
+    then one window (no margins, nothing blended); larger planes get margins and overlaps only
+    where tiles meet (:func:`core_grid`, :func:`grid`).
+    """
+    side = int((budget_bytes / max(bytes_per_pixel, 1.0)) ** 0.5) // TILE_MULTIPLE * TILE_MULTIPLE
+    return int(min(max(side, SMALLEST_AUTO_TILE), LARGEST_AUTO_TILE))
