@@ -24,6 +24,9 @@ from qtpy.QtWidgets import QApplication
 from napari_unet_maskrcnn import api
 from napari_unet_maskrcnn.core.testing import make_tiny_model_file
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from launch_napari import TAB_TITLES  # noqa: E402
+
 PLUGIN = "napari-unet-maskrcnn"
 DEFAULT_OUTPUT = Path(__file__).resolve().parent.parent / "docs" / "screenshot.png"
 PREFERRED = {"semantic": "unet-nuclei", "instances": "maskrcnn-nuclei"}
@@ -48,8 +51,11 @@ def run_and_wait(widget, timeout_s: float = 600.0) -> None:
 
 
 def dock(viewer, name: str, tabify: bool):
-    """Dock a widget below the previous one, or (``tabify``) as a tab beside it."""
-    return viewer.window.add_plugin_dock_widget(PLUGIN, name, tabify=tabify)
+    """Dock a widget below the previous one, or (``tabify``) as a tab beside it, with the launch
+    script's short, readable tab title."""
+    dock_widget, widget = viewer.window.add_plugin_dock_widget(PLUGIN, name, tabify=tabify)
+    dock_widget.setWindowTitle(TAB_TITLES[name])
+    return dock_widget, widget
 
 
 def main(output: Path) -> None:

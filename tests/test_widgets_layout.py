@@ -180,7 +180,7 @@ def test_a_failing_run_is_one_notification_and_one_log_line_not_a_traceback(
         yield from ()
         raise RuntimeError("the disk is full")
 
-    viewer.add_image(np.zeros((32, 32), np.float32), name="image")
+    viewer.add_image(np.random.default_rng(1).random((64, 64), np.float32), name="image")
     widget = dock("U-Net segmentation")
     load_model(widget, tiny_models["unet"])
     widget.legend.value = "a legend of an earlier run"
@@ -198,3 +198,34 @@ def test_a_failing_run_is_one_notification_and_one_log_line_not_a_traceback(
     assert "Traceback" not in out + err
     assert widget.status.value.startswith("Failed") and widget.run_button.enabled
     assert widget.legend.value == ""
+
+
+def test_a_wrapped_status_line_is_never_cut(viewer, qtbot):
+    """A status line whose text wraps gets the height it needs at the dock's width, in the docking
+    of scripts/screenshot.py (magicgui's labels are fixed-height: its three-line status line of the
+    Mask R-CNN dock once showed two and a half lines), and shrinks back with a shorter text."""
+    from qtpy.QtCore import Qt
+
+    viewer.open_sample(PLUGIN, "nuclei-2d")
+    add = viewer.window.add_plugin_dock_widget
+    add(PLUGIN, "U-Net segmentation")
+    instances_dock, instances = add(PLUGIN, "Mask R-CNN instances", tabify=True)
+    add(PLUGIN, "Train model", tabify=True)
+    measure_dock, _ = add(PLUGIN, "Measure objects")
+    add(PLUGIN, "Evaluate segmentation", tabify=True)
+    instances.status.value = ("39 objects in 'nuclei 2D'.\nObject diameter 24.0 px (estimated), "
+                              "model trained on 19.5 px, native scale.")
+    instances_dock.raise_()
+    measure_dock.raise_()
+    window = viewer.window._qt_window
+    window.resize(1700, 1000)
+    window.resizeDocks([instances_dock, measure_dock], [620, 620], Qt.Orientation.Horizontal)
+    window.resizeDocks([instances_dock, measure_dock], [540, 400], Qt.Orientation.Vertical)
+    qtbot.wait(200)
+
+    label = instances.status.native
+    assert label.heightForWidth(label.width()) > 2 * label.fontMetrics().lineSpacing()  # three lines or more
+    assert label.height() >= label.heightForWidth(label.width())
+    instances.status.value = "done"
+    qtbot.wait(100)
+    assert label.minimumHeight() < 2 * label.fontMetrics().lineSpacing()
