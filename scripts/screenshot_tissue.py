@@ -19,6 +19,7 @@ from pathlib import Path
 
 import napari
 import napari._qt.qt_main_window
+from qtpy.QtCore import Qt
 from qtpy.QtWidgets import QApplication
 
 from napari_unet_maskrcnn import api
@@ -51,8 +52,8 @@ def main(output: Path, tissue_model: str) -> None:
     viewer = napari.Viewer(title="napari-unet-maskrcnn: nuclei per tissue class")
     viewer.window._qt_window.resize(1700, 1000)
     (image,) = viewer.open_sample(PLUGIN, "tissue-he")
-    _, semantic = viewer.window.add_plugin_dock_widget(PLUGIN, "U-Net segmentation")
-    _, instances = viewer.window.add_plugin_dock_widget(PLUGIN, "Mask R-CNN instances")
+    semantic_dock, semantic = viewer.window.add_plugin_dock_widget(PLUGIN, "U-Net segmentation")
+    instances_dock, instances = viewer.window.add_plugin_dock_widget(PLUGIN, "Mask R-CNN instances")
     layers = {}
     for widget, model, kind in ((semantic, tissue_model, "labels"), (instances, "maskrcnn-nuclei", "labels")):
         widget.model.reset_choices()
@@ -63,7 +64,7 @@ def main(output: Path, tissue_model: str) -> None:
         before = {layer.name for layer in viewer.layers}
         run_and_wait(widget)
         layers[widget.task] = new_layer(viewer, before, kind)
-    _, measure = viewer.window.add_plugin_dock_widget(PLUGIN, "Measure objects")
+    measure_dock, measure = viewer.window.add_plugin_dock_widget(PLUGIN, "Measure objects")
     measure.reset_choices()
     measure.objects.value = layers["instances"]
     measure.intensities.value = image
@@ -74,6 +75,10 @@ def main(output: Path, tissue_model: str) -> None:
     layers["semantic"].opacity = 0.35
     layers["instances"].contour = 1
     viewer.layers.selection.active = layers["instances"]
+    window = viewer.window._qt_window  # room for the per-class table; the two segmentation docks scroll
+    docks = [semantic_dock, instances_dock, measure_dock]
+    window.resizeDocks(docks, [560] * 3, Qt.Orientation.Horizontal)
+    window.resizeDocks(docks, [120, 330, 470], Qt.Orientation.Vertical)
     viewer.reset_view()
     settle(2.0)
     output.parent.mkdir(parents=True, exist_ok=True)
