@@ -201,3 +201,19 @@ def test_heads_in_chunks_give_the_same_detections(tiny, monkeypatch):
     assert len(whole["boxes"]) > 10
     for key in ("boxes", "scores", "labels", "masks"):
         np.testing.assert_allclose(chunked[key], whole[key], atol=1e-5)
+
+
+@pytest.mark.parametrize("dtype", [None, torch.bfloat16])
+def test_roi_align_over_threads_gives_the_same_detections(tiny, monkeypatch, dtype):
+    from napari_unet_maskrcnn.core.models import maskrcnn
+
+    if torch.get_num_threads() < 2:
+        monkeypatch.setattr(torch, "get_num_threads", lambda: 2)
+    image = np.random.default_rng(4).random((1, 128, 96), dtype=np.float32)
+    monkeypatch.setattr(maskrcnn, "PARALLEL_POOL_MIN", 10**9)
+    serial = detect(tiny, image, score_threshold=0.0, autocast_dtype=dtype)
+    monkeypatch.setattr(maskrcnn, "PARALLEL_POOL_MIN", 1)
+    threaded = detect(tiny, image, score_threshold=0.0, autocast_dtype=dtype)
+    assert len(serial["boxes"]) > 10
+    for key in ("boxes", "scores", "labels", "masks"):
+        np.testing.assert_array_equal(threaded[key], serial[key])

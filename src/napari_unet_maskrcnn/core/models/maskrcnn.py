@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import math
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -46,6 +47,7 @@ from torchvision.ops.feature_pyramid_network import LastLevelMaxPool
 from ..device import autocast
 
 _DETECT_LOCK = threading.Lock()
+_POOL_LOCK = threading.Lock()
 
 BACKBONES = ("resnet18", "resnet34", "resnet50")
 NORMS = ("none", "group")
@@ -54,6 +56,7 @@ FPN_LEVELS = 5  # ResNet stages 1-4 plus the max-pooled extra level
 SIZE_DIVISIBLE = 32
 BOX_CHUNK = 2048  # proposals per pass through the box head (bounds its memory, not its result)
 MASK_CHUNK = 256  # detections per pass through the mask head
+PARALLEL_POOL_MIN = 64  # boxes per thread below which RoIAlign runs in the calling thread
 REFERENCE_TILE = 512  # the tile side the model's proposal and detection counts are meant for (see area_scale)
 
 
@@ -285,9 +288,11 @@ def _eval_forward(network: MaskRCNN, image: torch.Tensor, keep) -> dict[str, tor
     features = network.backbone(images.tensors)
     (proposals,), _ = network.rpn(images, features)
     sizes = images.image_sizes
+    # RoIAlign's CPU kernel reads NCHW and copies a channels-last input on every call: once here
+    pooled = {name: level.contiguous() for name, level in features.items()}
     logits, regressions = [], []
     for part in proposals.split(BOX_CHUNK):
-        class_logits, box_regression = heads.box_predictor(heads.box_head(heads.box_roi_pool(features, [part], sizes)))
+        class_logits, box_regression = heads.box_predictor(heads.box_head(_roi_pool(heads.box_roi_pool, pooled, part, sizes)))
         logits.append(class_logits.float())
         regressions.append(box_regression.float())
     (boxes,), (scores,), (labels,) = heads.postprocess_detections(
@@ -297,12 +302,43 @@ def _eval_forward(network: MaskRCNN, image: torch.Tensor, keep) -> dict[str, tor
         wanted = torch.as_tensor(np.asarray(keep(boxes.float().cpu().numpy()), dtype=bool), device=boxes.device)
         boxes, scores, labels = boxes[wanted], scores[wanted], labels[wanted]
     masks = [
-        maskrcnn_inference(heads.mask_predictor(heads.mask_head(heads.mask_roi_pool(features, [part], sizes))),
+        maskrcnn_inference(heads.mask_predictor(heads.mask_head(_roi_pool(heads.mask_roi_pool, pooled, part, sizes))),
                            [part_labels])[0]
         for part, part_labels in zip(boxes.split(MASK_CHUNK), labels.split(MASK_CHUNK))
     ]
     masks = torch.cat(masks) if masks else boxes.new_zeros((0, 1, *_mask_size(heads)))
     return {"boxes": boxes, "scores": scores, "labels": labels, "masks": masks}
+
+
+def _roi_pool(pool: MultiScaleRoIAlign, features: dict, boxes: torch.Tensor, sizes) -> torch.Tensor:
+    """``pool(features, [boxes], sizes)``, the boxes split over torch's threads on the CPU.
+
+    torchvision's CPU RoIAlign runs on one core; every box is pooled on its own, so pooling
+    parts of the boxes in parallel threads gives the same tensor. The threads run under this
+    thread's inference and autocast state (both are thread-local).
+    """
+    threads = torch.get_num_threads() if boxes.device.type == "cpu" else 1
+    if threads < 2 or len(boxes) < PARALLEL_POOL_MIN * threads:
+        return pool(features, [boxes], sizes)
+    autocast_on = torch.is_autocast_enabled("cpu")
+    autocast_dtype = torch.get_autocast_dtype("cpu")
+    inference = torch.is_inference_mode_enabled()
+
+    def part(chunk: torch.Tensor) -> torch.Tensor:
+        with torch.inference_mode(inference), torch.autocast("cpu", dtype=autocast_dtype, enabled=autocast_on):
+            return pool(features, [chunk], sizes)
+
+    return torch.cat(list(_pool_threads(threads).map(part, boxes.tensor_split(threads))))
+
+
+_POOLS: dict[int, ThreadPoolExecutor] = {}
+
+
+def _pool_threads(threads: int) -> ThreadPoolExecutor:
+    with _POOL_LOCK:
+        if threads not in _POOLS:
+            _POOLS[threads] = ThreadPoolExecutor(threads, thread_name_prefix="roi-align")
+        return _POOLS[threads]
 
 
 def _mask_size(heads) -> tuple[int, int]:
