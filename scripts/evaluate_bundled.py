@@ -142,7 +142,8 @@ def semantic_figures(labels_dir: Path, pred_dir: Path) -> dict:
 
 
 def evaluate(name: str, model: Path, work: Path, tta: bool = False, diameter: float | None = None,
-             limit: int | None = None, reuse: bool = False, precision: str | None = None) -> dict:
+             limit: int | None = None, reuse: bool = False, precision: str | None = None,
+             tile: int | None = None) -> dict:
     dataset, val_list, suffix = MODELS[name]
     images, labels = validation_set(dataset, val_list, suffix, work, limit)
     figures: dict = {"model": name, "file": str(model), "validation_images": len(images)}
@@ -157,6 +158,9 @@ def evaluate(name: str, model: Path, work: Path, tta: bool = False, diameter: fl
     if precision is not None:
         extra += ["--precision", precision]
         figures["precision"] = precision
+    if tile is not None:
+        extra += ["--tile", str(tile)]
+        figures["tile"] = tile
     if name == "unet-tissue":
         classes_dir = work / name / "classes"
         cli("segment", *map(str, images), "--model", str(model), "--output", str(classes_dir), "--quiet", *extra)
@@ -193,6 +197,7 @@ def main() -> int:
     parser.add_argument("--diameter", type=float, help="segment with this --diameter (0 = native scale; default: automatic)")
     parser.add_argument("--precision", choices=("auto", "fp32", "bf16"),
                         help="segment with this --precision (default: the CLI's, auto)")
+    parser.add_argument("--tile", type=int, help="segment with this --tile (default: the CLI's, sized to memory)")
     args = parser.parse_args()
     if not DATA.is_dir():
         print(f"needs the data sets in {DATA}", file=sys.stderr)
@@ -201,7 +206,7 @@ def main() -> int:
     for name in args.models:
         model = args.model_dir / f"{name}.safetensors" if args.model_dir else name
         results.append(evaluate(name, model, args.work, args.tta, args.diameter, args.limit,
-                                args.reuse_predictions, args.precision))
+                                args.reuse_predictions, args.precision, args.tile))
         print(json.dumps(results[-1]), file=sys.stderr, flush=True)
     print(json.dumps(results, indent=2))
     return 0
