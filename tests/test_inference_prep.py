@@ -134,3 +134,9 @@ def test_registry_loads_prepared_networks(tmp_path):
     _, network = registry.load_model(path, "cpu")
     assert _count(network, torch.nn.BatchNorm2d) == 0
     assert not network.training
+
+
+def test_registry_gives_a_maskrcnn_its_object_diameter(tmp_path):
+    path = make_tiny_model_file(tmp_path / "d.safetensors", "maskrcnn", object_diameter_px=12.5)
+    _, network = registry.load_model(path, "cpu")
+    assert network.object_diameter_px == 12.5

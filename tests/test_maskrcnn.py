@@ -217,3 +217,13 @@ def test_roi_align_over_threads_gives_the_same_detections(tiny, monkeypatch, dty
     assert len(serial["boxes"]) > 10
     for key in ("boxes", "scores", "labels", "masks"):
         np.testing.assert_array_equal(threaded[key], serial[key])
+
+
+def test_proposals_follow_the_expected_object_count_when_the_diameter_is_known():
+    from napari_unet_maskrcnn.core.models.maskrcnn import area_scale
+
+    assert area_scale((512, 512), 19.54, 1000) == 1.0  # maskrcnn-nuclei's own tiles keep its counts
+    assert area_scale((1024, 1024), 19.54, 1000) == pytest.approx(4.0, rel=0.01)  # 4x the nuclei
+    assert area_scale((1024, 1024), 49.78, 1000) == 1.0  # 50 px cells: 1000 proposals are plenty
+    assert area_scale((2048, 2048), 49.78, 1000) == pytest.approx(2.45, rel=0.01)
+    assert area_scale((1024, 1024), None, 1000) == 4.0  # no diameter: by area

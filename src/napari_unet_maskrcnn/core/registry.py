@@ -188,7 +188,10 @@ def load_model(model: str | os.PathLike, device) -> tuple[ModelSpec, object]:
             _cache.move_to_end(key)
             return _cache[key]
     spec, network = load_model_file(path, device=str(device))
-    loaded = (spec, prepare_for_inference(network, device))
+    network = prepare_for_inference(network, device)
+    if spec.arch == "maskrcnn":  # detect() sizes its proposal counts to the expected object count
+        network.object_diameter_px = spec.object_diameter_px
+    loaded = (spec, network)
     with _lock:
         _cache[key] = loaded
         while len(_cache) > _CACHE_SIZE:

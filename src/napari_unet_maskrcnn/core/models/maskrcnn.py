@@ -57,6 +57,7 @@ SIZE_DIVISIBLE = 32
 BOX_CHUNK = 2048  # proposals per pass through the box head (bounds its memory, not its result)
 MASK_CHUNK = 256  # detections per pass through the mask head
 PARALLEL_POOL_MIN = 64  # boxes per thread below which RoIAlign runs in the calling thread
+PROPOSALS_PER_OBJECT = 1.45  # maskrcnn-nuclei: 1000 proposals per 512^2 tile of 19.5 px nuclei packed
 REFERENCE_TILE = 512  # the tile side the model's proposal and detection counts are meant for (see area_scale)
 
 
@@ -213,7 +214,7 @@ def detect(
     """Detect objects in one normalised image.
 
     The network's test-time proposal counts and detection cap are scaled by the image's
-    area (:func:`area_scale`: at least the model's own, more above 512 x 512 pixels).
+    area and expected object count (:func:`area_scale`: at least the model's own).
     Boxes scoring below ``score_threshold`` are dropped inside the network, before the mask
     head (torchvision's default keeps every box above 0.05 and segments them all), and so
     are the boxes ``keep`` rejects: in a tile, the objects that a neighbouring tile owns.
@@ -239,7 +240,7 @@ def detect(
         saved = (network.training, heads.score_thresh, heads.nms_thresh, heads.detections_per_img,
                  rpn._pre_nms_top_n["testing"], rpn._post_nms_top_n["testing"])
         heads.score_thresh, heads.nms_thresh = float(score_threshold), float(nms_iou)
-        scale = area_scale(image.shape[-2:])
+        scale = area_scale(image.shape[-2:], getattr(network, "object_diameter_px", None), saved[5])
         heads.detections_per_img, rpn._pre_nms_top_n["testing"], rpn._post_nms_top_n["testing"] = (
             math.ceil(count * scale) for count in saved[3:])
         network.eval()
@@ -260,16 +261,22 @@ def detect(
     }
 
 
-def area_scale(shape: Sequence[int]) -> float:
-    """How many :data:`REFERENCE_TILE` squares an image of ``shape`` (h, w) covers, at least 1.
+def area_scale(shape: Sequence[int], object_diameter: float | None = None, proposals: int | None = None) -> float:
+    """By how much :func:`detect` multiplies the model's proposal counts and detection cap for an image of ``shape``.
 
-    :func:`detect` multiplies the network's test-time RPN proposal counts (per level before
-    NMS, and after it) and its detection cap by this, so a large tile keeps as many proposals
-    and detections per pixel as the ``REFERENCE_TILE`` tiles the counts were set (and
-    measured) for, and the box stage's work grows with the tile's area and object count
-    instead of being diluted; smaller images keep the model's own counts.
+    With the model's object diameter ``d`` (``network.object_diameter_px``, set when the
+    registry loads a model file that records it) and its post-NMS ``proposals``: enough for
+    :data:`PROPOSALS_PER_OBJECT` proposals per object of the most objects the image can hold,
+    ``h w / d**2``, i.e. ``PROPOSALS_PER_OBJECT h w / (d**2 proposals)``; otherwise the image's
+    area in :data:`REFERENCE_TILE` squares. Never below 1: images no larger than the tiles the
+    counts were set (and measured) for keep the model's own counts, and so do large tiles of
+    large objects (maskrcnn-phasecells, 50 px cells, up to about 1300 x 1300 pixels), where
+    more proposals only add false positives. The box stage's work then grows with the tile's
+    area and expected object count instead of being diluted or fixed.
     """
     height, width = (int(n) for n in shape)
+    if object_diameter and proposals:
+        return max(1.0, PROPOSALS_PER_OBJECT * height * width / (float(object_diameter) ** 2 * int(proposals)))
     return max(1.0, height * width / REFERENCE_TILE**2)
 
 
