@@ -1,4 +1,4 @@
-"""Evaluate a model on its held-out images at native size and resized x0.5 and x2 (object size, issue 7).
+"""Evaluate a model on its held-out images at native size and resized (object size, issues 7 and 18).
 
     python scripts/evaluate_scales.py --model unet-nuclei [--limit 20] [--scales 1 0.5 2]
         [--diameter auto|off|PIXELS] [--model-file FILE] [--json]
@@ -11,7 +11,9 @@ automatic) — Mask R-CNN models as instances, U-Net models as instances split f
 classes (seeded watershed, ``split_instances``) — and AP(0.5) is computed with StarDist's
 matching, counts summed over the images (``core.metrics.matching_dataset``, as
 ``unet-maskrcnn evaluate``). Prints one line per scale (AP(0.5), mean AP over IoU 0.5..0.9,
-precision, recall, median estimated diameter, images rescaled, seconds) and, with
+precision, recall, median estimated diameter, median |log2(estimate / true median diameter)|,
+the largest ratio of found to true objects on any image and the images above 1.5x, images
+rescaled, images whose automatic size left a note, seconds) and, with
 ``--json``, the figures as JSON on stdout. Needs ../shared/data.
 """
 
@@ -50,7 +52,9 @@ def evaluate_scale(model: str, task: str, items: list[tuple[np.ndarray, str, np.
     from napari_unet_maskrcnn import api
     from napari_unet_maskrcnn.core.metrics import matching_dataset
 
-    pairs, estimates, rescaled = [], [], 0
+    from napari_unet_maskrcnn.core.object_size import median_diameter
+
+    pairs, estimates, rescaled, count_ratios, estimate_errors, notes = [], [], 0, [], [], 0
     start = time.perf_counter()
     for image, axes, labels in items:
         image, labels = resized(image, axes, labels, scale)
@@ -61,9 +65,14 @@ def evaluate_scale(model: str, task: str, items: list[tuple[np.ndarray, str, np.
             result = api.segment_semantic(image, model, axes=axes, diameter=diameter, split_instances=True)
             predicted = result.instances
         pairs.append((labels, predicted))
+        count_ratios.append(len(np.unique(predicted[predicted > 0])) / max(len(np.unique(labels[labels > 0])), 1))
         if result.diameter is not None:
             estimates.append(result.diameter)
+            truth = median_diameter(labels)
+            if truth:
+                estimate_errors.append(abs(np.log2(result.diameter / truth)))
         rescaled += result.scale != 1.0
+        notes += bool(result.object_size.get("note"))
     seconds = time.perf_counter() - start
     stats = matching_dataset(pairs)
     return {
@@ -71,7 +80,9 @@ def evaluate_scale(model: str, task: str, items: list[tuple[np.ndarray, str, np.
         "ap_mean": float(np.mean([row["accuracy"] for row in stats])),
         "precision50": stats[0]["precision"], "recall50": stats[0]["recall"],
         "median_estimated_diameter": float(np.median(estimates)) if estimates else None,
-        "images_rescaled": int(rescaled), "seconds": round(seconds, 1),
+        "median_abs_log2_estimate_error": float(np.median(estimate_errors)) if estimate_errors else None,
+        "max_count_ratio": float(max(count_ratios)), "images_over_1.5x_count": int(sum(r > 1.5 for r in count_ratios)),
+        "images_rescaled": int(rescaled), "images_with_note": int(notes), "seconds": round(seconds, 1),
     }
 
 
@@ -111,6 +122,8 @@ def main() -> int:
         row = figures[-1]
         print(f"x{scale:g}: AP(0.5) {row['ap50']:.3f}  mean AP {row['ap_mean']:.3f}  precision {row['precision50']:.3f}"
               f"  recall {row['recall50']:.3f}  median estimate {row['median_estimated_diameter']}"
+              f"  |log2 err| {row['median_abs_log2_estimate_error']}  max count ratio {row['max_count_ratio']:.2f}"
+              f" ({row['images_over_1.5x_count']} over 1.5x)  notes {row['images_with_note']}"
               f"  rescaled {row['images_rescaled']}/{row['images']}  {row['seconds']} s", file=sys.stderr, flush=True)
     if args.json:
         print(json.dumps({"model": model, "list": val_list, "diameter": args.diameter, "scales": figures}, indent=2))

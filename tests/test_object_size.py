@@ -1,4 +1,9 @@
-"""Object size: estimate, rescale, segment, map back (stand-in detector and stand-in U-Net, synthetic discs)."""
+"""Object size: estimate, rescale, segment, map back (stand-in estimator, detector and U-Net, synthetic discs).
+
+The trained estimator itself is tested in test_size_estimator.py; here a threshold stand-in
+(:func:`threshold_estimator`) gives the discs' true size, or a chosen wrong one, so the
+rescale decisions and guards are tested exactly.
+"""
 
 import json
 
@@ -8,7 +13,7 @@ from scipy import ndimage
 from skimage.draw import disk
 
 from napari_unet_maskrcnn import api
-from napari_unet_maskrcnn.core import object_size, semantic
+from napari_unet_maskrcnn.core import object_size, semantic, size_estimator
 from napari_unet_maskrcnn.core.evaluation import evaluate_instances
 from napari_unet_maskrcnn.core.inputs import prepare_plane
 from napari_unet_maskrcnn.core.model_file import SPEC_KEY, ModelSpec, read_spec
@@ -27,6 +32,7 @@ from napari_unet_maskrcnn.core.object_size import (
 )
 from napari_unet_maskrcnn.core.postprocess import instances_from_classes, instances_to_classes
 from napari_unet_maskrcnn.core.progress import ProgressEvent
+from napari_unet_maskrcnn.core.size_estimator import MAX_SPREAD, SizeEstimate
 from napari_unet_maskrcnn.core.testing import blob_detections, make_tiny_model_file
 
 MODEL_DIAMETER = 12.0
@@ -56,6 +62,25 @@ def maskrcnn_file(tmp_path_factory):
 def unet_file(tmp_path_factory):
     return make_tiny_model_file(tmp_path_factory.mktemp("m") / "unet.safetensors", arch="unet",
                                 object_diameter_px=MODEL_DIAMETER)
+
+
+def thresholded_diameter(source):
+    """Median equivalent diameter of the bright connected regions of a plane (the discs' true size)."""
+    image = source.read(0, source.shape[0], 0, source.shape[1]).mean(axis=0)
+    found = median_diameter(ndimage.label(image > 0.5)[0])
+    return None if found is None else SizeEstimate(found, 0.1)
+
+
+@pytest.fixture(autouse=True)
+def threshold_estimator(monkeypatch):
+    """The automatic estimate replaced by thresholding; ``set(diameter, spread)`` forces a (wrong) answer."""
+    forced = {}
+
+    def estimate(source):
+        return SizeEstimate(**forced) if forced else thresholded_diameter(source)
+
+    monkeypatch.setattr(size_estimator, "estimate_diameter", estimate)
+    return lambda diameter, spread=0.1: forced.update(diameter=diameter, spread=spread)
 
 
 @pytest.fixture
@@ -88,8 +113,8 @@ def threshold_unet(monkeypatch):
     monkeypatch.setattr(semantic, "predict_semantic_plane", predict)
 
 
-def test_discs_of_known_size_are_estimated_within_10_percent(maskrcnn_file, blob_detector):
-    for radius in (5, 12, 30):
+def test_the_scale_follows_the_estimate_outside_the_trained_range_only(maskrcnn_file, blob_detector):
+    for radius in (5, 12, 30):  # x1 (6 / 10 px is inside the range), x0.5, x0.2
         image, _ = disc_scene((320, 320), radius, 4 * radius)
         result = api.segment_instances(image, maskrcnn_file, tile=512, margin=64)
         assert result.diameter == pytest.approx(2 * radius, rel=0.10)
@@ -135,17 +160,40 @@ def test_explicit_diameter_is_honoured_and_zero_is_off(maskrcnn_file, blob_detec
         api.segment_instances(image, maskrcnn_file, diameter=-3)
 
 
-def test_two_passes_report_progress_to_the_end_and_cancel(maskrcnn_file, blob_detector):
+def test_a_rescaled_pass_reports_progress_to_the_end_and_cancels(maskrcnn_file, blob_detector):
     image, _ = disc_scene((200, 200), 12, 48)
     events = []
-    api.segment_instances(image, maskrcnn_file, tile=64, margin=16, on_progress=events.append)
-    stages = [event.stage for event in events]
-    assert stages[0] == "tile" and stages[-1] == "rescaled tile"
+    result = api.segment_instances(image, maskrcnn_file, tile=64, margin=16, on_progress=events.append)
+    assert result.scale == pytest.approx(0.5, rel=0.05) and result.object_size["note"] is None
+    assert {event.stage for event in events} == {"rescaled tile"}  # the estimate needs no network pass
     assert [event.done for event in events] == list(range(1, len(events) + 1))
     assert events[-1].done == events[-1].total
     with pytest.raises(api.Cancelled):
         api.segment_instances(image, maskrcnn_file, tile=64, margin=16,
-                              should_cancel=lambda: len(blob_detector) > 10)
+                              should_cancel=lambda: len(blob_detector) > 2)
+
+
+def test_a_wrong_estimate_is_caught_by_the_objects_and_native_scale_kept(maskrcnn_file, blob_detector,
+                                                                        threshold_estimator):
+    image, truth = disc_scene((200, 200), 6, 30)  # discs of the model's size
+    threshold_estimator(4 * MODEL_DIAMETER)  # the estimate says 4x larger: the plane would shrink x0.25
+    events = []
+    result = api.segment_instances(image, maskrcnn_file, tile=64, margin=16, on_progress=events.append)
+    assert result.scale == 1.0 and result.labels.max() == truth.max()  # the native pass, every disc
+    assert "native scale used instead" in result.object_size["note"]
+    assert "native scale used instead" in object_size.describe_object_size(result.object_size)
+    stages = [event.stage for event in events]
+    assert stages[0] == "rescaled tile" and stages[-1] == "tile"
+    assert [event.done for event in events] == list(range(1, len(events) + 1))
+    assert events[-1].done == events[-1].total
+
+
+def test_an_unsure_estimate_keeps_native_scale_and_says_so(maskrcnn_file, blob_detector, threshold_estimator):
+    image, truth = disc_scene((160, 160), 6, 30)
+    threshold_estimator(40.0, spread=MAX_SPREAD + 0.1)
+    result = api.segment_instances(image, maskrcnn_file, tile=64, margin=16)
+    assert result.scale == 1.0 and result.diameter == 40.0 and "unsure" in result.object_size["note"]
+    assert result.labels.max() == truth.max()
 
 
 def test_pixel_sizes_set_the_scale_without_estimating(tmp_path, blob_detector):

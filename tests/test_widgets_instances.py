@@ -94,7 +94,11 @@ def test_diameter_field_and_the_estimate_in_the_layer_metadata(viewer, dock, loa
     from napari_unet_maskrcnn.core.models import maskrcnn
     from napari_unet_maskrcnn.core.testing import make_tiny_model_file
 
+    from napari_unet_maskrcnn.core import size_estimator
+
     monkeypatch.setattr(maskrcnn, "detect", bright_blob_detector)
+    # the trained estimator is tested on its own (test_size_estimator.py); here it answers the discs' size
+    monkeypatch.setattr(size_estimator, "estimate_diameter", lambda source: size_estimator.SizeEstimate(24.0, 0.1))
     load_model(widget, make_tiny_model_file(tmp_path / "sized.safetensors", "maskrcnn", object_diameter_px=12))
     assert widget.diameter.value == 0  # automatic
 

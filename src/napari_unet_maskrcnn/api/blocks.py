@@ -13,51 +13,37 @@ from .results import InstanceResult, SemanticResult, object_size_report
 from .runs import canonical_plane, table_spacing
 
 
-def native_object_size(canonical, spec, channel, predict, measure, mode: str, scale: float | None,
-                       diameter: float | None, client=None):
+def native_object_size(canonical, spec, channel, mode: str, scale: float | None, diameter: float | None):
     """The :class:`ObjectSize` of a block run (``out=`` / ``client=``), which segments at native scale.
 
-    Automatic (``scale`` None): the diameter is estimated on a central window of the middle
-    plane of the first time point (:func:`~..core.object_size.estimate_on_window`) and must
-    lie in the model's trained range. A generator (the estimate's tile events; with a
-    ``client`` the estimate is one task on a worker, so this process never loads the network).
+    Automatic (``scale`` None): the diameter is estimated from the image alone on a central
+    window of the middle plane of the first time point (:mod:`~..core.size_estimator`,
+    NumPy only: a ``client=`` run's caller still never loads torch) and must lie in the
+    model's trained range. A generator (one ``"object size"`` event).
 
     Raises:
         ValueError: the given or estimated diameter needs the planes resized (with the fix).
     """
-    from ..core.object_size import ObjectSize, central_window, choose_scale, estimate_on_window
+    from ..core.object_size import ObjectSize, automatic_scale
 
     model_diameter = spec.object_diameter_px
+    note = None
     if scale is None:
-        window = central_window(plane_source(canonical, spec, channel, 0, canonical.shape[1] // 2))
-        if client is None:
-            diameter = yield from estimate_on_window(window, predict, measure)
-        else:
-            from ..core.executor import run_tasks
-
-            ((_, diameter),) = run_tasks(drained_estimate, [(window, predict, measure)], client, key="object-size")
-            yield ProgressEvent(1, 1, "object size")
-        scale = choose_scale(diameter, model_diameter)
+        source = plane_source(canonical, spec, channel, 0, canonical.shape[1] // 2)
+        scale, diameter, note = automatic_scale(source, model_diameter)
+        yield ProgressEvent(1, 1, "object size")
         if scale != 1.0:
             raise ValueError(
                 f"The objects measure about {diameter:.1f} px across (estimated on the image's central "
                 f"window), outside the range this model was trained for ({model_diameter:.1f} px); out= "
                 f"and client= segment at the image's own scale. Resize the image by {scale:.2f} first, "
-                "segment it in memory (no out=/client=; --output-format tif), or give diameter=0 "
-                "(GUI/CLI: 0) to segment at native scale anyway."
+                "segment it in memory (no out=/client=; --output-format tif), give the objects' diameter "
+                "if the estimate is wrong, or diameter=0 (GUI/CLI: 0) to segment at native scale anyway."
             )
     elif scale != 1.0:
         raise ValueError(f"out= and client= segment planes at their own scale, but the diameter asks to resize "
                          f"them by {scale:.2f}: give diameter=0 (GUI/CLI: 0), or resize the image first.")
-    return ObjectSize(mode, diameter if mode != "off" else None, 1.0, model_diameter)
-
-
-def drained_estimate(window, predict, measure) -> float | None:
-    """Task: :func:`~..core.object_size.estimate_on_window` run to the end (on a worker)."""
-    from ..core.object_size import estimate_on_window
-    from ..core.progress import drain
-
-    return drain(estimate_on_window(window, predict, measure))
+    return ObjectSize(mode, diameter if mode != "off" else None, 1.0, model_diameter, note)
 
 
 def plane_source(canonical, spec, channel, t: int, z: int):

@@ -96,7 +96,7 @@ def iter_segment_instances(
     from ..core.object_size import instances_to_grid, segment_at_object_size
     from ..core.linking import link_slices
 
-    tile = auto_tile(tile, model, out is not None or client is not None)  # None: sized to the memory budget
+    tile = auto_tile(tile, model, out is not None or client is not None, image, axes)  # None: sized to memory
     out = check_segment_call("instances", locals())  # every parameter by name, before the model loads
     margin = context(tile, margin, DEFAULT_MARGIN)
     check_tile(tile, margin, "margin")
@@ -126,8 +126,7 @@ def iter_segment_instances(
         return instances_to_grid(plane, shape, min_size)
 
     if out is not None or client is not None:
-        size = yield from native_object_size(canonical, spec, channel, predict, plane_labels, mode, scale,
-                                             diameter, client)
+        size = yield from native_object_size(canonical, spec, channel, mode, scale, diameter)
         return (yield from instance_blocks(
             canonical, axes, spec, run, channel, tile, margin, out, client, block,
             dict(score_threshold=score_threshold, nms_iou=nms_iou), mask_threshold, min_size, z_link_iou,

@@ -78,12 +78,15 @@ def object_size_report(sizes: list[ObjectSize]) -> tuple[float | None, float, di
     ``diameter``: the objects' diameter in the image's pixels (the median of the planes'
     estimates, or the given value; None when not estimated); ``scale``: the planes' resize
     factor (their median when they differ); ``metadata``: mode, diameter, scale, the model's
-    diameter and, for stacks, every plane's values.
+    diameter, ``note`` (why an automatic estimate was not followed, None when it was) and,
+    for stacks, every plane's values.
     """
     diameters = [size.diameter for size in sizes if size.diameter is not None]
     diameter = float(np.median(diameters)) if diameters else None
     scale = float(np.median([size.scale for size in sizes]))
-    metadata = {**sizes[0].as_dict(), "diameter": diameter, "scale": scale}
+    notes = [size.note for size in sizes if size.note]
+    note = None if not notes else notes[0] if len(sizes) == 1 else f"{len(notes)} of {len(sizes)} planes: {notes[0]}"
+    metadata = {**sizes[0].as_dict(), "diameter": diameter, "scale": scale, "note": note}
     if len(sizes) > 1:
         metadata["planes"] = [size.as_dict() for size in sizes]
     return diameter, scale, metadata

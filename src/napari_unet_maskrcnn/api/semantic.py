@@ -99,7 +99,7 @@ def iter_segment_semantic(
     from ..core.object_size import boundary_classes_to_grid, segment_at_object_size, semantic_to_grid
     from ..core.postprocess import instances_from_classes
 
-    tile = auto_tile(tile, model, out is not None or client is not None)  # None: sized to the memory budget
+    tile = auto_tile(tile, model, out is not None or client is not None, image, axes)  # None: sized to memory
     out = check_segment_call("semantic", locals())  # every parameter by name, before the model loads
     overlap = context(tile, overlap, DEFAULT_OVERLAP)
     check_tile(tile, overlap, "overlap")
@@ -138,8 +138,7 @@ def iter_segment_semantic(
         if return_probabilities or split_instances:
             raise ValueError("Probabilities and split instances are computed in memory only: "
                              "leave out= and client= empty, or untick them.")
-        size = yield from native_object_size(canonical, spec, channel, predict, measure, mode, scale, diameter,
-                                             client)
+        size = yield from native_object_size(canonical, spec, channel, mode, scale, diameter)
         return (yield from semantic_blocks(canonical, axes, spec, run, channel, tile, overlap, out, client, block,
                                             size))
     n_t, n_z, height, width, _ = canonical.shape

@@ -5,12 +5,16 @@ Every model file may store ``object_diameter_px``, the median equivalent diamete
 ``diameter`` (the objects' diameter in the image's pixels):
 
 - ``None`` (automatic): when the image's and the model's pixel sizes are both known, the
-  plane is resized by their ratio. Otherwise a first pass at native scale finds the objects,
-  their median equivalent diameter is the estimate, and only when ``estimate / model
-  diameter`` falls outside :data:`TRAINED_RANGE` is the plane resized by ``model diameter /
-  estimate`` and segmented again. Inside the range the first pass is the result: rescaling
-  every image to one size lowered AP on moderately large DSB2018 nuclei (issue 7), while
-  images with nuclei far outside the training sizes gained a lot.
+  plane is resized by their ratio. Otherwise the objects' diameter is estimated from the
+  image alone (:mod:`.size_estimator`: a scale-space descriptor and a small regressor
+  trained under random rescaling, independent of the segmentation model), and only when
+  ``estimate / model diameter`` falls outside :data:`TRAINED_RANGE` is the plane resized
+  by ``model diameter / estimate``. Inside the range it runs at native scale: rescaling
+  every image to one size lowered AP on moderately large DSB2018 nuclei (issue 7). Guards
+  (issue 18): an estimate the regressor is unsure of (:data:`~.size_estimator.MAX_SPREAD`)
+  is not used, and a resized pass is kept only when the objects it found measure what the
+  model was trained on (median within :data:`ACCEPT_RANGE` of the model's diameter on the
+  resized plane); otherwise the plane is segmented at native scale and the report says so.
 - a number > 0: the plane is resized by ``model diameter / diameter`` (one pass).
 - ``0``: off, native scale.
 
@@ -44,6 +48,8 @@ SCALE_LIMITS = (0.1, 10.0)
 """Resize factors are clipped to this range (a wrong estimate must not make absurd planes)."""
 PIXEL_SIZE_TOLERANCE = 0.02
 """Pixel-size ratios within this relative distance of 1 are treated as 1 (no resampling)."""
+ACCEPT_RANGE = (0.5, 2.0)
+"""A resized pass is kept when its objects' median diameter / the model's diameter lies in this range."""
 MODES = ("auto", "given", "pixel size", "off")
 
 
@@ -58,16 +64,19 @@ class ObjectSize:
             given value; None when not estimated or no object was found.
         scale: factor the plane was resized by before the model (1 = native).
         model_diameter: the model's training diameter (pixels), None when unknown.
+        note: why an automatic estimate was not followed (unsure, or the resized pass's
+            objects did not match it), None otherwise.
     """
 
     mode: str
     diameter: float | None
     scale: float
     model_diameter: float | None
+    note: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {"mode": self.mode, "diameter": self.diameter, "scale": self.scale,
-                "model_diameter": self.model_diameter}
+                "model_diameter": self.model_diameter, "note": self.note}
 
 
 def describe_object_size(size: dict[str, Any]) -> str:
@@ -76,10 +85,11 @@ def describe_object_size(size: dict[str, Any]) -> str:
     diameter = size["diameter"]
     text = f"Object diameter {diameter:.1f} px ({how})" if diameter is not None else f"Object diameter {how}"
     if size["mode"] == "auto" and diameter is None:
-        text = "Object diameter not estimated (no objects found, or a model without instances)"
+        text = "Object diameter not estimated (image too small or constant)"
     model = size["model_diameter"]
     text += f", model trained on {model:.1f} px" if model else ", model's training diameter unknown"
-    return text + (f", image resized x{size['scale']:.3g}" if size["scale"] != 1.0 else ", native scale")
+    text += f", image resized x{size['scale']:.3g}" if size["scale"] != 1.0 else ", native scale"
+    return text + (f" ({size['note']})" if size.get("note") else "")
 
 
 def equivalent_diameters(labels: np.ndarray) -> np.ndarray:
@@ -255,70 +265,85 @@ def segment_at_object_size(
     model_diameter: float | None,
     diameter: float | None = None,
     trained_range: tuple[float, float] = TRAINED_RANGE,
+    estimate: Callable[[Any], Any] | None = None,
 ) -> ProgressGenerator[tuple[Any, ObjectSize]]:
     """Segment one plane at the object size the model knows, in the plane's own pixel grid.
 
-    A generator: yields ``ProgressEvent(done, total, stage)`` counted within the plane; when
-    automatic mode needs a second, resized pass, ``total`` grows by that pass's tiles.
+    A generator: yields ``ProgressEvent(done, total, stage)`` counted within the plane; a
+    resized pass reports ``"rescaled tile"``, and when its objects contradict the estimate
+    the native pass that follows grows ``total``.
 
     Args:
         source: ``PlaneSource`` of the plane, shape (H, W).
         predict: ``predict(source, resized) -> generator`` of the model's result on a source
             (``resized`` tells whether it is a :class:`ScaledSource`).
-        measure: instance labels (h, w) of a native-scale result, for the estimate (None: cannot).
+        measure: instance labels (h, w) of a result, to check a resized pass (None: cannot).
         to_grid: ``to_grid(result, (H, W))`` maps a resized result back onto the plane's grid.
         mode, scale: from :func:`fixed_scale`; ``scale`` None = estimate (automatic).
         diameter: the caller's diameter (mode ``"given"``), reported as is.
         model_diameter: the model's training diameter in pixels, or None.
+        estimate: ``estimate(source) -> SizeEstimate | None``; default
+            :func:`.size_estimator.estimate_diameter`.
 
     Returns:
         ``(result on the (H, W) grid, ObjectSize)``.
     """
     diameter = diameter if mode == "given" else None
-    done_before = 0
+    note = None
     if scale is None:
-        first = predict(source, False)
-        native, done_before = yield from _counted(first, 0, 0)
-        labels = measure(native)
-        diameter = median_diameter(labels) if labels is not None else None
-        scale = choose_scale(diameter, model_diameter, trained_range)
-        if scale == 1.0:
-            return native, ObjectSize(mode, diameter, 1.0, model_diameter)
+        scale, diameter, note = automatic_scale(source, model_diameter, trained_range, estimate)
     if scale == 1.0:
         result, _ = yield from _counted(predict(source, False), 0, 0)
-        return result, ObjectSize(mode, diameter, 1.0, model_diameter)
+        return result, ObjectSize(mode, diameter, 1.0, model_diameter, note)
     scaled = ScaledSource(source, scale)
-    result, _ = yield from _counted(predict(scaled, True), done_before, done_before, "rescaled tile")
+    result, done = yield from _counted(predict(scaled, True), 0, 0, "rescaled tile")
+    if mode == "auto":
+        rejected = resized_pass_mismatch(measure(result), scale, model_diameter)
+        if rejected:
+            native, _ = yield from _counted(predict(source, False), done, done)
+            return native, ObjectSize(mode, diameter, 1.0, model_diameter, rejected)
     return to_grid(result, tuple(source.shape)), ObjectSize(mode, diameter, scale, model_diameter)
 
 
-ESTIMATE_WINDOW = 1024
-"""Side (pixels) of the central window on which block runs estimate the object diameter."""
+def automatic_scale(source, model_diameter: float | None, trained_range: tuple[float, float] = TRAINED_RANGE,
+                    estimate: Callable[[Any], Any] | None = None) -> tuple[float, float | None, str | None]:
+    """``(scale, estimated diameter or None, note or None)`` of an automatic plane, before any network pass.
 
-
-def central_window(source, side: int = ESTIMATE_WINDOW):
-    """The central ``side`` x ``side`` window of a ``PlaneSource`` (all of a smaller plane), read
-    into memory as a plane of its own with the whole plane's normalisation."""
-    from .tiling import Window
-
-    height, width = source.shape
-    y0, x0 = max(0, (height - side) // 2), max(0, (width - side) // 2)
-    return source.crop(Window(y0, min(height, y0 + side), x0, min(width, x0 + side)))
-
-
-def estimate_on_window(
-    window,
-    predict: Callable[[Any, bool], ProgressGenerator[Any]],
-    measure: Callable[[Any], np.ndarray | None],
-) -> ProgressGenerator[float | None]:
-    """Median object diameter (pixels) found at native scale in ``window`` (a ``PlaneSource``,
-    usually :func:`central_window`): the automatic estimate of runs that never hold a whole
-    plane (``out=``, ``client=``). A generator like :func:`segment_at_object_size`
-    (stage ``"object size tile"``); returns None when ``measure`` cannot or finds no object.
+    The scale is 1 (with a note) when the estimator is unsure of its estimate, and when the
+    model does not record its training diameter.
     """
-    native, _ = yield from _counted(predict(window, False), 0, 0, "object size tile")
-    labels = measure(native)
-    return median_diameter(labels) if labels is not None else None
+    from .size_estimator import MAX_SPREAD, estimate_diameter
+
+    found = (estimate or estimate_diameter)(source)
+    if found is None:
+        return 1.0, None, None
+    if not model_diameter:
+        return 1.0, found.diameter, None
+    if found.spread > MAX_SPREAD:
+        return 1.0, found.diameter, (f"estimate unsure ({found.spread:.2f} octaves of spread), "
+                                     "native scale kept; give the diameter if the objects are far from "
+                                     f"{model_diameter:.0f} px")
+    return choose_scale(found.diameter, model_diameter, trained_range), found.diameter, None
+
+
+def resized_pass_mismatch(labels: np.ndarray | None, scale: float, model_diameter: float | None,
+                          accept_range: tuple[float, float] = ACCEPT_RANGE) -> str | None:
+    """Why a resized pass's objects contradict the estimate (a note), or None when they match it.
+
+    ``labels``: the instance labels found on the resized plane (None: nothing to check, the
+    pass is kept). The pass is rejected when it found no object, or when their median
+    diameter on the resized plane is outside ``accept_range`` times the model's.
+    """
+    if labels is None or not model_diameter:
+        return None
+    found = median_diameter(labels)
+    if found is None:
+        return f"no object found after resizing x{scale:.3g}, native scale used instead"
+    ratio = found / model_diameter
+    if accept_range[0] <= ratio <= accept_range[1]:
+        return None
+    return (f"after resizing x{scale:.3g} the objects measured {found / scale:.1f} px, not the estimate: "
+            "native scale used instead; give the diameter if the result is wrong")
 
 
 def _counted(gen: ProgressGenerator, offset: int, extra_total: int, stage: str | None = None):

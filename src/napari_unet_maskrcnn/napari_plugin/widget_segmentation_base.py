@@ -43,8 +43,8 @@ class SegmentationWidget(DockContainer):
         self.diameter = FloatSpinBox(
             label="object diameter (px)", value=0.0, min=0.0, max=10_000.0, step=1.0,
             tooltip="Typical object diameter in the image's pixels; each plane is resized so its "
-                    "objects match the model's training size. 0 = automatic: estimated by a first "
-                    "pass, resized only when it is outside "
+                    "objects match the model's training size. 0 = automatic: estimated from the image, "
+                    "resized only when it is outside "
                     f"{TRAINED_RANGE[0]:g}-{TRAINED_RANGE[1]:g}x the model's diameter.",
         )
         self._options = {"tile": tile, "diameter": self.diameter, **options}
