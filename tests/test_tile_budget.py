@@ -73,3 +73,26 @@ def test_instances_default_tile_is_one_pass_when_the_plane_fits(tmp_path, monkey
     expected = len(core_grid(image.shape, tile, min(64, tile // 4)))
     assert events[-1].total == expected and (expected == 1) == (budget_mb == "4096")
     np.testing.assert_array_equal(default.labels, explicit.labels)
+
+
+def test_balanced_tile_reads_fewer_pixels_with_as_many_tiles():
+    from napari_unet_maskrcnn.core.tiling import balanced_tile, grid
+
+    def pixels(windows):
+        return sum((w.y1 - w.y0) * (w.x1 - w.x0) for w in windows)
+
+    for shape in [(2048, 2048), (3000, 2000), (1500, 1500), (100, 5000)]:
+        tile = balanced_tile(shape, 1472, 64)
+        assert tile <= 1472 and tile % 32 == 0
+        assert len(grid(shape, tile, tile - 64)) == len(grid(shape, 1472, 1472 - 64))
+        assert pixels(grid(shape, tile, tile - 64)) <= pixels(grid(shape, 1472, 1472 - 64))
+    assert balanced_tile((2048, 2048), 1472, 64) == 1056  # two tiles a side overlapping by 64 px, not 896
+    assert balanced_tile((900, 700), 1472, 64) == 900  # a plane that fits is one window
+
+
+def test_unet_default_tile_is_balanced_for_the_plane(tmp_path, monkeypatch):
+    path = make_tiny_model_file(tmp_path / "b.safetensors", "unet")
+    monkeypatch.setenv("NAPARI_UNET_MASKRCNN_TILE_BUDGET_MB", "16")  # 256 px tiles
+    assert auto_tile(None, path, image=np.zeros((300, 300), np.float32)) == 192  # 2 x 2 tiles either way
+    assert auto_tile(None, path, image=np.zeros((3, 300, 300), np.float32), axes="CYX") == 192
+    assert auto_tile(None, path) == 256

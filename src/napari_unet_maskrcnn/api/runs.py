@@ -60,24 +60,37 @@ def network_run(model, device: str, precision: str, client, tta: bool = False):
     return run
 
 
-def auto_tile(tile: int | None, model, blocks: bool = False) -> int:
+def auto_tile(tile: int | None, model, blocks: bool = False, image=None, axes: str | None = None) -> int:
     """The tile side of a run: ``tile`` when given, else the largest that fits the activation budget.
 
     The default (``tile=None``) is sized to the model (:func:`~..core.tiling.activation_bytes_per_pixel`)
     and the budget (:func:`~..core.tiling.tile_budget_bytes`, 1 GiB unless
     ``NAPARI_UNET_MASKRCNN_TILE_BUDGET_MB`` says otherwise; half of it for block runs, ``blocks``),
-    so planes up to that size are segmented in one pass. Only the model file's spec is read.
+    so planes up to that size are segmented in one pass. For a U-Net and a plane larger than
+    that, given ``image`` (and its ``axes``), the tile shrinks to the smallest that needs no more
+    tiles (:func:`~..core.tiling.balanced_tile`), so the last tile of a row is not shifted back
+    over its neighbour. Only the model file's spec is read.
     """
     if tile is not None:
         return int(tile)
     from ..core.model_file import read_spec
     from ..core.registry import resolve_model
-    from ..core.tiling import BLOCK_RUN_BUDGET_SHARE, activation_bytes_per_pixel, tile_budget_bytes, tile_for_budget
+    from ..core.tiling import (BLOCK_RUN_BUDGET_SHARE, activation_bytes_per_pixel, balanced_tile,
+                               tile_budget_bytes, tile_for_budget)
 
     spec = read_spec(resolve_model(model))
     share = BLOCK_RUN_BUDGET_SHARE if blocks else 1.0
-    return tile_for_budget(activation_bytes_per_pixel(spec.arch, spec.config, spec.in_channels),
+    tile = tile_for_budget(activation_bytes_per_pixel(spec.arch, spec.config, spec.in_channels),
                            tile_budget_bytes(share))
+    if spec.arch != "unet" or image is None:
+        return tile  # Mask R-CNN cores already split a plane evenly (core_grid)
+    try:
+        shape = tuple(np.shape(image))
+        axes = guess_axes(shape) if axes is None else validate_axes(axes, shape)
+        plane = (shape[axes.index("Y")], shape[axes.index("X")])
+    except (ValueError, TypeError):
+        return tile  # prepare() reports the bad axes
+    return balanced_tile(plane, tile, context(tile, None, DEFAULT_OVERLAP))
 
 
 def canonical_plane(canonical: np.ndarray, t: int, z: int) -> np.ndarray:

@@ -135,3 +135,23 @@ def tile_for_budget(bytes_per_pixel: float, budget_bytes: float) -> int:
     """
     side = int((budget_bytes / max(bytes_per_pixel, 1.0)) ** 0.5) // TILE_MULTIPLE * TILE_MULTIPLE
     return int(min(max(side, SMALLEST_AUTO_TILE), LARGEST_AUTO_TILE))
+
+
+def balanced_tile(shape: tuple[int, int], tile: int, overlap: int, multiple: int = 32) -> int:
+    """The smallest tile (a multiple of ``multiple``, at most ``tile``) covering ``shape`` with as few
+    :func:`grid` windows as ``tile`` needs.
+
+    ``grid`` shifts a row's last window back so it ends at the plane's edge: a 2048 px side
+    with 1472 px tiles (64 px overlap) reads two windows of 1472 px overlapping by 896 px;
+    1056 px tiles read the same two windows' worth of pixels less 40%, overlapping by 64 px.
+    """
+    smallest = 2 * overlap + multiple
+    best = smallest
+    for length in shape:
+        if length <= tile:
+            best = max(best, length)
+            continue
+        count = -(-(length - overlap) // (tile - overlap))
+        side = -(-(length + (count - 1) * overlap) // count)
+        best = max(best, -(-side // multiple) * multiple)
+    return int(min(best, tile))
