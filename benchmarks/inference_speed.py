@@ -17,7 +17,8 @@ Prints, in one process (numbers are comparable only within one run on one machin
    rounds interleaved, medians of ``--repeats``;
 3. each bundled U-Net on one 1024 x 1024 tile, network only (float32 and bfloat16 autocast):
    MPix/s, its convolutions' GFLOP (counted from the layers' shapes) per second, and that
-   rate as a fraction of the fp32 matmul rate measured in the same interleaved rounds; and end to end
+   rate as a fraction of the fp32 matmul rate measured in the same interleaved rounds (the
+   faster of ``torch.mm`` and a oneDNN 1 x 1 convolution of the same shape class); and end to end
    (``api.segment_semantic`` on the 2048 x 2048 image, default settings, and with the former
    default 512 px tiles) in MPix/s;
 4. unless ``--skip-peak``: the peak resident memory of a fresh process running each bundled
@@ -59,6 +60,27 @@ def matmul_gflops(dtype_name: str = "float32", side: int = MATMUL_SIDE, repeats:
         torch.mm(a, b)
         times.append(time.perf_counter() - start)
     return 2 * side**3 / statistics.median(times) / 1e9
+
+
+def gemm_conv_gflops(dtype_name: str = "float32", repeats: int = 5) -> float:
+    """Median GFLOP/s of a matrix multiply run by oneDNN: a 1 x 1 convolution, 1024 -> 1024
+    channels on 64 x 64 pixels (a 4096 x 1024 by 1024 x 1024 product), channels-last.
+
+    torch.mm goes to MKL, which on AMD CPUs can take a slower code path than oneDNN's
+    convolutions; the U-Nets' rate is compared with the faster of the two.
+    """
+    import torch
+
+    conv = torch.nn.Conv2d(1024, 1024, 1, bias=False).to(memory_format=torch.channels_last)
+    x = torch.randn(1, 1024, 64, 64).contiguous(memory_format=torch.channels_last)
+    times = []
+    with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=dtype_name == "bfloat16"):
+        conv(x)
+        for _ in range(repeats):
+            start = time.perf_counter()
+            conv(x)
+            times.append(time.perf_counter() - start)
+    return 2 * 4096 * 1024 * 1024 / statistics.median(times) / 1e9
 
 
 def stock_network(size: int):
@@ -165,14 +187,14 @@ def unets(repeats: int, fp32_rate: float, bf16_rate: float | None, tile: int = 1
         flops = conv_flops(network, tuple(batch.shape))
         times = {"float32": [], "bfloat16": [], "matmul float32": [], "matmul bfloat16": []}
         for round_ in range(repeats + 1):  # interleaved with the matmul rate: a changing load hits both
-            times["matmul float32"].append(matmul_gflops("float32", repeats=1))
+            times["matmul float32"].append(max(matmul_gflops("float32", repeats=1), gemm_conv_gflops("float32", 1)))
             for label in ("float32", "bfloat16"):
                 start = time.perf_counter()
                 with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=label == "bfloat16"):
                     network(batch)
                 times[label].append(time.perf_counter() - start)
             if bf16_rate:
-                times["matmul bfloat16"].append(matmul_gflops("bfloat16", repeats=1))
+                times["matmul bfloat16"].append(max(matmul_gflops("bfloat16", repeats=1), gemm_conv_gflops("bfloat16", 1)))
         fp32_here = statistics.median(times["matmul float32"][1:])
         bf16_here = statistics.median(times["matmul bfloat16"][1:]) if bf16_rate else None
         for label in ("float32", "bfloat16"):
@@ -231,8 +253,9 @@ def main() -> int:
     print(cpu_description())
     fp32_rate = matmul_gflops("float32")
     bf16_rate = matmul_gflops("bfloat16") if cpu_has_native_bf16() else None
-    print(f"matmul {MATMUL_SIDE}^2, median of 5: float32 {fp32_rate:.1f} GFLOP/s"
-          + (f", bfloat16 {bf16_rate:.1f} GFLOP/s" if bf16_rate else ", no native bfloat16"), flush=True)
+    print(f"matmul {MATMUL_SIDE}^2 (torch.mm), median of 5: float32 {fp32_rate:.1f} GFLOP/s"
+          + (f", bfloat16 {bf16_rate:.1f} GFLOP/s" if bf16_rate else ", no native bfloat16")
+          + f"; oneDNN 1x1-convolution matmul float32 {gemm_conv_gflops('float32'):.1f} GFLOP/s", flush=True)
     if not args.skip_maskrcnn:
         maskrcnn_against_stock(args.sizes, args.repeats)
     if not args.skip_unets:
