@@ -8,13 +8,13 @@ import numpy as np
 from ..core.arrays import as_array
 from ..core.axes import guess_axes, to_canonical, validate_axes
 from ..core.progress import ProgressEvent, ProgressGenerator
+from ..core.settings import INSTANCE_FALLBACKS, TILE_CONTEXT, segment_default
 from ..core.validation import MIN_TILE, check_ambiguous_axes
 
 DEFAULT_TILE = 512
-DEFAULT_OVERLAP = 64
-DEFAULT_MARGIN = 64
-DEFAULT_PRECISION = "auto"
-INSTANCE_DEFAULTS = {"score_threshold": 0.5, "mask_threshold": 0.5, "nms_iou": 0.5, "min_size": 10}
+DEFAULT_OVERLAP = DEFAULT_MARGIN = TILE_CONTEXT  # declared once in core.settings
+DEFAULT_PRECISION = segment_default("precision", "semantic")
+INSTANCE_DEFAULTS = INSTANCE_FALLBACKS
 
 
 

@@ -6,7 +6,8 @@
 value and the range, before the model is loaded. It also applies :mod:`.output_paths` to
 ``out=`` and refuses an in-memory result larger than the free memory.
 
-:func:`check_number` is the building block, also used by the command line.
+:func:`check_number` is the building block; the settings' names and ranges are declared in
+:mod:`.settings` (also the command line's and the widgets').
 """
 
 from __future__ import annotations
@@ -116,24 +117,19 @@ def check_segment_call(task: str, arguments: Mapping[str, Any]):
         raise TypeError(f"model must be a model name or a model file path; got {type(a['model']).__name__}.")
     if a.get("axes") is not None and not isinstance(a["axes"], str):
         raise TypeError(f"axes must be letters such as 'ZYX'; got {a['axes']!r}.")
-    check_number("channel", a.get("channel"), low=0, integer=True)
-    check_number("tile", a["tile"], low=MIN_TILE, high=MAX_TILE, integer=True, none_ok=False, unit="pixels")
-    for name in ("overlap", "margin"):
-        check_number(name, a.get(name), low=0, high=MAX_TILE // 2, integer=True, unit="pixels")
-    for name in ("score_threshold", "mask_threshold", "nms_iou"):
-        check_number(name, a.get(name), low=0, high=1)
-    check_number("min_size", a.get("min_size"), low=0, high=MAX_MIN_SIZE, integer=True, unit="pixels")
-    check_number("z_link_iou", a.get("z_link_iou"), low=0, high=1, none_ok=False)
-    check_number("pixel_size_um", a.get("pixel_size_um"), low=1e-6, high=1e6, unit="µm")
-    check_number("block", a.get("block"), low=MIN_BLOCK, high=MAX_BLOCK, integer=True, none_ok=False,
-                 unit="pixels")
+    from .settings import SEGMENT_SETTINGS  # each setting's type and range, declared once
+
     if a.get("precision") not in PRECISIONS:
         raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}; got {a.get('precision')!r}.")
+    for name in ("tile", "z_link_iou", "block"):
+        if a.get(name) is None:
+            raise TypeError(f"{name} must be a number; got None.")
+    for name, setting in SEGMENT_SETTINGS.items():
+        if name in a and name != "diameter":
+            setting.check(a[name])
     if not isinstance(a.get("device"), str):
         raise TypeError(f"device must be 'auto', 'cpu', 'cuda' or 'mps'; got {a.get('device')!r}.")
-    for name in ("tta", "return_probabilities", "split_instances", "overwrite"):
-        if name in a and not isinstance(a[name], bool):
-            raise TypeError(f"{name} must be True or False; got {a[name]!r}.")
+    check_number("pixel_size_um", a.get("pixel_size_um"), low=1e-6, high=1e6, unit="µm")
     spacing = a.get("spacing")
     if spacing is not None:
         for value in spacing:
