@@ -21,10 +21,14 @@ and the ``convK`` / ``bnK`` pairs of torchvision's ResNet blocks, whose forward 
 
 from __future__ import annotations
 
-import torch
-from torch import nn
-from torchvision.models.resnet import BasicBlock, Bottleneck, ResNet
-from torchvision.ops.misc import FrozenBatchNorm2d
+from .torch_loading import load_torch_beside_opengl
+
+load_torch_beside_opengl()  # before torchvision imports triton (see torch_loading): napari's OpenGL may be loaded
+
+import torch  # noqa: E402
+from torch import nn  # noqa: E402
+from torchvision.models.resnet import BasicBlock, Bottleneck, ResNet  # noqa: E402
+from torchvision.ops.misc import FrozenBatchNorm2d  # noqa: E402
 
 try:  # torchvision's ordered module dict of a backbone body (forward runs its children in order)
     from torchvision.models._utils import IntermediateLayerGetter
