@@ -221,7 +221,7 @@ def test_a_diameter_outside_the_models_range_is_refused(tmp_path, work, capsys):
 def test_u_net_options_with_a_mask_rcnn_are_an_error(tiny_models, work, tmp_path, capsys):
     code, err = run_cli(capsys, "segment", work / "img.png", "--model", tiny_models["maskrcnn"], "--output",
                         tmp_path / "out", "--probabilities", *TILE)
-    assert code == EXIT_USAGE and "--probabilities" in one_line_error(err)
+    assert code == EXIT_USAGE and "--return-probabilities" in one_line_error(err)  # the deprecated spelling still works
 
 
 def test_an_unreachable_scheduler_is_one_line_within_ten_seconds(tiny_models, work, tmp_path):

@@ -100,7 +100,7 @@ def test_diameter_field_and_the_estimate_in_the_layer_metadata(viewer, dock, loa
     # the trained estimator is tested on its own (test_size_estimator.py); here it answers the discs' size
     monkeypatch.setattr(size_estimator, "estimate_diameter", lambda source: size_estimator.SizeEstimate(24.0, 0.1))
     load_model(widget, make_tiny_model_file(tmp_path / "sized.safetensors", "maskrcnn", object_diameter_px=12))
-    assert widget.diameter.value == 0  # automatic
+    assert widget.diameter.value is None  # automatic
 
     run_widget(widget)
 

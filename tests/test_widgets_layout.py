@@ -84,7 +84,7 @@ def test_every_field_of_every_dock_shows_its_name(viewer, qtbot, with_labels_lay
         assert names, name
         assert all(names.values()), (name, names)
     train = field_names(widgets["Train model"])
-    assert {"image", "labels", "task", "start from", "time budget (min)", "max epochs", "validation share",
+    assert {"image", "labels", "task", "start from", "time budget (min)", "max epochs", "validation fraction",
             "crop size (px)", "model name"} <= set(train)
 
 

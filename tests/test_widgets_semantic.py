@@ -16,7 +16,7 @@ def test_classes_and_probabilities_of_the_2d_sample(viewer, dock, load_model, ru
     load_model(widget, tiny_models["unet"])
     assert widget.model.value == "tiny-unet"
     assert widget.channel.native.isHidden()
-    widget.probabilities.value = True
+    widget.return_probabilities.value = True
 
     run_widget(widget)
 

@@ -33,7 +33,7 @@ def trainer(viewer, dock, monkeypatch, tiny_models):
     """The training widget, quick settings, and ``start_from(arch)`` loading a tiny model file."""
     widget = dock(WIDGET)
     widget.epochs.value = 1
-    widget.val_share.value = 0.0
+    widget.val_fraction.value = 0.0
     widget.crop.value = 64
 
     def start_from(arch: str) -> None:
@@ -235,22 +235,22 @@ def test_task_and_label_kind_follow_the_chosen_labels(viewer, trainer):
 
 def test_validation_warnings_say_when_there_is_none_or_it_is_optimistic():
     from napari_unet_maskrcnn.core.training import TrainConfig, TrainingPair
-    from napari_unet_maskrcnn.napari_plugin.train_inputs import validation_warnings
+    from napari_unet_maskrcnn.core.training.run_warnings import validation_warnings
 
     image, labels = discs()
     one = [TrainingPair(image, labels, name="cells")]
-    assert "No validation" in validation_warnings(one, {"cells": "cells + objects"}, TrainConfig(val_fraction=0.2))[0]
-    assert validation_warnings(one, {"cells": "cells + objects"}, TrainConfig(val_fraction=0.0)) == []
+    assert "No validation" in validation_warnings(one, TrainConfig(val_fraction=0.2), {"cells": "cells + objects"})[0]
+    assert validation_warnings(one, TrainConfig(val_fraction=0.0), {"cells": "cells + objects"}) == []
     slices = [TrainingPair(image, labels, name=f"stack z{z}") for z in range(5)]
     sources = {pair.name: "stack + nuclei" for pair in slices}
-    (warning,) = validation_warnings(slices, sources, TrainConfig(val_fraction=0.2))
+    (warning,) = validation_warnings(slices, TrainConfig(val_fraction=0.2), sources)
     assert "same stack" in warning and "stack + nuclei" in warning and "optimistic" in warning
     apart = {pair.name: pair.name for pair in slices}  # five separate images
-    assert validation_warnings(slices, apart, TrainConfig(val_fraction=0.2)) == []
+    assert validation_warnings(slices, TrainConfig(val_fraction=0.2), apart) == []
 
 
 def test_a_collapsed_training_is_flagged():
-    from napari_unet_maskrcnn.napari_plugin.train_inputs import collapse_warning
+    from napari_unet_maskrcnn.core.training.run_warnings import collapse_warning
 
     one_class = {"object_iou": 0.0, "iou_background": 0.9, "iou_object": 0.0, "iou_boundary": 0.0}
     assert "collapsed to one class" in collapse_warning("unet", one_class)

@@ -32,27 +32,37 @@ from ..core.model_file import ModelFileError, ModelSpec, read_spec
 from ..core.progress import Cancelled, ProgressEvent
 from ..core.registry import ModelInfo, list_models, register_model_file, resolve_model
 from .instances import iter_segment_instances, segment_instances
-from .measure import measure_objects
+from .evaluation import Evaluation, evaluate, evaluate_pairs, guess_kind, iter_evaluate
+from .measurement import iter_measure, measure, measure_objects
 from .results import InstanceResult, Measurements, SemanticResult
 from .runs import DEFAULT_TILE, MIN_TILE  # noqa: F401  (the widgets' tile-size field)
 from .semantic import iter_segment_semantic, segment_semantic
+from .training import train
 
 __all__ = [
     "Cancelled",
+    "Evaluation",
     "InstanceResult",
     "Measurements",
     "ModelFileError",
     "ModelInfo",
     "ProgressEvent",
     "SemanticResult",
+    "evaluate",
+    "evaluate_pairs",
     "get_model_spec",
+    "guess_kind",
+    "iter_evaluate",
+    "iter_measure",
     "iter_segment_instances",
     "iter_segment_semantic",
     "list_models",
+    "measure",
     "measure_objects",
     "register_model_file",
     "segment_instances",
     "segment_semantic",
+    "train",
 ]
 
 

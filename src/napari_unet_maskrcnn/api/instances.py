@@ -7,9 +7,9 @@ import os
 import numpy as np
 
 from ..core.axes import from_canonical, output_axes
-from ..core.blockwise import DEFAULT_BLOCK
 from ..core.object_size import fixed_scale
 from ..core.progress import CancelCheck, ProgressCallback, ProgressGenerator, drain
+from ..core.settings import check_tile_setting, segment_default as default
 from ..core.validation import check_segment_call
 from ..core.tiling import core_grid
 from .blocks import instance_blocks, native_object_size
@@ -38,24 +38,24 @@ def iter_segment_instances(
     model: str | os.PathLike,
     *,
     axes: str | None = None,
-    channel: int | None = None,
-    tile: int | None = None,
-    margin: int | None = None,
-    device: str = "auto",
-    score_threshold: float | None = None,
-    mask_threshold: float | None = None,
-    nms_iou: float | None = None,
-    min_size: int | None = None,
-    z_link_iou: float = 0.3,
+    channel: int | None = default("channel", "instances"),
+    tile: int | None = default("tile", "instances"),
+    margin: int | None = default("margin", "instances"),
+    device: str = default("device", "instances"),
+    score_threshold: float | None = default("score_threshold", "instances"),
+    mask_threshold: float | None = default("mask_threshold", "instances"),
+    nms_iou: float | None = default("nms_iou", "instances"),
+    min_size: int | None = default("min_size", "instances"),
+    z_link_iou: float = default("z_link_iou", "instances"),
     spacing: tuple[float, ...] | None = None,
-    precision: str = "fp32",
-    tta: bool = False,
-    diameter: float | None = None,
+    precision: str = default("precision", "instances"),
+    tta: bool = default("tta", "instances"),
+    diameter: float | None = default("diameter", "instances"),
     pixel_size_um: float | None = None,
     out=None,
     client=None,
-    block: int = DEFAULT_BLOCK,
-    overwrite: bool = False,
+    block: int = default("block", "instances"),
+    overwrite: bool = default("overwrite", "instances"),
 ) -> ProgressGenerator[InstanceResult]:
     """One id per object in every 2D plane of ``image`` with a Mask R-CNN model.
 
@@ -96,7 +96,7 @@ def iter_segment_instances(
     from ..core.object_size import instances_to_grid, segment_at_object_size
     from ..core.linking import link_slices
 
-    tile = auto_tile(tile, model, out is not None or client is not None, image, axes)  # None: sized to memory
+    tile = auto_tile(check_tile_setting(tile), model, out is not None or client is not None, image, axes)  # None: sized to memory
     out = check_segment_call("instances", locals())  # every parameter by name, before the model loads
     margin = context(tile, margin, DEFAULT_MARGIN)
     check_tile(tile, margin, "margin")

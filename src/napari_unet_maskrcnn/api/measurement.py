@@ -1,13 +1,27 @@
-"""Per-object measurements and per-region summaries through the API: :func:`measure_objects`."""
+"""Per-object measurements and per-region summaries through the API: :func:`iter_measure` / :func:`measure`
+(``measure_objects`` is the same as ``measure``); used by ``unet-maskrcnn measure`` and the Measure dock."""
 
 from __future__ import annotations
 
 import numpy as np
 
+from ..core.measure import COLOUR_NAMES  # noqa: F401  (names of RGB(A) channels, also the dock's)
+from ..core.progress import CancelCheck, ProgressCallback, ProgressGenerator, drain
 from .results import Measurements
 
 
-def measure_objects(
+def measure(labels, image=None, *, on_progress: ProgressCallback | None = None,
+            should_cancel: CancelCheck | None = None, **options) -> Measurements:
+    """Run :func:`iter_measure` to the end (options as there)."""
+    return drain(iter_measure(labels, image, **options), on_progress, should_cancel)
+
+
+def measure_objects(labels, image=None, **options) -> Measurements:
+    """:func:`measure` (its earlier name)."""
+    return measure(labels, image, **options)
+
+
+def iter_measure(
     labels,
     image=None,
     *,
@@ -16,7 +30,8 @@ def measure_objects(
     spacing: tuple[float, ...] | None = None,
     channel_axis: int | None = None,
     channel_names: list[str] | None = None,
-) -> Measurements:
+    time_lapse: bool = False,
+) -> ProgressGenerator[Measurements]:
     """Measure each object of ``labels`` and summarise the objects per region class.
 
     Args:
@@ -30,13 +45,16 @@ def measure_objects(
         spacing: pixel size per axis of ``labels`` in µm; areas and densities are then in
             µm² and cells per mm² (else pixels).
         channel_axis, channel_names: the channel axis of ``image`` and its channels' names.
+        time_lapse: the first axis of ``labels``, ``regions`` and ``image`` is time: each time
+            point is measured on its own and both tables start with a ``t`` column (``spacing``
+            then leaves the time axis out).
 
-    Returns: :class:`Measurements`.
+    Yields ProgressEvent per time point (one for a single image); returns :class:`Measurements`.
 
     Raises:
         ValueError: ``labels`` or ``regions`` with fractional, negative or NaN values.
     """
-    from ..core.measure import COLOUR_NAMES, measure_objects as measure
+    from ..core.measure import iter_measure_objects
     from ..core.validation import check_label_values
 
     labels = check_label_values(labels, "labels")
@@ -48,5 +66,7 @@ def measure_objects(
             channel_axis = image.ndim - 1
             if channel_names is None and image.shape[-1] in (3, 4):
                 channel_names = list(COLOUR_NAMES[: image.shape[-1]])
-    objects, summary = measure(labels, image, spacing, regions, class_names, channel_axis, channel_names)
+    objects, summary = yield from iter_measure_objects(
+        labels, time_lapse=time_lapse, image=image, spacing=spacing, regions=regions, class_names=class_names,
+        channel_axis=channel_axis, channel_names=channel_names)
     return Measurements(objects, summary)

@@ -7,16 +7,15 @@ import os
 import numpy as np
 
 from ..core.axes import from_canonical, output_axes
-from ..core.blockwise import DEFAULT_BLOCK
 from ..core.object_size import fixed_scale
 from ..core.progress import CancelCheck, ProgressCallback, ProgressGenerator, drain
+from ..core.settings import check_tile_setting, segment_default as default
 from ..core.validation import check_segment_call
 from ..core.tiling import grid
 from .blocks import native_object_size, semantic_blocks
 from .results import SemanticResult, object_size_report
 from .runs import (
     DEFAULT_OVERLAP,
-    DEFAULT_PRECISION,
     auto_tile,
     INSTANCE_DEFAULTS,
     RunProgress,
@@ -33,22 +32,22 @@ def iter_segment_semantic(
     model: str | os.PathLike,
     *,
     axes: str | None = None,
-    channel: int | None = None,
-    tile: int | None = None,
-    overlap: int | None = None,
-    device: str = "auto",
-    return_probabilities: bool = False,
-    split_instances: bool = False,
-    z_link_iou: float = 0.3,
-    min_size: int | None = None,
-    precision: str = DEFAULT_PRECISION,
-    diameter: float | None = None,
+    channel: int | None = default("channel", "semantic"),
+    tile: int | None = default("tile", "semantic"),
+    overlap: int | None = default("overlap", "semantic"),
+    device: str = default("device", "semantic"),
+    return_probabilities: bool = default("return_probabilities", "semantic"),
+    split_instances: bool = default("split_instances", "semantic"),
+    z_link_iou: float = default("z_link_iou", "semantic"),
+    min_size: int | None = default("min_size", "semantic"),
+    precision: str = default("precision", "semantic"),
+    diameter: float | None = default("diameter", "semantic"),
     pixel_size_um: float | None = None,
     out=None,
     client=None,
-    block: int = DEFAULT_BLOCK,
-    tta: bool = False,
-    overwrite: bool = False,
+    block: int = default("block", "semantic"),
+    tta: bool = default("tta", "semantic"),
+    overwrite: bool = default("overwrite", "semantic"),
 ) -> ProgressGenerator[SemanticResult]:
     """Per-pixel classes of every 2D plane of ``image`` with a U-Net model.
 
@@ -99,7 +98,7 @@ def iter_segment_semantic(
     from ..core.object_size import boundary_classes_to_grid, segment_at_object_size, semantic_to_grid
     from ..core.postprocess import instances_from_classes
 
-    tile = auto_tile(tile, model, out is not None or client is not None, image, axes)  # None: sized to memory
+    tile = auto_tile(check_tile_setting(tile), model, out is not None or client is not None, image, axes)  # None: sized to memory
     out = check_segment_call("semantic", locals())  # every parameter by name, before the model loads
     overlap = context(tile, overlap, DEFAULT_OVERLAP)
     check_tile(tile, overlap, "overlap")

@@ -60,14 +60,12 @@ def _load_pairs(pairs):
 
 
 def run_evaluate(args) -> int:
-    from ..core.metrics import matching_dataset, semantic_scores
+    from .. import api
 
     try:
         pairs = paired_files(args.gt, args.pred)
-        if args.semantic:
-            report = _semantic_report(list(_load_pairs(pairs)), args.ignore_label, semantic_scores)
-        else:
-            report = {"images": len(pairs), "thresholds": matching_dataset(_load_pairs(pairs))}
+        report = api.evaluate_pairs(_load_pairs(pairs), kind="classes" if args.semantic else "instances",
+                                    ignore_label=args.ignore_label)
     except ValueError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
@@ -81,21 +79,6 @@ def run_evaluate(args) -> int:
     else:
         _print_instance_table(report)
     return 0
-
-
-def _semantic_report(pairs, ignore_label, semantic_scores) -> dict:
-    import numpy as np
-
-    n_classes = int(max(max(t.max(), p.max()) for t, p in pairs)) + 1
-    truth = np.concatenate([t.ravel() for t, _ in pairs])
-    pred = np.concatenate([p.ravel() for _, p in pairs])
-    scores = semantic_scores(truth, pred, n_classes, ignore_label)
-    rows = [
-        {"class": k, "iou": float(scores["iou"][k]), "dice": float(scores["dice"][k]),
-         "support": int(scores["support"][k])}
-        for k in range(n_classes) if k != ignore_label
-    ]
-    return {"images": len(pairs), "classes": rows}
 
 
 def _print_instance_table(report: dict) -> None:

@@ -22,7 +22,7 @@ import csv
 import sys
 from pathlib import Path
 
-from ..core.blockwise import DEFAULT_BLOCK
+from ..core.settings import SEGMENT_SETTINGS
 
 from .errors import EXIT_CLASH, EXIT_FAILED, EXIT_OK, EXIT_USAGE, describe_os_error
 
@@ -37,45 +37,24 @@ def add_segment_parser(commands) -> None:
     seg.add_argument("--model", required=True, help="model name (see 'models') or .safetensors file")
     seg.add_argument("--output", required=True, type=Path, metavar="DIR", help="output folder")
     seg.add_argument("--axes", help="input axes, e.g. YX, YXC, ZYX, TZYX, CZYX (default: from the file)")
-    seg.add_argument("--channel", type=int, help="channel to segment in multichannel images")
-    seg.add_argument("--device", default="auto", help="auto (default), cpu, cuda, mps")
-    seg.add_argument("--tile", type=int, help="tile edge in pixels (default: the largest whose activations fit 1 GiB, "
-                     "NAPARI_UNET_MASKRCNN_TILE_BUDGET_MB; half of it for zarr output and clusters)")
-    seg.add_argument("--precision", choices=("auto", "fp32", "bf16"),
-                     help="auto: bfloat16 where the CPU/GPU computes it natively (default for U-Net); "
-                          "fp32 (default for Mask R-CNN: bf16 costs it 1-2 points of AP)")
-    seg.add_argument("--score-threshold", type=float,
-                     help="instances: min score (default: the model's, else 0.5)")
-    seg.add_argument("--mask-threshold", type=float, help="instances: mask cut-off (model's, else 0.5)")
-    seg.add_argument("--nms-iou", type=float, help="instances: NMS IoU (model's, else 0.5)")
-    seg.add_argument("--min-size", type=int, help="min object pixels (model's, else 10)")
-    seg.add_argument("--diameter", type=float, metavar="D",
-                     help="object diameter in pixels: each plane is resized so its objects match the "
-                          "model's training size; 0 = off (native scale); default: automatic (estimated "
-                          "by a first pass, rescaled only outside the model's trained range)")
-    seg.add_argument("--z-link-iou", type=float, default=0.3,
-                     help="IoU linking objects across z (instances and --split-instances), 0 = off (0.3)")
-    seg.add_argument("--split-instances", action="store_true",
-                     help="semantic models with a boundary class: write instances split from the "
-                          "classes (seeded watershed) instead of the classes")
-    seg.add_argument("--probabilities", action="store_true",
-                     help="semantic: also write DIR/<stem>_probabilities.tif (float32)")
-    seg.add_argument("--tta", action="store_true",
-                     help="test-time augmentation over each tile's four flips (4x the network "
-                          "time): semantic models average the class probabilities, instance models "
-                          "fuse the detections (objects found in few views are dropped)")
+    settings = SEGMENT_SETTINGS  # flags, defaults, ranges and help declared once (core/settings.py)
+    for name in ("channel", "device", "tile"):
+        settings[name].add_argument(seg)
+    settings["precision"].add_argument(seg, default=None)  # None: the task's default
+    for name in ("score_threshold", "mask_threshold", "nms_iou", "min_size"):
+        settings[name].add_argument(seg)
+    settings["diameter"].add_argument(seg, metavar="D")
+    for name in ("z_link_iou", "split_instances", "return_probabilities", "tta"):
+        settings[name].add_argument(seg)
     seg.add_argument("--output-format", choices=("tiff", "zarr"), default="tiff",
                      help="tiff (default), or zarr: OME-Zarr written block by block (any image size)")
-    seg.add_argument("--block", type=int, default=DEFAULT_BLOCK,
-                     help=f"block side in pixels for zarr output and clusters (default {DEFAULT_BLOCK})")
+    settings["block"].add_argument(seg)
     cluster = seg.add_mutually_exclusive_group()
     cluster.add_argument("--workers", type=int, metavar="N",
                          help="run on a local dask cluster of N worker processes")
     cluster.add_argument("--scheduler", metavar="ADDRESS",
                          help="run on an existing dask.distributed cluster, e.g. tcp://host:8786")
-    seg.add_argument("--overwrite", action="store_true",
-                     help="replace outputs that exist already (zarr: only results of this plugin); "
-                          "without it an existing output stops the run before it starts")
+    settings["overwrite"].add_argument(seg)
     seg.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -123,23 +102,16 @@ def check_options(args: argparse.Namespace, task: str) -> list[str]:
     """
     import os
 
-    from ..core.validation import (
-        MAX_BLOCK, MAX_MIN_SIZE, MAX_TILE, MIN_BLOCK, MIN_TILE, check_diameter_range, check_number,
-    )
+    from ..core.settings import check_settings
+    from ..core.validation import check_diameter_range, check_number
 
-    check_number("--tile", args.tile, low=MIN_TILE, high=MAX_TILE, integer=True, unit="pixels")
-    check_number("--block", args.block, low=MIN_BLOCK, high=MAX_BLOCK, integer=True, unit="pixels")
-    check_number("--channel", args.channel, low=0, integer=True)
-    check_number("--min-size", args.min_size, low=0, high=MAX_MIN_SIZE, integer=True, unit="pixels")
-    check_number("--z-link-iou", args.z_link_iou, low=0, high=1)
+    check_settings(SEGMENT_SETTINGS, vars(args), "--")
     check_diameter_range(args.diameter, args.model, "--diameter")
-    for name in ("score_threshold", "mask_threshold", "nms_iou"):
-        check_number("--" + name.replace("_", "-"), getattr(args, name), low=0, high=1)
     cpus = os.cpu_count() or 1
     check_number("--workers", args.workers, low=1, high=cpus, integer=True,
                  unit=f"worker processes (this machine has {cpus} CPUs)")
-    if args.output_format == "zarr" and (args.probabilities or args.split_instances):
-        raise ValueError("--probabilities and --split-instances are written as TIFF only; "
+    if args.output_format == "zarr" and (args.return_probabilities or args.split_instances):
+        raise ValueError("--return-probabilities and --split-instances are written as TIFF only; "
                          "leave out --output-format zarr.")
     if task == "semantic":
         given = [f"--{n.replace('_', '-')}" for n in ("score_threshold", "mask_threshold", "nms_iou")
@@ -150,7 +122,7 @@ def check_options(args: argparse.Namespace, task: str) -> list[str]:
         if args.min_size is not None and not args.split_instances:
             return ["--min-size is ignored: a U-Net's classes keep every pixel (it applies with --split-instances)."]
         return []
-    given = [flag for flag, on in (("--probabilities", args.probabilities),
+    given = [flag for flag, on in (("--return-probabilities", args.return_probabilities),
                                    ("--split-instances", args.split_instances)) if on]
     if given:
         raise ValueError(f"{', '.join(given)} apply to U-Net models only; '{args.model}' is a Mask R-CNN. "
@@ -175,7 +147,7 @@ def planned_outputs(paths: list[Path], task: str, args: argparse.Namespace) -> l
             outputs.append(PlannedOutput(args.output / f"{path.stem}.tif", what))
         if task == "instances":
             outputs.append(PlannedOutput(args.output / f"{path.stem}.csv", f"the object table of '{path}'"))
-        elif args.probabilities:
+        elif args.return_probabilities:
             outputs.append(PlannedOutput(args.output / f"{path.stem}_probabilities.tif",
                                          f"the probabilities of '{path}'"))
     return outputs
@@ -355,7 +327,7 @@ def _run_api(image, axes: str, task: str, args, advance, client, out):
         common.update(client=client, out=out, block=args.block)
     if task == "semantic":
         result = api.segment_semantic(
-            image.data, args.model, on_progress=advance, return_probabilities=args.probabilities,
+            image.data, args.model, on_progress=advance, return_probabilities=args.return_probabilities,
             split_instances=args.split_instances, min_size=args.min_size, z_link_iou=args.z_link_iou,
             **common,
         )

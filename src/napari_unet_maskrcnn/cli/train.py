@@ -1,12 +1,9 @@
 """``unet-maskrcnn train``: train a U-Net or Mask R-CNN model file from folders of images and labels.
 
-    unet-maskrcnn train --arch {unet,maskrcnn} --images DIR --labels DIR --output MODEL.safetensors
-                  [--base NAME_OR_FILE] [--epochs N] [--minutes N] [--val-fraction F | --val-list FILE]
-                  [--device DEV] [--seed S] [--crop N] [--batch-size N] [--lr F] [--in-channels N]
-                  [--channel N] [--label-kind {instances,classes,painted}] [--class-names NAME ...] [--class-weights W ...]
-                  [--depth N] [--width N] [--backbone NAME] [--fpn-channels N]
-                  [--resume CHECKPOINT] [--checkpoint-dir DIR] [--checkpoint-every N]
-                  [--bf16 | --no-bf16] [--no-augment] [--quiet]
+Usage: ``unet-maskrcnn train --help`` (generated from the parser; the settings' flags, defaults and
+ranges are declared in :mod:`..core.settings`, shared with ``api.train`` and the Train dock; ``--width``,
+``--bf16`` / ``--no-bf16`` and ``--no-augment`` are deprecated spellings of ``--base-width``,
+``--precision`` and ``--augment none``). Training runs through ``api.train``.
 
 Images and label images are matched by file stem. One line per epoch goes to stdout. The
 model file is written atomically at the end; on Ctrl-C the best model so far is written
@@ -24,76 +21,60 @@ import time
 from pathlib import Path
 
 from ..core.model_file import MODEL_SUFFIX
+from ..core.settings import DEFAULT_EPOCHS, TRAIN_SETTINGS  # noqa: F401  (DEFAULT_EPOCHS: the usage text)
 
 from .errors import EXIT_CLASH, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
-DEFAULT_EPOCHS = 50
 
 
 def add_train_parser(commands) -> None:
-    """Register the ``train`` subcommand on an ``argparse`` subparsers object."""
+    """Register the ``train`` subcommand on an ``argparse`` subparsers object.
+
+    The settings' flags, defaults, ranges and help come from :data:`~..core.settings.TRAIN_SETTINGS`
+    (as ``api.train``'s defaults and the Train dock's fields).
+    """
+    settings = TRAIN_SETTINGS
     parser = commands.add_parser(
         "train", help="train a U-Net or Mask R-CNN model from images and label images",
         description="Train a model file from folders of images and label images matched by file stem.",
     )
-    parser.add_argument("--arch", required=True, choices=("unet", "maskrcnn"),
-                        help="unet: per-pixel classes; maskrcnn: instances")
+    settings["arch"].add_argument(parser, required=True, default=None)
     parser.add_argument("--images", required=True, type=Path, metavar="DIR",
                         help="training images (TIFF, PNG, JPEG; grey, RGB, RGBA, 8/16 bit)")
     parser.add_argument("--labels", required=True, type=Path, metavar="DIR",
                         help="label images with the same stems (0 = background / unlabelled)")
     parser.add_argument("--output", required=True, type=Path, metavar="MODEL_FILE",
                         help=f"model file to write ({MODEL_SUFFIX})")
-    parser.add_argument("--base", metavar="NAME_OR_FILE", help="start from this model's weights (fine-tuning)")
-    parser.add_argument("--epochs", type=int,
-                        help=f"epochs to train (default {DEFAULT_EPOCHS} unless --minutes is given)")
-    parser.add_argument("--minutes", type=float,
-                        help="time budget; with --epochs, training stops at whichever comes first")
+    settings["base"].add_argument(parser, metavar="NAME_OR_FILE")
+    settings["epochs"].add_argument(parser)
+    settings["minutes"].add_argument(parser)
     held_out = parser.add_mutually_exclusive_group()
-    held_out.add_argument("--val-fraction", type=float, default=0.2,
-                          help="part of the images held out for validation, drawn with --seed (0.2)")
+    settings["val_fraction"].add_argument(held_out)
     held_out.add_argument("--val-list", type=Path, metavar="FILE",
                           help="file listing the validation image stems, one per line (never trained on)")
-    parser.add_argument("--device", default="auto", help="auto (default), cpu, cuda, mps")
-    parser.add_argument("--seed", type=int, default=0, help="random seed (0)")
-    parser.add_argument("--crop", type=int, default=256, help="training crop side in pixels (256)")
-    parser.add_argument("--batch-size", type=int, help="crops per step (unet 8, maskrcnn 4)")
-    parser.add_argument("--lr", type=float, help="peak learning rate (unet 1e-3, maskrcnn 3e-4)")
-    parser.add_argument("--in-channels", type=int, help="network input channels (default: from the images)")
-    parser.add_argument("--channel", type=int, help="train on this channel of multichannel images")
-    parser.add_argument("--label-kind", choices=("instances", "classes", "painted"), default="instances",
-                        help="unet: labels are object ids (default; learns background/object/boundary), "
-                             "class maps 1..K with 0 = unlabelled (ignored; outputs 0..K-1), or 'painted' "
-                             "class maps whose values are the outputs (1..K; output 0 'unlabelled' unused)")
+    for name in ("device", "seed", "crop", "batch_size", "lr", "in_channels", "channel", "label_kind"):
+        settings[name].add_argument(parser)
     parser.add_argument("--class-names", nargs="+", metavar="NAME",
                         help="unet classes: one name per class; unet instances / maskrcnn: the object name")
     parser.add_argument("--class-weights", nargs="+", type=float, metavar="W",
                         help="unet: loss weight per class (default: 1 1 5 for instances, equal for classes)")
-    parser.add_argument("--depth", type=int, default=4, help="unet: downsampling steps (4)")
-    parser.add_argument("--width", type=int, default=32, help="unet: channels of the first level (32)")
-    parser.add_argument("--backbone", default="resnet18", choices=("resnet18", "resnet34", "resnet50"),
-                        help="maskrcnn: backbone (resnet18)")
-    parser.add_argument("--fpn-channels", type=int, default=256, help="maskrcnn: feature pyramid width (256)")
-    parser.add_argument("--mask-head-channels", type=int,
-                        help="maskrcnn: mask head width (256); 128 halves the step time on CPU")
-    parser.add_argument("--box-head-size", type=int, help="maskrcnn: box head width (1024)")
-    parser.add_argument("--box-batch-size", type=int,
-                        help="maskrcnn: sampled proposals per image for the heads (512)")
+    for name in ("depth", "base_width", "backbone", "fpn_channels", "mask_head_channels", "box_head_size",
+                 "box_batch_size"):
+        settings[name].add_argument(parser)
     parser.add_argument("--resume", type=Path, metavar="CHECKPOINT", help="continue from a last.pt checkpoint")
     parser.add_argument("--checkpoint-dir", type=Path, metavar="DIR",
                         help="folder for last.pt and best.safetensors (default: OUTPUT's name + '.checkpoints')")
-    parser.add_argument("--checkpoint-every", type=int, default=1, help="epochs between checkpoints (1)")
-    parser.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=None,
-                        help="mixed precision: bf16 on CPUs that have it, AMP on CUDA (default: where supported)")
-    parser.add_argument("--augment", default="standard",
-                        choices=("standard", "strong", "histology", "robust", "none"),
-                        help="augmentation recipe: standard (flips, scale 0.75-1.33, intensity), strong (any "
-                             "rotation, H&E stain and colour jitter, inverted contrast, dim objects, scale 0.5-2), "
-                             "histology (any rotation, stain jitter), robust (scale 0.7-1.4 per axis, stain jitter "
-                             "on colour images, grey images inverted, defocus blur, dimming), none")
+    settings["checkpoint_every"].add_argument(parser)
+    settings["precision"].add_argument(parser)
+    parser.add_argument("--bf16", dest="precision", action="store_const", const="bf16",
+                        help="deprecated spelling of --precision bf16")
+    parser.add_argument("--no-bf16", dest="precision", action="store_const", const="fp32",
+                        help="deprecated spelling of --precision fp32")
+    settings["augment"].add_argument(parser)
+    parser.add_argument("--no-augment", dest="augment", action="store_const", const="none",
+                        help="deprecated spelling of --augment none")
     parser.add_argument("--balance-groups", nargs="*", type=float, metavar="W",
                         help="group-balanced epochs by imaging modality (fluorescence, stained, brightfield): "
                              "equal shares, or one weight per group in that order")
-    parser.add_argument("--no-augment", action="store_true", help="train on plain crops (same as --augment none)")
     parser.add_argument("--overwrite", action="store_true",
                         help="replace an existing model file and checkpoints of an earlier run")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -101,9 +82,9 @@ def add_train_parser(commands) -> None:
 
 def run_train(args: argparse.Namespace) -> int:
     """Run ``unet-maskrcnn train``; returns the exit status."""
+    from .. import api
     from ..core.io import ImageReadError
-    from ..core.model_file import ModelFileError
-    from ..core.training import load_pairs, read_name_list
+    from ..api.training import load_pairs, read_name_list
 
     if args.output.suffix != MODEL_SUFFIX or args.output.is_dir():
         return _usage(f"--output must be a {MODEL_SUFFIX} file name, got '{args.output}'.")
@@ -123,21 +104,20 @@ def run_train(args: argparse.Namespace) -> int:
     try:
         pairs = load_pairs(args.images, args.labels)
         val_names = read_name_list(args.val_list) if args.val_list else None
-        config = _config(args, val_names)
     except (ValueError, OSError, ImageReadError) as err:
         return _usage(str(err))
     print(f"{len(pairs)} image pairs from '{args.images}' and '{args.labels}'.", file=sys.stderr)
     reporter = _Reporter(args.quiet)
     started = time.time()
     try:
-        result = _train(args, pairs, config, reporter)
+        result = _train(args, pairs, val_names, reporter)
     except KeyboardInterrupt:
         reporter.close()
         written = args.output.is_file() and args.output.stat().st_mtime >= started
         print("\nInterrupted: " + (f"the best model so far was written to '{args.output}'." if written
                                    else "training had not started; nothing was written."), file=sys.stderr)
         return EXIT_INTERRUPTED
-    except (ValueError, ModelFileError) as err:
+    except (ValueError, TypeError, api.ModelFileError) as err:
         reporter.close()
         print(f"error: {err}", file=sys.stderr)
         return EXIT_FAILED
@@ -153,20 +133,10 @@ def run_train(args: argparse.Namespace) -> int:
 
 def _check_options(args) -> None:
     """Numbers by name and range, before any image is read (ValueError / TypeError)."""
+    from ..core.settings import check_settings
     from ..core.validation import check_number
 
-    check_number("--epochs", args.epochs, low=1, integer=True)
-    check_number("--minutes", args.minutes, low=0.01)
-    check_number("--val-fraction", args.val_fraction, low=0, high=0.9)
-    check_number("--crop", args.crop, low=16, high=8192, integer=True, unit="pixels")
-    check_number("--batch-size", args.batch_size, low=1, high=1024, integer=True)
-    check_number("--lr", args.lr, low=1e-9, high=1.0)
-    check_number("--in-channels", args.in_channels, low=1, high=64, integer=True)
-    check_number("--channel", args.channel, low=0, integer=True)
-    check_number("--depth", args.depth, low=1, high=8, integer=True)
-    check_number("--width", args.width, low=1, high=1024, integer=True)
-    check_number("--fpn-channels", args.fpn_channels, low=1, high=4096, integer=True)
-    check_number("--checkpoint-every", args.checkpoint_every, low=1, integer=True)
+    check_settings(TRAIN_SETTINGS, vars(args), "--")
     for weight in args.class_weights or []:
         check_number("--class-weights", weight, low=0, high=1e6)
 
@@ -174,53 +144,29 @@ def _check_options(args) -> None:
 def _planned_outputs(args) -> list:
     """The model file, and the checkpoint files unless ``--resume`` continues that folder's run."""
     from ..core.output_paths import PlannedOutput
-    from ..core.training.checkpoint import BEST_FILE, CHECKPOINT_FILE
+    from ..api.training import CHECKPOINT_FILES
 
     outputs = [PlannedOutput(args.output, "the model file (--output)")]
     folder = args.checkpoint_dir or args.output.with_name(args.output.stem + ".checkpoints")
     resumed = args.resume.parent if args.resume and not args.resume.is_dir() else args.resume
     if resumed is None or Path(resumed).resolve() != Path(folder).resolve():
-        outputs += [PlannedOutput(folder / name, f"a checkpoint ('{name}')") for name in (CHECKPOINT_FILE, BEST_FILE)]
+        outputs += [PlannedOutput(folder / name, f"a checkpoint ('{name}')") for name in CHECKPOINT_FILES]
     return outputs
 
 
-def _train(args, pairs, config, reporter):
-    from ..core.training import train_maskrcnn, train_unet
+def _train(args, pairs, val_names, reporter):
+    from .. import api
 
     provenance = {
         "data": {"images_dir": str(args.images.resolve()), "labels_dir": str(args.labels.resolve())},
         "command_line": command_line(args),
     }
-    common = dict(output=args.output, config=config, in_channels=args.in_channels, channel=args.channel,
-                  provenance=provenance, on_progress=reporter)
-    if args.arch == "unet":
-        return train_unet(pairs, label_kind=args.label_kind, class_names=args.class_names,
-                          depth=args.depth, base_width=args.width, **common)
-    if args.class_names is not None and len(args.class_names) != 1:
-        raise ValueError("Mask R-CNN models here have one object class: give one --class-names.")
-    builder_options = {
-        key: value for key, value in (
-            ("mask_head_channels", args.mask_head_channels), ("box_head_size", args.box_head_size),
-            ("box_batch_size_per_image", args.box_batch_size),
-        ) if value is not None
-    }
-    return train_maskrcnn(pairs, class_name=(args.class_names or ["object"])[0], backbone=args.backbone,
-                          fpn_channels=args.fpn_channels, builder_options=builder_options, **common)
-
-
-def _config(args, val_names):
-    from ..core.training import TrainConfig
-    from ..core.training.augment import AUGMENT_PRESETS
-
-    epochs = args.epochs if args.epochs is not None or args.minutes is not None else DEFAULT_EPOCHS
     checkpoint_dir = args.checkpoint_dir or args.output.with_name(args.output.stem + ".checkpoints")
-    return TrainConfig(
-        epochs=epochs, minutes=args.minutes, crop=args.crop, batch_size=args.batch_size, lr=args.lr,
-        val_fraction=args.val_fraction, val_names=val_names, seed=args.seed, device=args.device,
-        amp=args.bf16, augment=AUGMENT_PRESETS["none" if args.no_augment else args.augment],
-        checkpoint_dir=str(checkpoint_dir), checkpoint_every=args.checkpoint_every,
-        resume=str(args.resume) if args.resume else None, base=args.base, class_weights=args.class_weights,
-        balance_groups=args.balance_groups,
+    settings = {name: getattr(args, name) for name in TRAIN_SETTINGS if hasattr(args, name)}
+    return api.train(
+        pairs, args.output, **settings, class_names=args.class_names, class_weights=args.class_weights,
+        val_names=val_names, checkpoint_dir=checkpoint_dir, resume=args.resume, balance_groups=args.balance_groups,
+        provenance=provenance, on_progress=reporter, overwrite=True,  # --overwrite was checked with the checkpoints
     )
 
 
@@ -228,7 +174,7 @@ def command_line(args: argparse.Namespace) -> str:
     """The ``train`` command with every option spelled out (defaults included), for provenance."""
     words = ["unet-maskrcnn", "train"]
     for key, value in vars(args).items():
-        if key in ("command", "quiet") or value is None or (value is False and key != "bf16"):
+        if key in ("command", "quiet") or value is None or value is False:
             continue
         flag = "--" + key.replace("_", "-")
         if isinstance(value, bool):
@@ -251,6 +197,9 @@ class _Reporter:
         if event.stage == "note":
             self._clear()
             print(event.message, file=sys.stderr)
+        elif event.stage == "warning":  # core.training.run_warnings, as the dock shows them
+            self._clear()
+            print(f"warning: {event.message}", file=sys.stderr)
         elif event.stage == "step" and not self.quiet:
             self._advance(event)
         elif event.stage == "epoch":

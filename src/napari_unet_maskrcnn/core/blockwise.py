@@ -29,12 +29,13 @@ from functools import partial
 import numpy as np
 
 from .executor import run_tasks
+from .settings import BLOCK
 from .instances import _Candidate, _claim, _owned_candidates
 from .linking import greedy_matches, link_ids
 from .progress import ProgressEvent, ProgressGenerator
 from .tiling import Window, core_bounds, core_grid
 
-DEFAULT_BLOCK = 4096
+DEFAULT_BLOCK = BLOCK  # declared in core.settings
 """Block side in pixels: 270 MB of blending sums (3 classes) per U-Net block, 1.2x tile work."""
 
 

@@ -135,7 +135,7 @@ def fixed_scale(
         if not model_diameter:
             raise ValueError(
                 "This model file does not record the object diameter it was trained on, so a "
-                "diameter cannot be matched to it: leave diameter automatic (0 or empty), or "
+                "diameter cannot be matched to it: leave diameter automatic (None / empty), or "
                 "retrain / fine-tune the model with this version."
             )
         return "given", _clipped(model_diameter / diameter)

@@ -123,6 +123,8 @@ class Setting:
 
     def cli_help(self) -> str:
         text = self.help
+        if self.default is not None and self.kind is not bool and "default" not in text:
+            text += f" (default {self.default})"
         if self.aliases:
             text += f" ({', '.join(self.aliases)}: deprecated spelling)"
         return text.replace("%", "%%")
@@ -164,8 +166,9 @@ SEGMENT_SETTINGS: dict[str, Setting] = {s.name: s for s in (
               "(instances and split_instances; 0 = no linking)", label="z-linking IoU", default=0.3),
     Setting("diameter", float, None,
             "object diameter in pixels: each plane is resized so its objects match the model's training size. "
-            "Empty = automatic (estimated from the image, resized only outside the model's trained range); "
-            "0 = off (native scale)", label="object diameter (px)", low=0.0, high=1e6, unit="pixels", step=1.0),
+            "Not given (None, an empty field) = automatic: estimated from the image, resized only outside the "
+            "model's trained range; "
+            "0 = off (native scale)", label="object diameter (px)", low=0.0, unit="pixels", step=1.0),
     Setting("return_probabilities", bool, False,
             "semantic: also return each class's probability (float32, 0-1); the command line writes "
             "DIR/<stem>_probabilities.tif", aliases=("--probabilities",)),
@@ -195,6 +198,11 @@ TASK_DEFAULTS = {"semantic": {"precision": "auto"}, "instances": {"precision": "
 INSTANCE_FALLBACKS = {name: SEGMENT_SETTINGS[name].fallback
                       for name in ("score_threshold", "mask_threshold", "nms_iou", "min_size")}
 """Mask R-CNN settings a model file may set (``ModelSpec.defaults``), and their values when it does not."""
+
+
+def check_tile_setting(tile):
+    """``tile`` checked by name and range (None stays None: sized to memory)."""
+    return SEGMENT_SETTINGS["tile"].check(tile)
 
 
 def segment_default(name: str, task: str) -> Any:

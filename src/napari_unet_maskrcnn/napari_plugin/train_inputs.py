@@ -3,9 +3,9 @@
 napari-specific reading lives here: which slice a pair means, a Shapes layer's shapes as
 polygons in the image's pixel coordinates, class names from a labels layer's ``features``,
 and where the model file goes. :func:`run_training` is the worker's job: it builds the
-pairs with :func:`~.core.training.regions.plane_pairs`, trains with the core and writes the
-model file (atomically, by :func:`~.core.model_file.save_model`) unless the run was
-stopped before its first step.
+pairs with ``api.training.plane_pairs`` and trains with ``api.train`` (as the command line does:
+same settings, same from-scratch size, same warnings), which writes the model file atomically
+unless the run was stopped before its first step.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import re
 from collections import Counter
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -22,14 +22,9 @@ import numpy as np
 from .layer_inputs import layer_axes
 from ..core.model_file import MODEL_SUFFIX
 from ..core.registry import BUNDLED, user_model_dir
-from ..core.training import TrainConfig
-from ..core.training.regions import Plane, Polygon
 
-UNET_SCRATCH = {"depth": 4, "base_width": 16}
-"""U-Net size trained from scratch (that of the bundled U-Nets: quick on a CPU)."""
-MASKRCNN_SCRATCH = {"backbone": "resnet18", "fpn_channels": 128,
-                    "builder_options": {"mask_head_channels": 128, "box_batch_size_per_image": 256}}
-"""Mask R-CNN size trained from scratch (that of the bundled Mask R-CNNs)."""
+Plane = tuple  # (t, z) of a slice, as core.training.regions.Plane
+Polygon = tuple  # (plane or None, (N, 2) vertices), as core.training.regions.Polygon
 ELLIPSE_VERTICES = 32
 
 
@@ -97,7 +92,7 @@ class TrainRequest:
         region: ``"objects"``, ``"polygons"`` or ``"image"`` (see :mod:`.core.training.regions`).
         margin: pixels around labelled objects counted as annotated (``"objects"``).
         snapshots: the pairs.
-        config: the recipe (time budget, epochs, validation share, crop, device, base model).
+        settings: ``api.train``'s keywords (time budget, epochs, validation fraction, crop, device, base model).
         output: the model file to write.
         class_names: painted value -> class name typed in the widget (win over the layers' features).
         channel: ``(channel, in_channels)``: the one channel of multichannel images to learn
@@ -109,17 +104,16 @@ class TrainRequest:
     region: str
     margin: int
     snapshots: list[PairSnapshot]
-    config: TrainConfig
+    settings: dict[str, Any]
     output: Path
     class_names: dict[int, str] = field(default_factory=dict)
     channel: tuple[int | None, int | None] = (None, None)
 
     @classmethod
-    def build(cls, *, base: str | None, minutes: float, epochs: int | None, val_share: float, crop: int,
+    def build(cls, *, base: str | None, minutes: float, epochs: int | None, val_fraction: float, crop: int,
               device: str, **fields) -> TrainRequest:
-        config = TrainConfig(epochs=epochs, minutes=minutes, crop=crop, val_fraction=val_share, device=device,
-                             base=base)
-        return cls(config=config, **fields)
+        settings = dict(base=base, minutes=minutes, epochs=epochs, val_fraction=val_fraction, crop=crop, device=device)
+        return cls(settings=settings, **fields)
 
 
 def current_plane(layer, axes: str, viewer) -> Plane:
@@ -221,65 +215,21 @@ def free_model_name(name: str) -> str:
 
 def score_name(request: TrainRequest) -> str:
     """The validation metric that picks the best epoch of ``request``'s run."""
-    from ..core.training.tasks import InstanceTask, SemanticTask
+    from ..api.training import score_name as name
 
-    return InstanceTask.score_name if request.arch == "maskrcnn" else SemanticTask(request.label_kind).score_name
-
-
-def validation_warnings(pairs: list, sources: dict[str, str], config: TrainConfig) -> list[str]:
-    """What the user must know about the validation of a run on ``pairs`` (TrainingPair list).
-
-    No validation at all (too few pairs for the share), and validation slices taken from a
-    stack whose other slices train (neighbouring slices look alike: the score is optimistic).
-    ``sources`` maps each pair's name to the layer pair it came from.
-    """
-    from ..core.training import split_pairs
-
-    if config.val_fraction <= 0 and not config.val_names:
-        return []
-    train, val = split_pairs(pairs, val_fraction=config.val_fraction, val_names=config.val_names,
-                             seed=config.seed)
-    if not val:
-        return [f"No validation: {len(pairs)} training image(s) with a validation share of "
-                f"{config.val_fraction:g} leave none to hold out, so the last epoch is kept, unscored. "
-                "Add more pairs (or all annotated slices of a stack) to validate."]
-    shared = sorted({sources[pair.name] for pair in val} & {sources[pair.name] for pair in train})
-    if shared:
-        return [f"Validation slices come from the same stack as training slices ({', '.join(shared)}): "
-                "neighbouring slices look alike, so the validation score is optimistic."]
-    return []
-
-
-def collapse_warning(arch: str, metrics: dict) -> str | None:
-    """A warning when the kept model's validation says it learned nothing useful, else None.
-
-    U-Net: at most one class scores an IoU above 0 (it predicts one class everywhere);
-    Mask R-CNN: no validation object found (recall 0 at IoU 0.5).
-    """
-    if arch == "unet":
-        ious = {key[4:]: value for key, value in metrics.items() if key.startswith("iou_") and value is not None}
-        if len(ious) >= 2 and sum(value > 0 for value in ious.values()) <= 1:
-            return ("Training collapsed to one class: on the validation images the model predicts "
-                    f"({', '.join(f'{name} IoU {value:.2f}' for name, value in ious.items())}). Train "
-                    "longer, label more of the rarer classes, or check that the labels match the image.")
-    elif metrics.get("recall50") == 0:
-        return ("The model finds no object in the validation images (recall 0). Train longer, "
-                "or check that the labels match the image.")
-    return None
+    return name(request.arch, request.label_kind)
 
 
 def run_training(request: TrainRequest, on_progress, should_stop):
-    """The worker's job: pairs, training, model file; returns the core's ``TrainResult``.
+    """The worker's job: pairs, then ``api.train`` (model file included); returns the core's ``TrainResult``.
 
-    ``on_progress`` gets every ``TrainEvent``; ``should_stop()`` ends the run at its next step,
-    keeping the best weights so far. ``result.path`` is None when it ended the run before the
-    first step (no file is written). Raises the core's ValueError (bad pairs or labels, an
-    unreadable start model) with a message saying the fix.
+    ``on_progress`` gets every ``TrainEvent`` (warnings included); ``should_stop()`` ends the run at its
+    next step, keeping the best weights so far. ``result.path`` is None when it ended the run before the
+    first step (no file is written). Raises ValueError (bad pairs or labels, an unreadable start model)
+    with a message saying the fix.
     """
-    from ..core.model_file import read_spec, save_model
-    from ..core.registry import resolve_model
-    from ..core.training import TrainEvent, train_maskrcnn, train_unet
-    from ..core.training.regions import plane_pairs
+    from .. import api
+    from ..api.training import plane_pairs
 
     pairs, names, sources = {}, {}, {}
     for snap in request.snapshots:
@@ -291,29 +241,22 @@ def run_training(request: TrainRequest, on_progress, should_stop):
         names = {**snap.class_names, **names}
     names.update(request.class_names)
     pairs = list(pairs.values())
-    for message in validation_warnings(pairs, sources, request.config):
-        on_progress(TrainEvent("warning", 0, 0, 0, request.config.epochs, 0.0, message=message))
-    base_names = read_spec(resolve_model(request.config.base)).class_names if request.config.base else None
-    channel, in_channels = request.channel
-    common = dict(config=request.config, on_progress=on_progress, should_stop=should_stop,
-                  channel=channel, in_channels=in_channels,
-                  provenance={"data": {"source": "napari layers", "pairs": [pair.name for pair in pairs]}})
+    base = request.settings.get("base")
+    base_names = api.get_model_spec(base).class_names if base else None
     if request.arch == "unet":
         if request.label_kind in ("classes", "painted"):
             count = max(int(pair.labels.max()) for pair in pairs)
             class_names = [names.get(value, f"class {value}") for value in range(1, count + 1)]
         else:
             class_names = base_names if base_names and len(base_names) == 3 else None
-        result = train_unet(pairs, label_kind=request.label_kind, class_names=class_names, **UNET_SCRATCH,
-                            **common)
     else:
         counted = Counter(names.values()).most_common(1)
-        class_name = base_names[0] if base_names else counted[0][0] if counted else "object"
-        result = train_maskrcnn(pairs, class_name=class_name, **MASKRCNN_SCRATCH, **common)
-    warning = collapse_warning(request.arch, result.best_metrics)
-    if warning:
-        on_progress(TrainEvent("warning", result.history[-1].epoch if result.history else 0, result.steps, 0,
-                               request.config.epochs, result.elapsed_s, message=warning))
-    if result.steps == 0:
-        return result
-    return replace(result, path=save_model(request.output, result.network, result.spec))
+        class_names = [base_names[0] if base_names else counted[0][0] if counted else "object"]
+    channel, in_channels = request.channel
+    return api.train(
+        pairs, request.output, arch=request.arch, label_kind=request.label_kind, class_names=class_names,
+        channel=channel, in_channels=in_channels, sources=sources, on_progress=on_progress, should_stop=should_stop,
+        provenance={"data": {"source": "napari layers", "pairs": [pair.name for pair in pairs]}},
+        overwrite=True,  # model_output_path refused a taken name; a chosen file was confirmed in the save dialog
+        **request.settings,
+    )

@@ -1,7 +1,7 @@
 """Dock widget "Evaluate segmentation": a prediction scored against ground truth, with review layers.
 
 Objects (instance labels): AP, precision, recall, F1, panoptic quality and TP / FP / FN at
-IoU 0.50..0.90 and their mean (StarDist's matching, :mod:`.core.evaluation`), plus three
+IoU 0.50..0.90 and their mean (StarDist's matching, ``api.iter_evaluate``), plus three
 Labels layers at the review IoU, each in one fixed colour: "<prediction> matched" (green),
 "<prediction> false positives" (magenta) and "<ground truth> missed" (yellow). Class maps:
 per-class IoU and Dice. Runs in a worker (:mod:`.background_run`), plane by plane or volume by
@@ -15,7 +15,7 @@ from magicgui.widgets import CheckBox, ComboBox, FloatSpinBox
 from napari.layers import Labels
 from napari.utils.colormaps import DirectLabelColormap
 
-from ..core.evaluation import guess_label_kind, iter_evaluate_classes, iter_evaluate_instances, score_table
+from .. import api
 from .background_run import BackgroundRun, Job
 from .dock import DockContainer
 from .layer_inputs import InputImage, input_image, layer_axes
@@ -33,7 +33,7 @@ class EvaluateWidget(DockContainer):
     (ids linked across z); without, plane by plane with counts summed. Time points are
     always matched separately, their counts summed. Class maps (checked automatically
     when both layers hold classes, by the U-Net widget's mark or by their content, see
-    :func:`~..core.evaluation.guess_label_kind`) give per-class IoU and Dice instead.
+    :func:`~..api.guess_kind`) give per-class IoU and Dice instead.
     """
 
     def __init__(self, napari_viewer):
@@ -77,12 +77,13 @@ class EvaluateWidget(DockContainer):
         if self.class_maps.value:
             names = class_names_of(self.prediction.value) or class_names_of(self.ground_truth.value)
             ignore = 0 if self.ignore_zero.value else None
-            work = iter_evaluate_classes(truth.data, prediction.data, names, ignore_label=ignore)
-            return Job(work, self._show_classes, title, what="Evaluation")
+            work = api.iter_evaluate(truth.data, prediction.data, kind="classes", class_names=names,
+                                     ignore_label=ignore)
+            return Job(work, lambda result: self._show_classes(result.table), title, what="Evaluation")
         review_iou = self.review_iou.value
-        work = iter_evaluate_instances(truth.data, prediction.data, axes=prediction.output_axes,
-                                       objects_3d=self.objects_3d.value, review_iou=review_iou)
-        return Job(work, lambda result: self._show_instances(prediction, truth, review_iou, *result),
+        work = api.iter_evaluate(truth.data, prediction.data, kind="instances", axes=prediction.output_axes,
+                                 objects_3d=self.objects_3d.value, review_iou=review_iou)
+        return Job(work, lambda result: self._show_instances(prediction, truth, review_iou, result),
                    title, what="Evaluation")
 
     def _sources(self) -> tuple[InputImage, InputImage]:
@@ -105,13 +106,14 @@ class EvaluateWidget(DockContainer):
         self.scores.clear()
 
     def _show_instances(self, prediction: InputImage, truth: InputImage, review_iou: float,
-                        evaluation: dict, review: tuple) -> str:
+                        result: api.Evaluation) -> str:
         """Scores into the table, review layers into the viewer (main thread); returns the status line."""
-        for data, source, kind in zip(review, (prediction, prediction, truth),
+        evaluation = result.scores
+        for data, source, kind in zip(result.review, (prediction, prediction, truth),
                                       ("matched", "false positives", "missed")):
             colormap = DirectLabelColormap(color_dict={None: REVIEW_COLOURS[kind], 0: "transparent"})
             show_output(self._viewer, "labels", data, source, kind, colormap=colormap)
-        self.scores.show_frame(pd.DataFrame(score_table(evaluation)))
+        self.scores.show_frame(pd.DataFrame(result.table))
         first = evaluation["thresholds"][0]
         units = f"{evaluation['units']} {evaluation['unit']}{'s' if evaluation['units'] > 1 else ''}"
         return (f"{units}: AP {first['accuracy']:.3f} at IoU {first['thresh']:.2f}. "
@@ -151,7 +153,7 @@ def _label_kind(layer) -> str | None:
     if isinstance(mark, dict) and mark.get("output") in ("classes", "instances", "U-Net instances"):
         return "classes" if mark["output"] == "classes" else "instances"
     data = layer.data[0] if layer.multiscale else layer.data
-    return guess_label_kind(data)
+    return api.guess_kind(data)
 
 
 def _axes(layer: Labels, viewer) -> str:

@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import pandas as pd
-from magicgui.widgets import CheckBox, FloatSpinBox, SpinBox
 
 from .. import api
+from ..core.settings import SEGMENT_SETTINGS
 from .layer_inputs import InputImage
 from .layer_outputs import output_name, show_output
+from .settings_widgets import setting_field
 from .widget_segmentation_base import SegmentationWidget
-
-
-def _fraction(label: str, value: float, tooltip: str) -> FloatSpinBox:
-    return FloatSpinBox(label=label, value=value, min=0.0, max=1.0, step=0.05, tooltip=tooltip)
 
 
 class InstanceSegmentationWidget(SegmentationWidget):
@@ -26,30 +23,10 @@ class InstanceSegmentationWidget(SegmentationWidget):
     task = "instances"
 
     def __init__(self, napari_viewer):
-        self.z_link_iou = _fraction(
-            "z-linking IoU", 0.3,
-            "Objects overlapping at least this much in neighbouring z-slices get the same id "
-            "(0 = no linking).",
-        )
-        super().__init__(
-            napari_viewer,
-            {
-                "score_threshold": _fraction(
-                    "score threshold", 0.5, "Detections scoring lower are dropped."),
-                "mask_threshold": _fraction(
-                    "mask threshold", 0.5, "Mask probability above which a pixel is in the object."),
-                "nms_iou": _fraction(
-                    "NMS IoU", 0.5, "Of detections overlapping more than this, only the best is kept."),
-                "min_size": SpinBox(
-                    label="minimum size", value=10, min=0, max=1_000_000,
-                    tooltip="Objects smaller than this many pixels are dropped."),
-                "z_link_iou": self.z_link_iou,
-                "tta": CheckBox(
-                    text="test-time flips (4x slower)", value=False,
-                    tooltip="Detect in each tile and its three mirror images and keep the objects "
-                            "most views agree on: fewer false detections, four times the network time."),
-            },
-        )
+        names = ("score_threshold", "mask_threshold", "nms_iou", "min_size", "z_link_iou", "tta")
+        fields = {name: setting_field(SEGMENT_SETTINGS[name]) for name in names}  # declared in core/settings.py
+        self.z_link_iou = fields["z_link_iou"]
+        super().__init__(napari_viewer, fields)
 
     def _on_image_changed(self, _value=None) -> None:
         """Show z-linking only for images with a Z axis."""

@@ -14,7 +14,8 @@ import pandas as pd
 from magicgui.widgets import ComboBox, PushButton
 from napari.layers import Image, Labels
 
-from ..core.measure import COLOUR_NAMES, iter_measure_objects
+from .. import api
+from ..api.measurement import COLOUR_NAMES
 from .background_run import BackgroundRun, Job
 from .dock import DockContainer
 from .layer_inputs import InputImage, input_image
@@ -62,7 +63,7 @@ class MeasureWidget(DockContainer):
             raise ValueError("Add a Labels layer with the objects to measure first.")
         objects = input_image(layer, self._viewer)
         work = self._measurement(objects)
-        return Job(work, lambda result: self._show(layer, objects, *result),
+        return Job(work, lambda result: self._show(layer, objects, result.objects, result.summary),
                    title=f"Measure objects: {objects.name}", what="Measuring")
 
     def _show(self, layer: Labels, objects: InputImage, table: dict, summary: dict) -> str:
@@ -107,7 +108,7 @@ class MeasureWidget(DockContainer):
             if regions.shape != objects.data.shape:
                 raise ValueError(f"'{self.regions.value.name}' has shape {regions.shape} but "
                                  f"'{objects.name}' {objects.data.shape}: choose regions of the same image.")
-        return iter_measure_objects(
+        return api.iter_measure(
             objects.data, time_lapse=objects.output_axes.startswith("T"), image=image, spacing=spacing,
             regions=regions, class_names=class_names, channel_axis=channel_axis, channel_names=channel_names)
 

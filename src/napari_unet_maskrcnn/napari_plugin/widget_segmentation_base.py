@@ -10,16 +10,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from magicgui.widgets import ComboBox, FloatSpinBox, SpinBox, Widget
+from magicgui.widgets import ComboBox, Widget
 from napari.layers import Image
 
 from .. import api
 from ..core.device import available_devices
-from ..core.object_size import TRAINED_RANGE, describe_object_size
+from ..core.object_size import describe_object_size
+from ..core.settings import SEGMENT_SETTINGS
 from .background_run import BackgroundRun, Job
 from .dock import DockContainer
 from .layer_inputs import InputImage, channel_choices, input_image, layer_axes
 from .model_chooser import WIDGET_NAMES, ModelChooser
+from .settings_widgets import OptionalNumber, tooltip
 from ..core.torch_loading import load_torch_beside_opengl
 
 
@@ -27,7 +29,8 @@ class SegmentationWidget(DockContainer):
     """Base of the dock widgets: image, model, channel, options, device, Run and Cancel.
 
     Subclasses set :attr:`task`, pass their option widgets keyed by the API's keyword
-    names (a model's ``defaults`` fill them in), and implement :meth:`_job` and :meth:`_show`.
+    names (made from :mod:`..core.settings` by :func:`.settings_widgets.setting_field`; a model's
+    ``defaults`` fill them in), and implement :meth:`_job` and :meth:`_show`.
     """
 
     task: str  # "semantic" or "instances"
@@ -38,21 +41,18 @@ class SegmentationWidget(DockContainer):
         self._viewer = viewer
         self.run_model: str | None = None
         self._model_channel: int | None = None  # the chosen model's training channel
-        tile = SpinBox(label="tile size", min=api.MIN_TILE, max=4096, step=64, value=api.DEFAULT_TILE,
-                       tooltip="Tile edge in pixels; smaller tiles use less memory.")
-        self.diameter = FloatSpinBox(
-            label="object diameter (px)", value=0.0, min=0.0, max=10_000.0, step=1.0,
-            tooltip="Typical object diameter in the image's pixels; each plane is resized so its "
-                    "objects match the model's training size. 0 = automatic: estimated from the image, "
-                    "resized only when it is outside "
-                    f"{TRAINED_RANGE[0]:g}-{TRAINED_RANGE[1]:g}x the model's diameter.",
-        )
+        # fields made from the settings' declarations (core/settings.py): the API's names, defaults and ranges;
+        # "automatic" ticked = None, as in the API (tile: sized to memory; diameter: estimated, 0 = off)
+        tile = OptionalNumber(SEGMENT_SETTINGS["tile"], number=api.DEFAULT_TILE)
+        self.diameter = OptionalNumber(SEGMENT_SETTINGS["diameter"], number=0.0)
         self._options = {"tile": tile, "diameter": self.diameter, **options}
         self.image = ComboBox(label="image", choices=self._image_layers)
         self.model = ModelChooser(self.task)
         self.channel = ComboBox(label="channel", choices=self._channels, visible=False,
                                 tooltip="Which channel the model sees.")
-        self.device = ComboBox(label="device", choices=["auto", *available_devices()])
+        device = SEGMENT_SETTINGS["device"]
+        self.device = ComboBox(label=device.widget_label, choices=[device.default, *available_devices()],
+                               tooltip=tooltip(device))
         self.runner = BackgroundRun(self._prepare, on_failure=self._clear_results)
         self.run_button, self.cancel_button, self.status = (
             self.runner.run_button, self.runner.cancel_button, self.runner.status)
@@ -96,7 +96,6 @@ class SegmentationWidget(DockContainer):
             "pixel_size_um": source.pixel_size_um,
             **{key: widget.value for key, widget in self._options.items()},
         }
-        arguments["diameter"] = arguments["diameter"] or None  # 0 in the field = automatic
         return arguments
 
     def _clear_results(self) -> None:

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from magicgui.widgets import CheckBox, Label
+from magicgui.widgets import Label
 
 from .. import api
+from ..core.settings import SEGMENT_SETTINGS
 from .layer_inputs import InputImage
 from .layer_outputs import output_name, show_output
+from .settings_widgets import setting_field
 from .widget_segmentation_base import SegmentationWidget
 
 PROBABILITY_COLOURS = ("gray", "magenta", "green", "cyan", "yellow", "red", "blue")
@@ -20,7 +22,7 @@ class SemanticSegmentationWidget(SegmentationWidget):
 
     Output: Labels layer "<image> · <model>" (value k = class k; ``features`` name the
     classes, shown in the status bar on hover and in the widget's legend), with
-    "probability map" one Image layer per class "<image> · <model> · <class> probability"
+    "return probabilities" one Image layer per class "<image> · <model> · <class> probability"
     (0-1), and with "split instances" a Labels layer "<image> · <model> instances" (seeded watershed of
     the object class inside the boundary class; one id per object).
     """
@@ -28,24 +30,13 @@ class SemanticSegmentationWidget(SegmentationWidget):
     task = "semantic"
 
     def __init__(self, napari_viewer):
-        self.probabilities = CheckBox(
-            text="probability map", value=False,
-            tooltip="Also add each class's probability (0-1) as an image layer.",
-        )
-        self.split_instances = CheckBox(
-            text="split instances (watershed)", value=False,
-            tooltip="Also split the object class into one label per object, using the "
-                    "boundary class (models with background / object / boundary classes).",
-        )
-        self.tta = CheckBox(
-            text="test-time flips (4x slower)", value=False,
-            tooltip="Average each tile's class probabilities over its four mirror images: "
-                    "smoother, usually slightly more accurate masks, four times the network time.",
-        )
+        fields = {name: setting_field(SEGMENT_SETTINGS[name])
+                  for name in ("return_probabilities", "split_instances", "tta")}
+        self.return_probabilities = fields["return_probabilities"]
+        self.split_instances, self.tta = fields["split_instances"], fields["tta"]
         super().__init__(
             napari_viewer,
-            {"return_probabilities": self.probabilities, "split_instances": self.split_instances,
-             "tta": self.tta},
+            fields,
         )
         self.legend = Label(value="")
         self.append(self.legend)

@@ -5,7 +5,7 @@ the slice shown when the pair was added, or every annotated slice), chooses the 
 the labels are (instances, or U-Net class strokes whose painted value is the value the model
 outputs, with a name per value), where they annotated (labelled objects
 plus a margin, the whole image, or the shapes of a Shapes layer), the starting model, a
-time budget, the validation share and a name.
+time budget, the validation fraction and a name.
 
 The widget reads the layers when Train is clicked (:mod:`.train_inputs`) and computes
 nothing itself: the core builds the pairs and regions (:mod:`.core.training.regions`) and
@@ -23,12 +23,10 @@ from functools import partial
 from magicgui.widgets import (
     ComboBox,
     FileEdit,
-    FloatSpinBox,
     Label,
     LineEdit,
     PushButton,
     Select,
-    SpinBox,
 )
 from napari.layers import Image, Labels, Shapes
 from napari.utils.notifications import show_error, show_info, show_warning
@@ -55,7 +53,8 @@ from .widget_plot import TrainingPlot
 from ..core.device import available_devices
 from ..core.progress import format_duration
 from ..core.registry import user_model_dir
-from ..core.training.regions import DEFAULT_MARGIN
+from ..core.settings import TRAIN_SETTINGS
+from .settings_widgets import setting_field, tooltip
 
 SCRATCH = "from scratch"
 MAX_NAMED_CLASSES = 255
@@ -96,8 +95,8 @@ class TrainWidget(DockContainer):
                     "not taught as background). Shapes: rectangles, polygons and ellipses; shapes of "
                     "a 2D Shapes layer apply to every slice.",
         )
-        self.margin = SpinBox(label="margin (px)", value=DEFAULT_MARGIN, min=0, max=10_000,
-                              tooltip="Background within this distance of a labelled object is learned.")
+        settings = TRAIN_SETTINGS  # labels, defaults, ranges and tooltips declared once (core/settings.py)
+        self.margin = setting_field(settings["annotation_margin"])
         self.start = ComboBox(label="start from", choices=self._start_choices,
                               tooltip="Fine-tune a model of this task, or train a new one from scratch.")
         self.load_button = PushButton(text="Load model file…")
@@ -105,16 +104,13 @@ class TrainWidget(DockContainer):
             label="channel", choices=self._channel_choices, visible=False,
             tooltip="Which channel of a multichannel image the model learns from; "
                     "the segmentation widgets choose it again for this model.")
-        self.minutes = FloatSpinBox(label="time budget (min)", value=10.0, min=0.05, max=7 * 24 * 60, step=1.0)
-        self.epochs = SpinBox(label="max epochs", value=0, min=0, max=1_000_000,
-                              tooltip="0 = train until the time budget is spent.")
-        self.val_share = FloatSpinBox(
-            label="validation share", value=0.2, min=0.0, max=0.5, step=0.05,
-            tooltip="Part of the pairs held out to pick the best epoch (0 = none: the last epoch is kept).",
-        )
-        self.crop = SpinBox(label="crop size (px)", value=256, min=32, max=2048, step=32,
-                            tooltip="Side of the training crops; smaller crops use less memory.")
-        self.device = ComboBox(label="device", choices=["auto", *available_devices()])
+        self.minutes = setting_field(settings["minutes"])
+        self.epochs = setting_field(settings["epochs"], min=0,
+                                    tooltip="0 = train until the time budget is spent.")
+        self.val_fraction = setting_field(settings["val_fraction"])
+        self.crop = setting_field(settings["crop"])
+        self.device = ComboBox(label="device", choices=[settings["device"].default, *available_devices()],
+                               tooltip=tooltip(settings["device"]))
         self.model_name = LineEdit(label="model name", value=free_model_name("my-model"),
                                    tooltip="Saved in your model folder as <name>.safetensors.")
         self.save_to = FileEdit(label="or save to", mode="w", filter="*.safetensors",
@@ -130,7 +126,7 @@ class TrainWidget(DockContainer):
             self.image, self.labels_layer, self.slices, self.channel, self.add_button, self.pair_list,
             self.remove_button,
             self.task, self.label_kind, self.class_names, self.region, self.margin, self.start, self.load_button,
-            self.minutes, self.epochs, self.val_share, self.crop, self.device, self.model_name,
+            self.minutes, self.epochs, self.val_fraction, self.crop, self.device, self.model_name,
             self.save_to, self.runner, self.warning,
         ])
         self.body.layout().addWidget(self.plot)
@@ -202,11 +198,9 @@ class TrainWidget(DockContainer):
         """Set task and label kind from the chosen labels layer (they stay changeable by hand).
 
         The plugin's own outputs say what they are; other layers are judged by their content
-        (:func:`~..core.evaluation.guess_label_kind`): instance labels train a Mask R-CNN,
+        (:func:`~..api.guess_kind`): instance labels train a Mask R-CNN,
         class maps or strokes a U-Net on classes. Undecidable layers change nothing.
         """
-        from ..core.evaluation import guess_label_kind
-
         layer = self.labels_layer.value
         if layer is None:
             return
@@ -215,7 +209,7 @@ class TrainWidget(DockContainer):
         if output in ("classes", "instances", "U-Net instances"):
             kind = "classes" if output == "classes" else "instances"
         else:
-            kind = guess_label_kind(layer.data[0] if layer.multiscale else layer.data)
+            kind = api.guess_kind(layer.data[0] if layer.multiscale else layer.data)
         if kind == "instances":
             self.task.value, self.label_kind.value = "instances", "instances"
         elif kind == "classes":
@@ -321,7 +315,7 @@ class TrainWidget(DockContainer):
             base=self.start.value,
             minutes=self.minutes.value,
             epochs=self.epochs.value or None,
-            val_share=self.val_share.value,
+            val_fraction=self.val_fraction.value,
             crop=self.crop.value,
             device=self.device.value,
             output=model_output_path(self.model_name.value, self.save_to.value),
@@ -342,7 +336,7 @@ class TrainWidget(DockContainer):
             self.plot.add_loss(event.step, event.loss)
         if event.stage == "epoch" and event.report.score is not None:
             self.plot.add_score(event.step, event.report.score, score_name(request))
-        budget = round(request.config.minutes * 60)
+        budget = round(request.settings["minutes"] * 60)
         return self._status_line(event, budget), min(int(event.elapsed_s), budget), budget
 
     def _status_line(self, event, budget_s: float) -> str:

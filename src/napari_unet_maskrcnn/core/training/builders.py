@@ -17,6 +17,7 @@ from ..model_file import ModelSpec
 from .config import INSTANCE_CLASS_WEIGHTS, TrainConfig
 from .data import TrainingPair, as_pairs
 from .events import ProgressHandler, StopCheck, TrainResult
+from ..settings import MASKRCNN_SCRATCH, UNET_SCRATCH
 from .loop import Run
 from .tasks import InstanceTask, SemanticTask, unet_class_names
 
@@ -30,8 +31,8 @@ def train_unet(
     config: TrainConfig | None = None,
     label_kind: str = "instances",
     class_names: Sequence[str] | None = None,
-    depth: int = 4,
-    base_width: int = 32,
+    depth: int = UNET_SCRATCH["depth"],
+    base_width: int = UNET_SCRATCH["base_width"],
     in_channels: int | None = None,
     channel: int | None = None,
     normalization: dict | None = None,
@@ -80,7 +81,7 @@ def train_maskrcnn(
     config: TrainConfig | None = None,
     class_name: str = "object",
     backbone: str = "resnet18",
-    fpn_channels: int = 256,
+    fpn_channels: int = MASKRCNN_SCRATCH["fpn_channels"],
     builder_options: dict | None = None,
     in_channels: int | None = None,
     channel: int | None = None,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -52,7 +52,8 @@ class TrainEvent:
         elapsed_s: training time so far, in seconds.
         loss: this step's total loss (``"step"`` only).
         report: the epoch's summary (``"epoch"`` only).
-        message: text of a ``"note"``, e.g. that a fine-tuned model's head was re-initialised.
+        message: text of a ``"note"`` (e.g. that a fine-tuned model's head was re-initialised) or
+            of a ``"warning"`` (:mod:`.run_warnings`: something the user must know, shown by every front end).
     """
 
     stage: str
@@ -80,6 +81,7 @@ class TrainResult:
         stop_reason: ``"epochs"``, ``"time budget"``, ``"stopped"`` or ``"interrupted"``.
         elapsed_s: training time in seconds.
         steps: optimisation steps taken.
+        warnings: the run's warnings (:mod:`.run_warnings`), as ``api.train`` reported them.
     """
 
     network: torch.nn.Module
@@ -91,6 +93,7 @@ class TrainResult:
     stop_reason: str
     elapsed_s: float
     steps: int
+    warnings: list[str] = field(default_factory=list)
 
 
 ProgressHandler = Callable[[TrainEvent], Any]

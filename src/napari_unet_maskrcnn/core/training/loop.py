@@ -344,7 +344,8 @@ class Run:
             self.network.load_state_dict(state.best_weights)
         self.network.eval()
         spec = self._spec_with_provenance(reason)
-        path = save_model(output, self.network, spec) if output is not None else None
+        # a run stopped before its first step has nothing to keep: no file
+        path = save_model(output, self.network, spec) if output is not None and state.step > 0 else None
         return TrainResult(self.network, spec, path, list(state.history), state.best_epoch,
                            dict(state.best_metrics), reason, self.clock.elapsed(), state.step)
 

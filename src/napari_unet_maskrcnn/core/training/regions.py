@@ -26,11 +26,10 @@ from collections.abc import Sequence
 import numpy as np
 
 from ..axes import output_axes, to_canonical, validate_axes
+from ..settings import ANNOTATION_MARGIN  # pixels around each labelled object that count as annotated
 from .data import CLASS_MAP_KINDS, LABEL_KINDS, TrainingPair
 
 REGION_KINDS = ("objects", "polygons", "image")
-DEFAULT_MARGIN = 16
-"""Pixels around each labelled object that count as annotated (``"objects"`` regions)."""
 MAX_CLASSES = 32
 """Class strokes with more classes than this are taken for instance labels."""
 
@@ -40,7 +39,7 @@ Polygon = tuple[Plane | None, np.ndarray]
 """A plane (None = every plane) and the (N, 2) row, column vertices of a polygon on it."""
 
 
-def objects_region(labels: np.ndarray, margin: int = DEFAULT_MARGIN) -> np.ndarray:
+def objects_region(labels: np.ndarray, margin: int = ANNOTATION_MARGIN) -> np.ndarray:
     """Bool (H, W): pixels within ``margin`` pixels (Euclidean) of a labelled pixel."""
     from scipy import ndimage
 
@@ -106,7 +105,7 @@ def plane_pairs(
     label_kind: str = "instances",
     planes: Sequence[Plane] | None = None,
     region: str = "objects",
-    margin: int = DEFAULT_MARGIN,
+    margin: int = ANNOTATION_MARGIN,
     polygons: Sequence[Polygon] = (),
     pixel_size_um: float | None = None,
 ) -> list[TrainingPair]:
