@@ -13,6 +13,7 @@ from napari_unet_maskrcnn.core.tiling import (
     LARGEST_AUTO_TILE,
     SMALLEST_AUTO_TILE,
     TILE_MULTIPLE,
+    UNET_FASTEST_TILE,
     activation_bytes_per_pixel,
     tile_budget_bytes,
     tile_for_budget,
@@ -36,12 +37,15 @@ def test_bundled_designs_get_tiles_of_about_1500_px_per_gib():
 
 def test_explicit_tile_wins_and_block_runs_get_a_smaller_default(tmp_path, monkeypatch):
     monkeypatch.delenv("NAPARI_UNET_MASKRCNN_TILE_BUDGET_MB", raising=False)
-    path = make_tiny_model_file(tmp_path / "u.safetensors", "unet")
+    path = make_tiny_model_file(tmp_path / "m.safetensors", "maskrcnn")
     spec = read_spec(path)
     expected = tile_for_budget(activation_bytes_per_pixel(spec.arch, spec.config, spec.in_channels), tile_budget_bytes())
     assert auto_tile(None, path) == expected
     assert auto_tile(None, path, blocks=True) < expected
     assert auto_tile(320, path) == 320
+    unet = make_tiny_model_file(tmp_path / "u.safetensors", "unet")
+    assert auto_tile(None, unet) == UNET_FASTEST_TILE  # the budget allows more; 512 px measured faster
+    assert auto_tile(2048, unet) == 2048
 
 
 def test_default_tile_follows_the_budget_and_equals_that_explicit_tile(tmp_path, monkeypatch):
