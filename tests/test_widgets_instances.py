@@ -114,3 +114,11 @@ def test_diameter_field_and_the_estimate_in_the_layer_metadata(viewer, dock, loa
     run_widget(widget)
     size = viewer.layers["big · sized"].metadata["object_size"]
     assert (size["mode"], size["diameter"], size["scale"]) == ("given", 12.0, 1.0)
+
+    widget.diameter.value = 0  # 0 = off (native scale), as in the API and on the command line
+    assert widget.diameter.value == 0 and not widget.diameter.auto.value
+    run_widget(widget)
+    size = viewer.layers["big · sized"].metadata["object_size"]
+    assert (size["mode"], size["scale"]) == ("off", 1.0)
+    widget.diameter.auto.value = True  # the "automatic" box: None again
+    assert widget.diameter.value is None

@@ -141,7 +141,7 @@ def train(
     from ..core.training import TrainConfig, TrainEvent, train_maskrcnn, train_unet
     from ..core.training.augment import AUGMENT_PRESETS
     from ..core.training.data import as_pairs, load_pairs
-    from ..core.training.run_warnings import collapse_warning, validation_warnings
+    from ..core.training.run_warnings import TrainingWarning, collapse_warning, validation_warnings
 
     check_settings(_T, {k: v for k, v in locals().items() if k in _T})
     if arch == "maskrcnn" and label_kind != "instances":

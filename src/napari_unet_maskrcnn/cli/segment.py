@@ -38,7 +38,7 @@ def add_segment_parser(commands) -> None:
     seg.add_argument("--output", required=True, type=Path, metavar="DIR", help="output folder")
     seg.add_argument("--axes", help="input axes, e.g. YX, YXC, ZYX, TZYX, CZYX (default: from the file)")
     settings = SEGMENT_SETTINGS  # flags, defaults, ranges and help declared once (core/settings.py)
-    for name in ("channel", "device", "tile"):
+    for name in ("channel", "device", "tile", "overlap", "margin"):
         settings[name].add_argument(seg)
     settings["precision"].add_argument(seg, default=None)  # None: the task's default
     for name in ("score_threshold", "mask_threshold", "nms_iou", "min_size"):
@@ -114,7 +114,7 @@ def check_options(args: argparse.Namespace, task: str) -> list[str]:
         raise ValueError("--return-probabilities and --split-instances are written as TIFF only; "
                          "leave out --output-format zarr.")
     if task == "semantic":
-        given = [f"--{n.replace('_', '-')}" for n in ("score_threshold", "mask_threshold", "nms_iou")
+        given = [f"--{n.replace('_', '-')}" for n in ("score_threshold", "mask_threshold", "nms_iou", "margin")
                  if getattr(args, n) is not None]
         if given:
             raise ValueError(f"{', '.join(given)} apply to Mask R-CNN models only; '{args.model}' is a U-Net. "
@@ -123,7 +123,8 @@ def check_options(args: argparse.Namespace, task: str) -> list[str]:
             return ["--min-size is ignored: a U-Net's classes keep every pixel (it applies with --split-instances)."]
         return []
     given = [flag for flag, on in (("--return-probabilities", args.return_probabilities),
-                                   ("--split-instances", args.split_instances)) if on]
+                                   ("--split-instances", args.split_instances),
+                                   ("--overlap", args.overlap is not None)) if on]
     if given:
         raise ValueError(f"{', '.join(given)} apply to U-Net models only; '{args.model}' is a Mask R-CNN. "
                          "Leave them out.")
@@ -327,13 +328,14 @@ def _run_api(image, axes: str, task: str, args, advance, client, out):
         common.update(client=client, out=out, block=args.block)
     if task == "semantic":
         result = api.segment_semantic(
-            image.data, args.model, on_progress=advance, return_probabilities=args.return_probabilities,
+            image.data, args.model, on_progress=advance, overlap=args.overlap,
+            return_probabilities=args.return_probabilities,
             split_instances=args.split_instances, min_size=args.min_size, z_link_iou=args.z_link_iou,
             **common,
         )
         return result, result.instances if args.split_instances else result.classes
     result = api.segment_instances(
-        image.data, args.model, on_progress=advance,
+        image.data, args.model, on_progress=advance, margin=args.margin,
         score_threshold=args.score_threshold, mask_threshold=args.mask_threshold,
         nms_iou=args.nms_iou, min_size=args.min_size, z_link_iou=args.z_link_iou,
         spacing=_spacing(image.pixel_size, output_axes(axes)),
