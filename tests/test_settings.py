@@ -206,3 +206,20 @@ def test_api_evaluate_and_measure_on_tiny_labels():
     over_time = api.measure(np.stack([truth, prediction]), time_lapse=True, on_progress=events.append)
     assert len(events) == 2 and list(over_time.objects["t"]) == [0, 0, 0, 0, 1, 1, 1]
     assert api.measure_objects(truth).summary == api.measure(truth).summary
+
+
+def test_the_command_line_prints_the_training_warnings(tmp_path, capsys):
+    import tifffile
+
+    from napari_unet_maskrcnn.cli.main import main
+
+    image, labels = discs()
+    (tmp_path / "imgs").mkdir()
+    (tmp_path / "labels").mkdir()
+    tifffile.imwrite(tmp_path / "imgs" / "a.tif", image)
+    tifffile.imwrite(tmp_path / "labels" / "a.tif", labels)
+    code = main(["train", "--arch", "unet", "--images", str(tmp_path / "imgs"), "--labels", str(tmp_path / "labels"),
+                 "--output", str(tmp_path / "m.safetensors"), "--epochs", "1", "--crop", "64", "--depth", "2",
+                 "--base-width", "4", "--quiet"])
+    assert code == 0
+    assert "warning: No validation" in capsys.readouterr().err  # as the dock shows it, as api.train raises it
