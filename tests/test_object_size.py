@@ -190,9 +190,18 @@ def test_a_wrong_estimate_is_caught_by_the_objects_and_native_scale_kept(maskrcn
 
 def test_an_unsure_estimate_keeps_native_scale_and_says_so(maskrcnn_file, blob_detector, threshold_estimator):
     image, truth = disc_scene((160, 160), 6, 30)
-    threshold_estimator(40.0, spread=MAX_SPREAD + 0.1)
+    threshold_estimator(24.0, spread=MAX_SPREAD + 0.1)  # 2x the model's size: would be resized if sure
     result = api.segment_instances(image, maskrcnn_file, tile=64, margin=16)
-    assert result.scale == 1.0 and result.diameter == 40.0 and "unsure" in result.object_size["note"]
+    assert result.scale == 1.0 and result.diameter == 24.0 and "unsure" in result.object_size["note"]
+    assert result.labels.max() == truth.max()
+
+
+def test_an_unsure_estimate_far_from_the_trained_size_is_followed_and_checked(maskrcnn_file, blob_detector,
+                                                                             threshold_estimator):
+    image, truth = disc_scene((240, 240), 24, 96)  # 48 px discs, 4x the model's 12 px
+    threshold_estimator(40.0, spread=MAX_SPREAD + 0.1)  # unsure, but far outside the trained size
+    result = api.segment_instances(image, maskrcnn_file, tile=64, margin=16)
+    assert result.scale == pytest.approx(MODEL_DIAMETER / 40.0) and result.object_size["note"] is None
     assert result.labels.max() == truth.max()
 
 

@@ -12,7 +12,7 @@ Every model file may store ``object_diameter_px``, the median equivalent diamete
   by ``model diameter / estimate``. Inside the range it runs at native scale: rescaling
   every image to one size lowered AP on moderately large DSB2018 nuclei (issue 7). Guards
   (issue 18): an estimate the regressor is unsure of (:data:`~.size_estimator.MAX_SPREAD`)
-  is not used, and a resized pass is kept only when the objects it found measure what the
+  is used only when it is far outside the trained size (:data:`UNSURE_FOLLOWED`), and a resized pass is kept only when the objects it found measure what the
   model was trained on (median within :data:`ACCEPT_RANGE` of the model's diameter on the
   resized plane); otherwise the plane is segmented at native scale and the report says so.
 - a number > 0: the plane is resized by ``model diameter / diameter`` (one pass).
@@ -48,6 +48,11 @@ SCALE_LIMITS = (0.1, 10.0)
 """Resize factors are clipped to this range (a wrong estimate must not make absurd planes)."""
 PIXEL_SIZE_TOLERANCE = 0.02
 """Pixel-size ratios within this relative distance of 1 are treated as 1 (no resampling)."""
+UNSURE_FOLLOWED = (0.4, 2.5)
+"""An unsure estimate (spread > ``size_estimator.MAX_SPREAD``) is followed only when ``estimate / model
+diameter`` is outside this range: objects that far from the trained size are lost at native scale
+anyway, and the resized pass is still checked (:func:`resized_pass_mismatch`). Nearer, native scale
+is the safer choice (issue 18: enlarged x4 DSB2018 nuclei of 150-210 px came out unsure at 100-150 px)."""
 ACCEPT_RANGE = (0.5, 2.0)
 """A resized pass is kept when its objects' median diameter / the model's diameter lies in this range."""
 MODES = ("auto", "given", "pixel size", "off")
@@ -309,8 +314,8 @@ def automatic_scale(source, model_diameter: float | None, trained_range: tuple[f
                     estimate: Callable[[Any], Any] | None = None) -> tuple[float, float | None, str | None]:
     """``(scale, estimated diameter or None, note or None)`` of an automatic plane, before any network pass.
 
-    The scale is 1 (with a note) when the estimator is unsure of its estimate, and when the
-    model does not record its training diameter.
+    The scale is 1 when the model does not record its training diameter, and (with a note)
+    when the estimator is unsure of an estimate inside :data:`UNSURE_FOLLOWED`.
     """
     from .size_estimator import MAX_SPREAD, estimate_diameter
 
@@ -319,7 +324,8 @@ def automatic_scale(source, model_diameter: float | None, trained_range: tuple[f
         return 1.0, None, None
     if not model_diameter:
         return 1.0, found.diameter, None
-    if found.spread > MAX_SPREAD:
+    ratio = found.diameter / model_diameter
+    if found.spread > MAX_SPREAD and UNSURE_FOLLOWED[0] <= ratio <= UNSURE_FOLLOWED[1]:
         return 1.0, found.diameter, (f"estimate unsure ({found.spread:.2f} octaves of spread), "
                                      "native scale kept; give the diameter if the objects are far from "
                                      f"{model_diameter:.0f} px")
