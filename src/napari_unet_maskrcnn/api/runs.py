@@ -73,7 +73,7 @@ def auto_tile(tile: int | None, model, blocks: bool = False, image=None, axes: s
     over its neighbour. Only the model file's spec is read.
     """
     if tile is not None:
-        return int(tile)
+        return tile  # checked by name with the other parameters (validation.check_segment_call)
     from ..core.model_file import read_spec
     from ..core.registry import resolve_model
     from ..core.tiling import (BLOCK_RUN_BUDGET_SHARE, UNET_FASTEST_TILE, activation_bytes_per_pixel,
