@@ -30,11 +30,11 @@ case "$1" in
         "$repo/.venv/bin/unet-maskrcnn" train --seed 8 --quiet --arch maskrcnn "${dsb[@]}" --in-channels 3 \
             --class-names nucleus --backbone resnet18 --fpn-channels 128 --mask-head-channels 128 \
             --box-batch-size 256 --crop 256 --batch-size 4 --base maskrcnn-nuclei --lr 1e-4 \
-            --augment robust --balance-groups 0.5 0.3 0.2 --no-bf16 --minutes "${MINUTES:-100}" \
+            --augment robust --balance-groups 0.5 0.3 0.2 --precision fp32 --minutes "${MINUTES:-100}" \
             --output "$out/maskrcnn-nuclei-s3.safetensors" ;;
     unet-nuclei)
         "${train[@]}" --arch unet "${dsb[@]}" --in-channels 3 --class-names background nucleus boundary \
-            --depth 4 --width 16 --crop 256 --batch-size 8 --minutes "${MINUTES:-35}" \
+            --depth 4 --base-width 16 --crop 256 --batch-size 8 --minutes "${MINUTES:-35}" \
             --output "$out/$1.safetensors" ;;
     maskrcnn-phasecells)
         "${train[@]}" --arch maskrcnn "${phase[@]}" --in-channels 1 --class-names cell \
@@ -42,7 +42,7 @@ case "$1" in
             --crop 384 --batch-size 2 --minutes "${MINUTES:-45}" --output "$out/$1.safetensors" ;;
     unet-phasecells)
         "${train[@]}" --arch unet "${phase[@]}" --in-channels 1 --class-names background cell boundary \
-            --depth 4 --width 16 --crop 256 --batch-size 8 --minutes "${MINUTES:-30}" \
+            --depth 4 --base-width 16 --crop 256 --batch-size 8 --minutes "${MINUTES:-30}" \
             --output "$out/$1.safetensors" ;;
     *) echo "unknown model '$1'" >&2; exit 2 ;;
 esac

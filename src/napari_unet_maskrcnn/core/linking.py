@@ -12,10 +12,14 @@ from __future__ import annotations
 import numpy as np
 
 from .instances import PlaneInstances
+from .settings import SEGMENT_SETTINGS
+
+Z_LINK_IOU = SEGMENT_SETTINGS["z_link_iou"].default
+"""The default IoU that links objects across z (declared in :mod:`.settings`)."""
 
 
 def link_slices(
-    planes: list[PlaneInstances], iou_threshold: float = 0.3
+    planes: list[PlaneInstances], iou_threshold: float = Z_LINK_IOU
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Give objects that continue from slice to slice one id over the stack.
 
