@@ -152,7 +152,13 @@ def test_cli_zarr_output_beside_an_ome_zarr_image(unet_file, grey, tmp_path):
     assert sorted(p.name for p in out.iterdir()) == ["cells.zarr"]
 
 
-def test_block_runs_estimate_the_object_diameter_on_a_central_window(blobs, tmp_path):
+def test_block_runs_estimate_the_object_diameter_on_a_central_window(blobs, tmp_path, monkeypatch):
+    from napari_unet_maskrcnn.core import size_estimator
+
+    def plane_dependent(source):  # a sure estimate in the trained range that differs from plane to plane
+        return size_estimator.SizeEstimate(14.0 + 4.0 * float(size_estimator.grey_window(source).mean()), 0.1)
+
+    monkeypatch.setattr(size_estimator, "estimate_diameter", plane_dependent)
     model = make_tiny_model_file(tmp_path / "m16.safetensors", arch="maskrcnn", object_diameter_px=16.0)
     options = dict(axes="ZYX", tile=64, margin=16, min_size=5)
     expected = api.segment_instances(blobs, model, **options)
