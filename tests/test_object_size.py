@@ -188,12 +188,25 @@ def test_a_wrong_estimate_is_caught_by_the_objects_and_native_scale_kept(maskrcn
     assert events[-1].done == events[-1].total
 
 
-def test_an_unsure_estimate_keeps_native_scale_and_says_so(maskrcnn_file, blob_detector, threshold_estimator):
-    image, truth = disc_scene((160, 160), 6, 30)
+def test_an_unsure_estimate_near_the_trained_size_lets_the_native_objects_decide(maskrcnn_file, blob_detector,
+                                                                                 threshold_estimator):
+    image, truth = disc_scene((160, 160), 6, 30)  # 12 px discs: the model's size
     threshold_estimator(24.0, spread=MAX_SPREAD + 0.1)  # 2x the model's size: would be resized if sure
-    result = api.segment_instances(image, maskrcnn_file, tile=64, margin=16)
-    assert result.scale == 1.0 and result.diameter == 24.0 and "unsure" in result.object_size["note"]
-    assert result.labels.max() == truth.max()
+    events = []
+    result = api.segment_instances(image, maskrcnn_file, tile=64, margin=16, on_progress=events.append)
+    assert result.scale == 1.0 and result.diameter == 24.0
+    assert "unsure" in result.object_size["note"] and "native scale kept" in result.object_size["note"]
+    assert result.labels.max() == truth.max() and {event.stage for event in events} == {"tile"}
+
+    big, big_truth = disc_scene((200, 200), 12, 48)  # 24 px discs: the native objects say resize x0.5
+    threshold_estimator(18.0, spread=MAX_SPREAD + 0.1)
+    events = []
+    result = api.segment_instances(big, maskrcnn_file, tile=64, margin=16, on_progress=events.append)
+    assert result.scale == pytest.approx(0.5, rel=0.05) and result.diameter == pytest.approx(24, rel=0.1)
+    assert "measured" in result.object_size["note"] and result.labels.max() == big_truth.max()
+    assert [event.stage for event in events][0] == "tile" and events[-1].stage == "rescaled tile"
+    assert [event.done for event in events] == list(range(1, len(events) + 1))
+    assert events[-1].done == events[-1].total
 
 
 def test_an_unsure_estimate_far_from_the_trained_size_is_followed_and_checked(maskrcnn_file, blob_detector,

@@ -32,6 +32,8 @@ def native_object_size(canonical, spec, channel, mode: str, scale: float | None,
         source = plane_source(canonical, spec, channel, 0, canonical.shape[1] // 2)
         scale, diameter, note = automatic_scale(source, model_diameter)
         yield ProgressEvent(1, 1, "object size")
+        if scale is None:  # unsure near the trained size: in memory a native pass would decide
+            scale, note = 1.0, note + ", native scale kept"
         if scale != 1.0:
             raise ValueError(
                 f"The objects measure about {diameter:.1f} px across (estimated on the image's central "

@@ -12,7 +12,9 @@ Every model file may store ``object_diameter_px``, the median equivalent diamete
   by ``model diameter / estimate``. Inside the range it runs at native scale: rescaling
   every image to one size lowered AP on moderately large DSB2018 nuclei (issue 7). Guards
   (issue 18): an estimate the regressor is unsure of (:data:`~.size_estimator.MAX_SPREAD`)
-  is used only when it is far outside the trained size (:data:`UNSURE_FOLLOWED`), and a resized pass is kept only when the objects it found measure what the
+  is used only when it is far outside the trained size (:data:`UNSURE_FOLLOWED`); nearer, a
+  native pass runs and its objects' median diameter decides, as the only estimate did before
+  issue 18; and a resized pass is kept only when the objects it found measure what the
   model was trained on (median within :data:`ACCEPT_RANGE` of the model's diameter on the
   resized plane); otherwise the plane is segmented at native scale and the report says so.
 - a number > 0: the plane is resized by ``model diameter / diameter`` (one pass).
@@ -284,7 +286,9 @@ def segment_at_object_size(
             (``resized`` tells whether it is a :class:`ScaledSource`).
         measure: instance labels (h, w) of a result, to check a resized pass (None: cannot).
         to_grid: ``to_grid(result, (H, W))`` maps a resized result back onto the plane's grid.
-        mode, scale: from :func:`fixed_scale`; ``scale`` None = estimate (automatic).
+        mode, scale: from :func:`fixed_scale`; ``scale`` None = estimate (automatic): the
+            estimator decides; when it is unsure near the trained size, a native pass runs first
+            and, when its objects' median diameter is outside ``trained_range``, a resized pass.
         diameter: the caller's diameter (mode ``"given"``), reported as is.
         model_diameter: the model's training diameter in pixels, or None.
         estimate: ``estimate(source) -> SizeEstimate | None``; default
@@ -294,28 +298,38 @@ def segment_at_object_size(
         ``(result on the (H, W) grid, ObjectSize)``.
     """
     diameter = diameter if mode == "given" else None
-    note = None
+    note, native, done = None, None, 0
     if scale is None:
         scale, diameter, note = automatic_scale(source, model_diameter, trained_range, estimate)
+    if scale is None:  # unsure and near the trained size: the objects of a native pass decide
+        native, done = yield from _counted(predict(source, False), 0, 0)
+        labels = measure(native)
+        measured = median_diameter(labels) if labels is not None else None
+        scale = choose_scale(measured, model_diameter, trained_range)
+        if scale == 1.0:
+            return native, ObjectSize(mode, diameter, 1.0, model_diameter, note + ", native scale kept")
+        diameter, note = measured, note + f"; the objects found at native scale measured {measured:.1f} px"
     if scale == 1.0:
         result, _ = yield from _counted(predict(source, False), 0, 0)
         return result, ObjectSize(mode, diameter, 1.0, model_diameter, note)
     scaled = ScaledSource(source, scale)
-    result, done = yield from _counted(predict(scaled, True), 0, 0, "rescaled tile")
+    result, done = yield from _counted(predict(scaled, True), done, done, "rescaled tile")
     if mode == "auto":
         rejected = resized_pass_mismatch(measure(result), scale, model_diameter)
         if rejected:
-            native, _ = yield from _counted(predict(source, False), done, done)
+            if native is None:
+                native, _ = yield from _counted(predict(source, False), done, done)
             return native, ObjectSize(mode, diameter, 1.0, model_diameter, rejected)
-    return to_grid(result, tuple(source.shape)), ObjectSize(mode, diameter, scale, model_diameter)
+    return to_grid(result, tuple(source.shape)), ObjectSize(mode, diameter, scale, model_diameter, note)
 
 
 def automatic_scale(source, model_diameter: float | None, trained_range: tuple[float, float] = TRAINED_RANGE,
                     estimate: Callable[[Any], Any] | None = None) -> tuple[float, float | None, str | None]:
     """``(scale, estimated diameter or None, note or None)`` of an automatic plane, before any network pass.
 
-    The scale is 1 when the model does not record its training diameter, and (with a note)
-    when the estimator is unsure of an estimate inside :data:`UNSURE_FOLLOWED`.
+    The scale is 1 when the model does not record its training diameter, and None (with a
+    note) when the estimator is unsure of an estimate inside :data:`UNSURE_FOLLOWED`: then
+    the objects of a native pass decide (:func:`segment_at_object_size`), as before issue 18.
     """
     from .size_estimator import MAX_SPREAD, estimate_diameter
 
@@ -326,9 +340,7 @@ def automatic_scale(source, model_diameter: float | None, trained_range: tuple[f
         return 1.0, found.diameter, None
     ratio = found.diameter / model_diameter
     if found.spread > MAX_SPREAD and UNSURE_FOLLOWED[0] <= ratio <= UNSURE_FOLLOWED[1]:
-        return 1.0, found.diameter, (f"estimate unsure ({found.spread:.2f} octaves of spread), "
-                                     "native scale kept; give the diameter if the objects are far from "
-                                     f"{model_diameter:.0f} px")
+        return None, found.diameter, f"estimate {found.diameter:.1f} px unsure ({found.spread:.2f} octaves of spread)"
     return choose_scale(found.diameter, model_diameter, trained_range), found.diameter, None
 
 
