@@ -98,3 +98,10 @@ def test_bundled_weights_record_their_provenance():
     assert record["trained_by"] == "scripts/train_size_estimator.py"
     assert set(record["group_held_out_validation"]) >= {"stained", "phase"}
     assert 0.0 < record["mean_over_groups"]["median_abs_log2_error"] < 1.0
+
+
+def test_large_objects_in_a_large_plane_are_found_through_the_wide_look():
+    image = soft_discs((2048, 2048), 160, spacing_factor=2.5, seed=5)  # ~12 x 12 discs, 2 across one window
+    found = estimate_diameter(prepare_plane(image, 1))
+    assert found is not None and abs(np.log2(found.diameter / 160)) < np.log2(4 / 3), found
+    assert found.confident  # the central window alone holds few discs and is unsure (spread 0.9)

@@ -44,6 +44,8 @@ N_SCALES = 32
 FEATURES = ("bright_mean", "dark_mean", "bright_p99", "dark_p99", "gradient_mean", "bright_peaks", "dark_peaks")
 WINDOW = 1024
 """Side (pixels) of the central window the estimate looks at (all of a smaller plane)."""
+WIDE_FACTOR = 4
+"""The wide look at a large plane covers up to this many windows across, shrunk to one window."""
 MAX_SPREAD = 0.75
 """Estimates less sure than this (octaves of standard deviation) are not used to rescale."""
 WEIGHTS_FILE = Path(__file__).with_name("size_estimator.safetensors")
@@ -196,13 +198,28 @@ def bundled_regressor() -> SizeRegressor:
 def estimate_diameter(source, regressor: SizeRegressor | None = None) -> SizeEstimate | None:
     """Median object diameter (pixels) of a ``PlaneSource`` estimated from its central window.
 
+    A plane larger than :data:`WINDOW` is also looked at through a wider central square (up
+    to :data:`WIDE_FACTOR` windows across) shrunk to one window, where large objects are many
+    and of a size the regressor knows well; the estimate with the smaller spread is returned
+    (enlarged x4 held-out images: Usiigaci cells of 160-290 px, DSB2018 nuclei of 190 px).
     Returns None for planes the descriptor cannot describe (smaller than 16 x 16 pixels, or
     constant).
     """
+    regressor = regressor or bundled_regressor()
     grey = grey_window(source)
     if min(grey.shape) < 2 * _MIN_LEVEL_SIDE or not np.isfinite(grey).all() or float(grey.std()) == 0.0:
         return None
-    return (regressor or bundled_regressor()).estimate(scale_space_descriptor(grey))
+    found = regressor.estimate(scale_space_descriptor(grey))
+    side = min(*source.shape, WIDE_FACTOR * WINDOW)
+    if side <= WINDOW:
+        return found
+    from skimage.transform import rescale
+
+    factor = side / WINDOW
+    wide = rescale(grey_window(source, side), 1.0 / factor, order=1, anti_aliasing=True).astype(np.float32)
+    coarse = regressor.estimate(scale_space_descriptor(wide))
+    coarse = SizeEstimate(coarse.diameter * factor, coarse.spread)
+    return coarse if coarse.spread < found.spread else found
 
 
 def provenance(regressor: SizeRegressor | None = None) -> dict:
