@@ -120,7 +120,7 @@ def _summed_pss(processes) -> int:
     return total
 
 
-def run_one(image: str, model: str, workers: int, tile: int, block: int | None, out: str) -> dict:
+def run_one(image: str, model: str, workers: int, tile: int | None, block: int | None, out: str) -> dict:
     """Segment ``image`` into ``out`` with ``workers`` (0 = in process); returns the measures."""
     import zarr
 
@@ -156,7 +156,8 @@ def main() -> int:
     parser.add_argument("--model", default="small", help="tiny, small, full (random U-Nets), a bundled model or a model file")
     parser.add_argument("--workers", type=int, nargs="+", default=[0, 1, 2],
                         help="settings to run: 0 = in process, N = LocalCluster of N workers")
-    parser.add_argument("--tile", type=int, default=512)
+    parser.add_argument("--tile", type=lambda v: None if v == "auto" else int(v), default=512,
+                        help="tile side in pixels, or auto: the API's memory-sized default (512)")
     parser.add_argument("--block", type=int, default=None, help="block side (default: the API's)")
     parser.add_argument("--run", nargs=3, metavar=("IMAGE", "MODEL", "WORKERS"), help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -184,7 +185,8 @@ def main() -> int:
         for workers in args.workers:
             env = {**os.environ, "NAPARI_UNET_MASKRCNN_THREADS": str(max(1, cores // max(workers, 1)))}
             command = [sys.executable, __file__, "--run", str(folder / "image.zarr"), model, str(workers),
-                       "--tile", str(args.tile)] + (["--block", str(args.block)] if args.block else [])
+                       "--tile", "auto" if args.tile is None else str(args.tile)]
+            command += ["--block", str(args.block)] if args.block else []
             done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
             if done.returncode:
                 print(done.stderr[-3000:], file=sys.stderr)
