@@ -18,6 +18,8 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
+from .device import PRECISION_CHOICES as PRECISIONS  # declared once, with the device choice
+
 MIN_TILE = 64
 """Smallest tile edge (pixels) the tiling accepts."""
 MAX_TILE = 8192
@@ -26,7 +28,6 @@ MIN_BLOCK = 16
 """Smallest block side (pixels) of block runs; blocks are rounded to whole tiles anyway."""
 MAX_BLOCK = 65536
 MAX_MIN_SIZE = 2**31 - 1
-PRECISIONS = ("auto", "fp32", "bf16")
 MEMORY_FRACTION = 0.8
 """An in-memory result may take at most this part of the memory that is available now."""
 
@@ -119,9 +120,7 @@ def check_segment_call(task: str, arguments: Mapping[str, Any]):
         raise TypeError(f"axes must be letters such as 'ZYX'; got {a['axes']!r}.")
     from .settings import SEGMENT_SETTINGS  # each setting's type and range, declared once
 
-    if a.get("precision") not in PRECISIONS:
-        raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}; got {a.get('precision')!r}.")
-    for name in ("tile", "z_link_iou", "block"):
+    for name in ("tile", "z_link_iou", "block", "precision"):
         if a.get(name) is None:
             raise TypeError(f"{name} must be a number; got None.")
     for name, setting in SEGMENT_SETTINGS.items():
