@@ -83,6 +83,14 @@ def grey_window(source, side: int = WINDOW) -> np.ndarray:
     return np.asarray(pixels, np.float32).mean(axis=0)
 
 
+def _inner_window(wide: np.ndarray, shape: tuple[int, int], wide_side: int, side: int) -> np.ndarray:
+    """``grey_window(source, side)`` cut from ``wide = grey_window(source, wide_side)`` (plane ``shape``)."""
+    (height, width), offsets = shape, []
+    for n in (height, width):
+        offsets.append(max(0, (n - side) // 2) - max(0, (n - wide_side) // 2))
+    return wide[offsets[0]:offsets[0] + side, offsets[1]:offsets[1] + side]
+
+
 def scale_space_descriptor(grey: np.ndarray) -> np.ndarray:
     """Scale-space statistics of a float (h, w) image, float32 (F, K) with F = len(FEATURES), K = N_SCALES.
 
@@ -206,17 +214,18 @@ def estimate_diameter(source, regressor: SizeRegressor | None = None) -> SizeEst
     constant).
     """
     regressor = regressor or bundled_regressor()
-    grey = grey_window(source)
+    side = min(*source.shape, WIDE_FACTOR * WINDOW)
+    wide = grey_window(source, max(side, WINDOW))  # read once: the central window lies inside it
+    grey = _inner_window(wide, source.shape, max(side, WINDOW), WINDOW)
     if min(grey.shape) < 2 * _MIN_LEVEL_SIDE or not np.isfinite(grey).all() or float(grey.std()) == 0.0:
         return None
     found = regressor.estimate(scale_space_descriptor(grey))
-    side = min(*source.shape, WIDE_FACTOR * WINDOW)
     if side <= WINDOW:
         return found
     from skimage.transform import rescale
 
     factor = side / WINDOW
-    wide = rescale(grey_window(source, side), 1.0 / factor, order=1, anti_aliasing=True).astype(np.float32)
+    wide = rescale(wide, 1.0 / factor, order=1, anti_aliasing=True).astype(np.float32)
     coarse = regressor.estimate(scale_space_descriptor(wide))
     coarse = SizeEstimate(coarse.diameter * factor, coarse.spread)
     return coarse if coarse.spread < found.spread else found
