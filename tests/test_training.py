@@ -403,6 +403,47 @@ def test_cli_trains_a_mask_rcnn_from_a_tiny_base(folders, tmp_path, capsys):
     assert len(spec.provenance["data"]["val_names"]) == 1
 
 
+def test_warm_restart_with_a_finer_mask_grid_keeps_every_base_weight(folders, tmp_path, capsys):
+    """--mask-roi-size 28 over a 14-grid base: all its tensors load, the head pools 28 x 28 and masks are 56 x 56."""
+    from napari_unet_maskrcnn.core.models.maskrcnn import detect
+    from napari_unet_maskrcnn.core.testing import make_tiny_model_file
+    from napari_unet_maskrcnn.core.training.tasks import InstanceTask
+
+    base = make_tiny_model_file(tmp_path / "base.safetensors", "maskrcnn")
+    base_spec, base_network = load_model_file(base)
+    assert "mask_roi_size" not in base_spec.config  # the builder's default, 14
+    pairs = disc_pairs(2, 48)
+    run = loop.Run(InstanceTask(), replace(base_spec, config={}), pairs,
+                   TrainConfig(epochs=1, base=str(base), mask_roi_size=28, val_fraction=0, **FAST),
+                   None, None, None, None)
+    assert run.spec.config == {**base_spec.config, "mask_roi_size": 28}
+    assert run.network.roi_heads.mask_roi_pool.output_size == (28, 28)
+    own = run.network.state_dict()
+    for key, value in base_network.state_dict().items():  # every tensor copied, none re-initialised
+        torch.testing.assert_close(own[key], value, msg=key)
+    assert any("Mask head RoIAlign grid 28 x 28 (was the base model's 14)" in note for note in run.notes)
+    image = (pairs[0].image / pairs[0].image.max())[None].astype(np.float32)
+    masks = detect(run.network, image, score_threshold=0.0)["masks"]
+    assert len(masks) > 0 and masks.shape[1:] == (56, 56)
+
+    images, labels = folders  # the command line: a warm restart that trains the 28-grid head and writes it
+    output = tmp_path / "fine.safetensors"
+    code = cli.main(["train", "--arch", "maskrcnn", "--images", str(images), "--labels", str(labels),
+                     "--output", str(output), "--epochs", "1", "--base", str(base), "--mask-roi-size", "28",
+                     "--crop", "64", "--batch-size", "4", "--val-fraction", "0.2", "--in-channels", "1",
+                     "--no-bf16", "--quiet"])
+    assert code == 0
+    assert f"({len(own)} of {len(own)} tensors copied)" in capsys.readouterr().err
+    spec, network = load_model_file(output)
+    assert spec.config["mask_roi_size"] == 28 and spec.provenance["recipe"]["mask_roi_size"] == 28
+    assert network.roi_heads.mask_roi_pool.output_size == (28, 28)
+    unet = ["train", "--arch", "unet", "--images", str(images), "--labels", str(labels),
+            "--output", str(tmp_path / "u.safetensors"), "--mask-roi-size", "28"]
+    assert cli.main(unet) == 2 and "Mask R-CNN setting" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="mask_roi_size"):
+        TrainConfig(mask_roi_size=28).resolved("unet")
+
+
 def test_cli_reports_images_without_labels(folders, tmp_path, capsys):
     images, _ = folders
     empty = tmp_path / "no-labels"

@@ -89,6 +89,7 @@ def train(
     mask_head_channels: int = _d("mask_head_channels"),
     box_head_size: int | None = _d("box_head_size"),
     box_batch_size: int = _d("box_batch_size"),
+    mask_roi_size: int | None = _d("mask_roi_size"),
     checkpoint_dir: str | os.PathLike | None = None,
     checkpoint_every: int = _d("checkpoint_every"),
     resume: str | os.PathLike | None = None,
@@ -111,6 +112,8 @@ def train(
         class_names: U-Net: one name per class (class maps) or the object's name (instances);
             Mask R-CNN: the object's name (first of them); None = "object" / from the labels.
         base: a model name or file to fine-tune; its size wins over ``depth`` ... ``box_batch_size``.
+        mask_roi_size: Mask R-CNN: the mask head's RoIAlign grid (masks twice as large); None = the
+            base model's, else 14. Set over a base model's too (its mask head's weights all fit).
         epochs, minutes: stopping rules; training stops at whichever comes first; neither =
             :data:`~..core.settings.DEFAULT_EPOCHS` epochs.
         val_fraction: part of the pairs held out for validation (drawn with ``seed``);
@@ -146,6 +149,8 @@ def train(
     check_settings(_T, {k: v for k, v in locals().items() if k in _T})
     if arch == "maskrcnn" and label_kind != "instances":
         raise ValueError("Mask R-CNN learns from instance labels: use label_kind='instances'.")
+    if arch != "maskrcnn" and mask_roi_size is not None:
+        raise ValueError("mask_roi_size is a Mask R-CNN setting: drop it for arch='unet'.")
     if arch == "maskrcnn" and class_names is not None and len(class_names) != 1:
         raise ValueError("Mask R-CNN models here have one object class: give one class name.")
     if output is not None:
@@ -163,6 +168,7 @@ def train(
         resume=str(resume) if resume else None, base=str(base) if base else None,
         class_weights=list(class_weights) if class_weights is not None else None,
         balance_groups=list(balance_groups) if balance_groups is not None else None,
+        mask_roi_size=mask_roi_size,
     )
     said: list[str] = []
 

@@ -58,7 +58,7 @@ def add_train_parser(commands) -> None:
     parser.add_argument("--class-weights", nargs="+", type=float, metavar="W",
                         help="unet: loss weight per class (default: 1 1 5 for instances, equal for classes)")
     for name in ("depth", "base_width", "backbone", "fpn_channels", "mask_head_channels", "box_head_size",
-                 "box_batch_size"):
+                 "box_batch_size", "mask_roi_size"):
         settings[name].add_argument(parser)
     parser.add_argument("--resume", type=Path, metavar="CHECKPOINT", help="continue from a last.pt checkpoint")
     parser.add_argument("--checkpoint-dir", type=Path, metavar="DIR",
@@ -90,6 +90,8 @@ def run_train(args: argparse.Namespace) -> int:
         return _usage(f"--output must be a {MODEL_SUFFIX} file name, got '{args.output}'.")
     if args.arch == "maskrcnn" and args.label_kind != "instances":
         return _usage("Mask R-CNN learns from instance labels: drop --label-kind classes.")
+    if args.arch != "maskrcnn" and args.mask_roi_size is not None:
+        return _usage("--mask-roi-size is a Mask R-CNN setting: drop it for --arch unet.")
     try:
         _check_options(args)
     except (ValueError, TypeError) as err:

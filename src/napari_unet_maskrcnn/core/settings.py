@@ -267,6 +267,11 @@ TRAIN_SETTINGS: dict[str, Setting] = {s.name: s for s in (
     Setting("box_head_size", int, None, "maskrcnn from scratch: box head width (default 1024)", low=1, high=65536),
     Setting("box_batch_size", int, MASKRCNN_SCRATCH["box_batch_size"],
             "maskrcnn: sampled proposals per image for the heads", low=1, high=65536),
+    Setting("mask_roi_size", int, None,
+            "maskrcnn: side of the mask head's RoIAlign grid; the soft masks are twice as large (14 -> 28 x 28, "
+            "28 -> 56 x 56: finer outlines of large objects; the mask head's cost grows with its square). Default: "
+            "the base model's, else 14. Also changes a base model's: its mask head is convolutional, so all its "
+            "weights are kept", low=4, high=64),
     Setting("checkpoint_every", int, 1, "epochs between checkpoints", low=1),
     Setting("annotation_margin", int, ANNOTATION_MARGIN,
             "annotated region 'objects': background within this distance of a labelled object is learned",

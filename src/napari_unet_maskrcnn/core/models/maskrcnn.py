@@ -58,6 +58,7 @@ BOX_CHUNK = 2048  # proposals per pass through the box head (bounds its memory, 
 MASK_CHUNK = 256  # detections per pass through the mask head
 PARALLEL_POOL_MIN = 64  # boxes per thread below which RoIAlign runs in the calling thread
 PROPOSALS_PER_OBJECT = 1.45  # maskrcnn-nuclei: 1000 proposals per 512^2 tile of 19.5 px nuclei packed
+MASK_ROI_SIZE = 14  # default side of the mask RoIAlign grid (28 x 28 masks), torchvision's
 REFERENCE_TILE = 512  # the tile side the model's proposal and detection counts are meant for (see area_scale)
 
 
@@ -108,7 +109,7 @@ def build_maskrcnn(
     box_batch_size_per_image: int = 512,
     box_head_size: int = 1024,
     mask_head_channels: int = 256,
-    mask_roi_size: int = 14,
+    mask_roi_size: int = MASK_ROI_SIZE,
     norm: str = "none",
     box_head_convs: int = 0,
     rpn_conv_depth: int = 1,
@@ -233,7 +234,7 @@ def detect(
     Returns:
         ``boxes`` float32 ``(N, 4)`` x0, y0, x1, y1 in pixels of ``image`` (pixel edges),
         ``scores`` float32 ``(N,)``, ``labels`` int32 ``(N,)`` 1-based classes, ``masks``
-        float32 ``(N, M, M)`` object probabilities in each box's frame (M = 2 x ``mask_roi_size``, 28).
+        float32 ``(N, M, M)`` object probabilities in each box's frame (M = 2 x ``mask_roi_size``: 28 by default).
     """
     heads, rpn = network.roi_heads, network.rpn
     with _DETECT_LOCK:  # the thresholds and counts live on the (cached, shared) network

@@ -62,6 +62,10 @@ class TrainConfig:
             :func:`~.groups.modality`): None = off (every image its plain share); an empty list
             = an equal share per group; or one weight per group of :data:`~.groups.MODALITIES`
             (fluorescence, stained, brightfield).
+        mask_roi_size: Mask R-CNN only: side of the mask head's RoIAlign grid (the masks are twice
+            as large), set in the new model's description over the base model's or the
+            builder's default (14); None = unchanged. The mask head is convolutional, so a
+            base model's weights all still fit (e.g. 14 -> 28: 56 x 56 masks from the same head).
     """
 
     epochs: int | None = 50
@@ -87,6 +91,7 @@ class TrainConfig:
     class_weights: list[float] | None = None
     prefetch: bool = False
     balance_groups: list[float] | None = None
+    mask_roi_size: int | None = None
 
     def resolved(self, arch: str) -> TrainConfig:
         """A copy with the architecture's defaults filled in.
@@ -109,6 +114,8 @@ class TrainConfig:
             raise ValueError(f"warmup_fraction must be in [0, 1), got {config.warmup_fraction}.")
         if config.class_weights is not None and (arch != "unet" or min(config.class_weights) < 0):
             raise ValueError("class_weights are for the U-Net, one non-negative weight per class.")
+        if config.mask_roi_size is not None and (arch != "maskrcnn" or config.mask_roi_size < 1):
+            raise ValueError("mask_roi_size is for Mask R-CNN, a positive grid side (e.g. 14 or 28).")
         if config.balance_groups is not None:
             from .groups import group_weights
 

@@ -94,6 +94,7 @@ class Run:
             spec = self._resumed_spec(checkpoint)
         elif config.base:
             spec = self._base_spec(spec)
+        spec = self._with_mask_roi_size(spec, resumed=checkpoint is not None)
         if spec.pixel_size_um is None:
             spec = replace(spec, pixel_size_um=_common_pixel_size(pairs))
         self.train_pairs, self.val_pairs = split_pairs(
@@ -166,6 +167,25 @@ class Run:
         return replace(spec, config=dict(base.config), in_channels=base.in_channels,
                        normalization=dict(base.normalization), pixel_size_um=base.pixel_size_um,
                        defaults=dict(base.defaults))
+
+    def _with_mask_roi_size(self, spec: ModelSpec, resumed: bool) -> ModelSpec:
+        """``spec`` with ``config.mask_roi_size`` as its mask RoIAlign grid (a resumed run keeps its own)."""
+        wanted = self.config.mask_roi_size
+        if wanted is None:
+            return spec
+        from ..models.maskrcnn import MASK_ROI_SIZE
+
+        current = int(spec.config.get("mask_roi_size", MASK_ROI_SIZE))
+        if resumed:
+            if current != wanted:
+                raise ValueError(f"The checkpoint's model has a mask grid of {current}, not {wanted}: "
+                                 "resume without mask_roi_size, or start a new run from its best model.")
+            return spec
+        if current != wanted:
+            source = f"the base model's {current}" if self.config.base else f"the default {current}"
+            self.notes.append(f"Mask head RoIAlign grid {wanted} x {wanted} (was {source}): "
+                              f"{2 * wanted} x {2 * wanted} masks.")
+        return replace(spec, config={**spec.config, "mask_roi_size": int(wanted)})
 
     def _load_base_weights(self) -> None:
         """Copy the base model's weights; layers whose shape differs (class heads) stay new."""
