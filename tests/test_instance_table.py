@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from napari_unet_maskrcnn.core import instance_table as table_module
 from napari_unet_maskrcnn.core.instance_table import instance_table
 
 NAMES = ["cell", "nucleus"]
@@ -59,14 +58,20 @@ def test_3d_values_by_hand():
     assert table["class_name"].tolist() == ["nucleus", "cell"]
 
 
-def test_blockwise_sums_match(monkeypatch):
+def test_random_3d_labels_match_numpy():
     rng = np.random.default_rng(0)
     labels = rng.integers(0, 20, size=(3, 17, 13)).astype(np.int32)
-    args = (labels, rng.random(19), rng.integers(1, 3, 19), NAMES)
-    whole = instance_table(*args)
-    monkeypatch.setattr(table_module, "BLOCK_PIXELS", 7)  # one z slice per block
-    for key, column in instance_table(*args).items():
-        np.testing.assert_array_equal(column, whole[key])
+    labels[labels == 7] = 0  # one id absent
+    table = instance_table(labels, rng.random(19), rng.integers(1, 3, 19), NAMES)
+    ids = [i for i in range(1, 20) if (labels == i).any()]
+    assert table["label"].tolist() == ids
+    for row, label in enumerate(ids):
+        z, y, x = np.nonzero(labels == label)
+        assert table["area"][row] == z.size
+        np.testing.assert_allclose([table["centroid_z"][row], table["centroid_y"][row], table["centroid_x"][row]],
+                                   [z.mean(), y.mean(), x.mean()])
+        assert [table[f"bbox_{a}0"][row] for a in "zyx"] == [z.min(), y.min(), x.min()]
+        assert [table[f"bbox_{a}1"][row] for a in "zyx"] == [z.max() + 1, y.max() + 1, x.max() + 1]
 
 
 @pytest.mark.parametrize("shape", [(8, 9), (2, 8, 9)])

@@ -101,16 +101,16 @@ def threshold_unet(monkeypatch):
     """U-Net replaced by thresholding: object inside, a 1-pixel boundary ring, background outside."""
     from scipy import ndimage
 
-    def predict(source, network, *, return_probabilities=False, **kwargs):
-        image = source.read(0, source.shape[0], 0, source.shape[1])[0]
+    def predict(source, network, window, *, return_probabilities=False, **kwargs):
+        image = source.read(window.y0, window.y1, window.x0, window.x1)[0]
         inside = image > 0.5
         core = ndimage.binary_erosion(inside, iterations=1)
         classes = np.where(core, 1, np.where(inside, 2, 0)).astype(np.uint8)
         yield ProgressEvent(1, 1, "tile")
         probabilities = np.stack([classes == k for k in range(3)]).astype(np.float32)
-        return classes, probabilities if return_probabilities else None
+        return (classes, probabilities) if return_probabilities else classes
 
-    monkeypatch.setattr(semantic, "predict_semantic_plane", predict)
+    monkeypatch.setattr(semantic, "predict_semantic_window", predict)
 
 
 def test_the_scale_follows_the_estimate_outside_the_trained_range_only(maskrcnn_file, blob_detector):
@@ -183,7 +183,7 @@ def test_a_wrong_estimate_is_caught_by_the_objects_and_native_scale_kept(maskrcn
     assert "native scale used instead" in result.object_size["note"]
     assert "native scale used instead" in object_size.describe_object_size(result.object_size)
     stages = [event.stage for event in events]
-    assert stages[0] == "rescaled tile" and stages[-1] == "tile"
+    assert stages[0] == "rescaled tile" and stages[-2:] == ["tile", "resolve"]  # then the native pass
     assert [event.done for event in events] == list(range(1, len(events) + 1))
     assert events[-1].done == events[-1].total
 
@@ -196,7 +196,7 @@ def test_an_unsure_estimate_near_the_trained_size_lets_the_native_objects_decide
     result = api.segment_instances(image, maskrcnn_file, tile=64, margin=16, on_progress=events.append)
     assert result.scale == 1.0 and result.diameter == 24.0
     assert "unsure" in result.object_size["note"] and "native scale kept" in result.object_size["note"]
-    assert result.labels.max() == truth.max() and {event.stage for event in events} == {"tile"}
+    assert result.labels.max() == truth.max() and {event.stage for event in events} == {"tile", "resolve"}
 
     big, big_truth = disc_scene((200, 200), 12, 48)  # 24 px discs: the native objects say resize x0.5
     threshold_estimator(18.0, spread=MAX_SPREAD + 0.1)
@@ -302,13 +302,13 @@ def test_a_model_without_a_boundary_class_keeps_the_linear_classes(tmp_path, mon
     path = make_tiny_model_file(tmp_path / "fg.safetensors", class_names=["background", "cell"],
                                 object_diameter_px=MODEL_DIAMETER)
 
-    def predict(source, network, *, return_probabilities=False, **kwargs):
-        inside = source.read(0, source.shape[0], 0, source.shape[1])[0] > 0.5
+    def predict(source, network, window, *, return_probabilities=False, **kwargs):
+        inside = source.read(window.y0, window.y1, window.x0, window.x1)[0] > 0.5
         yield ProgressEvent(1, 1, "tile")
         probabilities = np.stack([~inside, inside]).astype(np.float32)
-        return inside.astype(np.uint8), probabilities if return_probabilities else None
+        return (inside.astype(np.uint8), probabilities) if return_probabilities else inside.astype(np.uint8)
 
-    monkeypatch.setattr(semantic, "predict_semantic_plane", predict)
+    monkeypatch.setattr(semantic, "predict_semantic_window", predict)
     image, truth = disc_scene((203, 187), 12, 48, offset=3)
     result = api.segment_semantic(image, path, diameter=24, return_probabilities=True)
     assert result.scale == pytest.approx(0.5)

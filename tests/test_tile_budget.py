@@ -75,7 +75,8 @@ def test_instances_default_tile_is_one_pass_when_the_plane_fits(tmp_path, monkey
     default = api.segment_instances(image, path, device="cpu", score_threshold=0.3, on_progress=events.append)
     explicit = api.segment_instances(image, path, device="cpu", score_threshold=0.3, tile=tile)
     expected = len(core_grid(image.shape, tile, min(64, tile // 4)))
-    assert events[-1].total == expected and (expected == 1) == (budget_mb == "4096")
+    assert [event.stage for event in events] == ["tile"] * expected + ["resolve"]  # the plane's overlaps resolved last
+    assert events[-1].done == events[-1].total == expected + 1 and (expected == 1) == (budget_mb == "4096")
     np.testing.assert_array_equal(default.labels, explicit.labels)
 
 

@@ -6,31 +6,23 @@ import os
 
 import numpy as np
 
-from ..core.axes import from_canonical, output_axes
 from ..core.object_size import fixed_scale
 from ..core.progress import CancelCheck, ProgressCallback, ProgressGenerator, drain
 from ..core.settings import check_tile_setting, segment_default as default
 from ..core.validation import check_segment_call
-from ..core.tiling import core_grid
-from .blocks import instance_blocks, native_object_size
+from .blocks import block_output, block_result, plane_sources
 from .results import InstanceResult, object_size_report
 from .runs import (
     DEFAULT_MARGIN,
-    auto_tile,
     INSTANCE_DEFAULTS,
-    RunProgress,
+    auto_tile,
     check_tile,
     context,
-    canonical_plane,
     network_run,
     prepare,
+    resolved_model,
     table_spacing,
 )
-
-
-def plane_labels(plane) -> np.ndarray:
-    """The (H, W) instance labels of a ``PlaneInstances``: what the object-size estimate measures."""
-    return plane.labels
 
 
 def iter_segment_instances(
@@ -90,78 +82,35 @@ def iter_segment_instances(
     in a second, resized pass); returns
     :class:`InstanceResult`.
     """
-    from ..core.inputs import prepare_plane
-    from ..core.instance_table import instance_table
-    from ..core.instances import predict_instances_plane
-    from ..core.object_size import instances_to_grid, segment_at_object_size
-    from ..core.linking import link_slices
+    from ..core.instance_run import InstanceSettings, iter_instance_run
+    from ..core.object_size import SizeRequest
 
-    tile = auto_tile(check_tile_setting(tile), model, out is not None or client is not None, image, axes)  # None: sized to memory
-    out = check_segment_call("instances", locals())  # every parameter by name, before the model loads
+    model_path = resolved_model(model)  # once per run
+    blocks = out is not None or client is not None
+    tile = auto_tile(check_tile_setting(tile), model_path, blocks, image, axes)  # None: sized to memory
+    out = check_segment_call("instances", {**locals(), "model": model})  # every parameter, before the model loads
     margin = context(tile, margin, DEFAULT_MARGIN)
     check_tile(tile, margin, "margin")
-    canonical, axes, spec = prepare(image, model, axes, "instances")
-    run = network_run(model, device, precision, client, tta)
+    canonical, axes, spec = prepare(image, model_path, axes, "instances", name=model)
+    run = network_run(model_path, device, precision, client, tta)
     settings = {**INSTANCE_DEFAULTS, **{k: v for k, v in spec.defaults.items() if k in INSTANCE_DEFAULTS}}
     given = {"score_threshold": score_threshold, "mask_threshold": mask_threshold, "nms_iou": nms_iou,
              "min_size": min_size}
     settings.update({k: v for k, v in given.items() if v is not None})
-    score_threshold, mask_threshold, nms_iou, min_size = (settings[k] for k in INSTANCE_DEFAULTS)
     for name in ("score_threshold", "mask_threshold", "nms_iou"):
         if not 0.0 <= settings[name] <= 1.0:
             raise ValueError(f"{name} must be between 0 and 1 (got {settings[name]}).")
     mode, scale = fixed_scale(diameter, spec.object_diameter_px, pixel_size_um, spec.pixel_size_um)
-    n_t, n_z, height, width, _ = canonical.shape
-
-    def predict(source, resized: bool):
-        # the network is cached per process; on a worker for a client's estimate
-        detector = run.detector(score_threshold=score_threshold, nms_iou=nms_iou)
-        area_ratio = source.shape[0] * source.shape[1] / (height * width)
-        return predict_instances_plane(
-            source, detector, tile=tile, margin=margin, mask_threshold=mask_threshold,
-            min_size=int(min_size * area_ratio) if resized else min_size,
+    n_z = canonical.shape[1]
+    with block_output(out, canonical, axes, np.uint32) as writer:
+        table, sizes = yield from iter_instance_run(
+            plane_sources(canonical, spec, channel), writer, run,
+            InstanceSettings(tile, margin, **settings, z_link_iou=z_link_iou, block=block),
+            SizeRequest(mode, scale, diameter, spec.object_diameter_px), list(spec.class_names),
+            spacing=table_spacing(spacing, n_z), client=client, in_memory=not blocks,
         )
-
-    def to_grid(plane, shape):
-        return instances_to_grid(plane, shape, min_size)
-
-    if out is not None or client is not None:
-        size = yield from native_object_size(canonical, spec, channel, mode, scale, diameter)
-        return (yield from instance_blocks(
-            canonical, axes, spec, run, channel, tile, margin, out, client, block,
-            dict(score_threshold=score_threshold, nms_iou=nms_iou), mask_threshold, min_size, z_link_iou,
-            spacing, size,
-        ))
-    progress = RunProgress(len(core_grid((height, width), tile, margin)), n_t * n_z)
-    labels = np.zeros((n_t, n_z, height, width), np.uint32)
-
-    tables, sizes = [], []
-    next_id = 0
-    for t in range(n_t):
-        planes = []
-        for z in range(n_z):
-            source = prepare_plane(canonical_plane(canonical, t, z), spec.in_channels, channel, spec.normalization)
-            plane_gen = segment_at_object_size(
-                source, predict, plane_labels, to_grid, mode=mode, scale=scale,
-                model_diameter=spec.object_diameter_px, diameter=diameter,
-            )
-            plane, size = yield from progress.relay(plane_gen)
-            planes.append(plane)
-            sizes.append(size)
-        stack, scores, classes = link_slices(planes, z_link_iou if n_z > 1 else 0.0)
-        table = instance_table(
-            stack if n_z > 1 else stack[0], scores, classes, list(spec.class_names),
-            spacing=table_spacing(spacing, n_z),
-        )
-        table["label"] = table["label"] + next_id
-        if n_t > 1:
-            table["t"] = np.full(len(table["label"]), t, np.int64)
-        tables.append(table)
-        labels[t] = np.where(stack > 0, stack.astype(np.uint32) + np.uint32(next_id), 0)
-        next_id += len(scores)
-    table = {key: np.concatenate([tab[key] for tab in tables]) for key in tables[0]}
-    return InstanceResult(from_canonical(labels, axes), table, list(spec.class_names), output_axes(axes),
-                          *object_size_report(sizes))
+    labels, result_axes = block_result(writer, out, axes)
+    return InstanceResult(labels, table, list(spec.class_names), result_axes, *object_size_report(sizes))
 
 
 

@@ -18,13 +18,25 @@ INSTANCE_DEFAULTS = INSTANCE_FALLBACKS
 
 
 
-def prepare(image, model, axes, task: str):
+def resolved_model(model):
+    """The model file of ``model`` (a name or a path), resolved once per run: later steps take the path."""
+    import os
+
+    from ..core.registry import resolve_model
+
+    if not isinstance(model, (str, os.PathLike)):
+        raise TypeError(f"model must be a model name or a model file path; got {type(model).__name__}.")
+    return resolve_model(model)
+
+
+def prepare(image, model, axes, task: str, name=None):
     """Validate the image and the model's task: returns (canonical TZYXC view, axes, spec).
 
-    Only the model file's spec is read (no torch, no weights): see :func:`network_run`.
+    ``model`` is a model file path (:func:`resolved_model`), ``name`` what the caller called
+    it (for messages). Only the model file's spec is read (no torch, no weights): see
+    :func:`network_run`.
     """
     from ..core.model_file import read_spec
-    from ..core.registry import resolve_model
 
     image = as_array(image)  # numpy, or dask left lazy: planes and tiles are read when needed
     if image.ndim < 2 or image.size == 0:
@@ -34,12 +46,13 @@ def prepare(image, model, axes, task: str):
     if axes is None:
         check_ambiguous_axes(image.shape)
     axes = guess_axes(image.shape) if axes is None else validate_axes(axes, image.shape)
-    spec = read_spec(resolve_model(model))
+    spec = read_spec(model)
+    name = model if name is None else name
     if spec.task != task:
         other = "segment_instances / the Mask R-CNN widget" if spec.task == "instances" else (
             "segment_semantic / the U-Net widget")
         raise ValueError(
-            f"Model '{model}' is a {spec.task} model ({spec.arch}); use it with {other}."
+            f"Model '{name}' is a {spec.task} model ({spec.arch}); use it with {other}."
         )
     return to_canonical(image, axes), axes, spec
 
@@ -114,33 +127,6 @@ def check_tile(tile: int, context: int, name: str) -> None:
             f"Tile size {tile} is too small for {name} {context}: use a tile of at least "
             f"{max(MIN_TILE, 2 * context + 32)} pixels."
         )
-
-
-class RunProgress:
-    """Progress over all planes of a run; a plane's tile count may change (a resized pass)."""
-
-    def __init__(self, per_plane: int, planes: int):
-        self.per_plane = per_plane
-        self.total = per_plane * planes
-        self.done = 0
-
-    def relay(self, gen: ProgressGenerator) -> ProgressGenerator:
-        """Re-yield a per-plane generator's events on the whole run's scale; return its result."""
-        counted = self.per_plane
-        try:
-            event = next(gen)
-            while True:
-                if event.total != counted:
-                    self.total += event.total - counted
-                    counted = event.total
-                yield ProgressEvent(self.done + event.done, self.total, event.stage)
-                event = next(gen)
-        except StopIteration as stop:
-            return stop.value
-        finally:
-            gen.close()
-            self.done += counted
-
 
 
 def table_spacing(spacing, n_z: int):

@@ -6,24 +6,22 @@ import os
 
 import numpy as np
 
-from ..core.axes import from_canonical, output_axes
+from ..core.axes import from_canonical
 from ..core.object_size import fixed_scale
 from ..core.progress import CancelCheck, ProgressCallback, ProgressGenerator, drain
 from ..core.settings import check_tile_setting, segment_default as default
 from ..core.validation import check_segment_call
-from ..core.tiling import grid
-from .blocks import native_object_size, semantic_blocks
+from .blocks import block_output, block_result, plane_sources
 from .results import SemanticResult, object_size_report
 from .runs import (
     DEFAULT_OVERLAP,
-    auto_tile,
     INSTANCE_DEFAULTS,
-    RunProgress,
+    auto_tile,
     check_tile,
     context,
-    canonical_plane,
     network_run,
     prepare,
+    resolved_model,
 )
 
 
@@ -94,86 +92,51 @@ def iter_segment_semantic(
     in a second, resized pass); returns
     :class:`SemanticResult`.
     """
-    from ..core.inputs import prepare_plane
-    from ..core.object_size import boundary_classes_to_grid, segment_at_object_size, semantic_to_grid
-    from ..core.postprocess import instances_from_classes
+    from ..core.object_size import SizeRequest
+    from ..core.postprocess import instances_from_class_stack
+    from ..core.semantic_run import SemanticSettings, iter_semantic_run
 
-    tile = auto_tile(check_tile_setting(tile), model, out is not None or client is not None, image, axes)  # None: sized to memory
-    out = check_segment_call("semantic", locals())  # every parameter by name, before the model loads
+    model_path = resolved_model(model)  # once per run
+    blocks = out is not None or client is not None
+    tile = auto_tile(check_tile_setting(tile), model_path, blocks, image, axes)  # None: sized to memory
+    out = check_segment_call("semantic", {**locals(), "model": model})  # every parameter, before the model loads
     overlap = context(tile, overlap, DEFAULT_OVERLAP)
     check_tile(tile, overlap, "overlap")
-    canonical, axes, spec = prepare(image, model, axes, "semantic")
-    run = network_run(model, device, precision, client, tta)
+    canonical, axes, spec = prepare(image, model_path, axes, "semantic", name=model)
     if split_instances and "boundary" not in spec.class_names:
         raise ValueError(
             f"Model '{model}' has classes {spec.class_names} without a 'boundary' class, so "
             "instances cannot be split from it; untick the instances option."
         )
+    if blocks and (return_probabilities or split_instances):
+        raise ValueError("Probabilities and split instances are computed in memory only: "
+                         "leave out= and client= empty, or untick them.")
+    run = network_run(model_path, device, precision, client, tta)
     mode, scale = fixed_scale(diameter, spec.object_diameter_px, pixel_size_um, spec.pixel_size_um)
-    keep_probabilities = return_probabilities or split_instances
     boundary = spec.class_names.index("boundary") if "boundary" in spec.class_names else None
     min_size = INSTANCE_DEFAULTS["min_size"] if min_size is None else min_size
-
-    def predict(source, resized: bool):
-        from ..core.semantic import predict_semantic_plane  # imports torch: only where it computes
-
-        network, dev, dtype = run.load()  # cached per process; on a worker for a client's estimate
-        return predict_semantic_plane(
-            source, network, tile=tile, overlap=overlap, device=dev,
-            return_probabilities=keep_probabilities or resized, autocast_dtype=dtype,
-        )
-
-    def to_grid(result, shape):
-        if boundary is None:
-            return semantic_to_grid(result, shape)
-        return boundary_classes_to_grid(result, shape, object_class=1, boundary_class=boundary)
-
-    def measure(result):
-        if boundary is None:
-            return None
-        return instances_from_classes(result[0], object_class=1, boundary_class=boundary, min_size=min_size)
-
-    if out is not None or client is not None:
-        if return_probabilities or split_instances:
-            raise ValueError("Probabilities and split instances are computed in memory only: "
-                             "leave out= and client= empty, or untick them.")
-        size = yield from native_object_size(canonical, spec, channel, mode, scale, diameter)
-        return (yield from semantic_blocks(canonical, axes, spec, run, channel, tile, overlap, out, client, block,
-                                            size))
-    n_t, n_z, height, width, _ = canonical.shape
     n_classes = len(spec.class_names)
-    progress = RunProgress(len(grid((height, width), tile, tile - overlap)), n_t * n_z)
-    classes = np.zeros((n_t, n_z, height, width), np.uint8)
-    probabilities = (
-        np.zeros((n_classes, n_t, n_z, height, width), np.float32) if keep_probabilities else None
-    )
-
-    sizes = []
-    for t in range(n_t):
-        for z in range(n_z):
-            source = prepare_plane(canonical_plane(canonical, t, z), spec.in_channels, channel, spec.normalization)
-            plane_gen = segment_at_object_size(
-                source, predict, measure, to_grid, mode=mode, scale=scale,
-                model_diameter=spec.object_diameter_px, diameter=diameter,
-            )
-            (plane_classes, plane_probs), size = yield from progress.relay(plane_gen)
-            sizes.append(size)
-            classes[t, z] = plane_classes
-            if probabilities is not None:
-                probabilities[:, t, z] = plane_probs
+    probabilities = None
+    if return_probabilities or split_instances:
+        probabilities = np.zeros((n_classes, *canonical.shape[:4]), np.float32)
+    with block_output(out, canonical, axes, np.uint8) as writer:
+        sizes = yield from iter_semantic_run(
+            plane_sources(canonical, spec, channel), writer, run,
+            SemanticSettings(tile, overlap, block, boundary, min_size),
+            SizeRequest(mode, scale, diameter, spec.object_diameter_px), n_classes,
+            probabilities=probabilities, client=client, in_memory=not blocks,
+        )
+    classes, result_axes = block_result(writer, out, axes)
     instances = None
     if split_instances:
-        from ..core.postprocess import instances_from_class_stack
-
         instances = from_canonical(instances_from_class_stack(
-            classes, probabilities, object_class=1, boundary_class=boundary, min_size=min_size,
+            writer.array, probabilities, object_class=1, boundary_class=boundary, min_size=min_size,
             z_link_iou=z_link_iou,
         ), axes)
-    out_probs = None
     if return_probabilities:
-        out_probs = np.stack([from_canonical(p, axes) for p in probabilities])
-    return SemanticResult(from_canonical(classes, axes), list(spec.class_names), out_probs,
-                          output_axes(axes), instances, *object_size_report(sizes))
+        probabilities = np.stack([from_canonical(p, axes) for p in probabilities])
+    return SemanticResult(classes, list(spec.class_names), probabilities if return_probabilities else None,
+                          result_axes, instances, *object_size_report(sizes))
 
 
 

@@ -1,18 +1,22 @@
-"""Segmentation block by block: planes larger than memory, results into zarr, work on a cluster.
+"""Segmentation block by block: the one way every run computes (in memory, into zarr, on a cluster).
 
 A plane is cut into blocks, each computed by a task that :func:`.executor.run_tasks` runs
-here or on dask.distributed workers; the tasks read their own pixels (a dask graph cut to
-the block) and return small results, and the caller writes them into ``out`` (a numpy or
-zarr array shaped (T, Z, H, W)). The result equals the whole-plane functions exactly:
+here (reporting each tile, so a run can be followed and cancelled) or on dask.distributed
+workers; the tasks read their own pixels (a dask graph cut to the block) and return small
+results, and the caller writes them into ``out`` (a numpy or zarr array shaped (T, Z, H,
+W)). A plane up to a block's size is one block, each tile computed once. The result equals
+the whole-plane functions exactly:
 
 - U-Net (:func:`iter_semantic_blocks`): each block blends the tiles of the *whole plane's*
   grid that touch it, in the same order (:func:`.semantic.predict_semantic_window`).
-- Mask R-CNN (:func:`iter_instance_blocks`): blocks are groups of the whole plane's
+- Mask R-CNN (:func:`iter_instance_objects`): blocks are groups of the whole plane's
   owned cores with their margins (:func:`.tiling.core_grid`), so each block returns the
   very detections the whole-plane run keeps. Overlaps are then resolved over the whole
   plane in score order on a one-bit-per-pixel map (H x W / 8 bytes), and the labels are
-  painted chunk by chunk with ids unique over the image; z-slices are linked from the
-  objects' masks without a whole label image.
+  painted chunk by chunk with ids unique over the image (:func:`paint_time_point`); z-slices
+  are linked from the objects' masks without a whole label image (:func:`link_time_point`).
+
+The run generators that use these blocks are :mod:`.semantic_run` and :mod:`.instance_run`.
 
 Memory of the calling process: the normalisation subsample, the one-bit map and the kept
 objects' box-sized masks; never a whole plane of probabilities or labels.
@@ -28,9 +32,10 @@ from functools import partial
 
 import numpy as np
 
-from .executor import run_tasks
+from .executor import TaskProgress, run_tasks
 from .settings import BLOCK
-from .instances import _Candidate, _claim, _owned_candidates
+from .instance_table import PlaneObject
+from .instances import _Candidate, _claim, _owned, _owned_candidates
 from .linking import greedy_matches, link_ids
 from .progress import ProgressEvent, ProgressGenerator
 from .tiling import Window, core_bounds, core_grid
@@ -114,13 +119,15 @@ def _grown(window: Window, by: int, shape: tuple[int, int]) -> Window:
                   max(window.x0 - by, 0), min(window.x1 + by, shape[1]))
 
 
-def semantic_block(run: NetworkRun, source, window: Window, tile: int, overlap: int) -> np.ndarray:
-    """Task: uint8 classes of ``window`` (see :func:`.semantic.predict_semantic_window`)."""
+def semantic_block(run: NetworkRun, source, window: Window, tile: int, overlap: int,
+                   probabilities: bool = False) -> ProgressGenerator[np.ndarray | tuple[np.ndarray, np.ndarray]]:
+    """Task: uint8 classes of ``window`` (with ``probabilities``, also their float32 (K, h, w)
+    probabilities); yields per tile (see :func:`.semantic.predict_semantic_window`)."""
     from .semantic import predict_semantic_window
 
     network, device, dtype = run.load()
-    return predict_semantic_window(source, network, window, tile=tile, overlap=overlap, device=device,
-                                   autocast_dtype=dtype)
+    return (yield from predict_semantic_window(source, network, window, tile=tile, overlap=overlap, device=device,
+                                               autocast_dtype=dtype, return_probabilities=probabilities))
 
 
 def iter_semantic_blocks(
@@ -132,6 +139,7 @@ def iter_semantic_blocks(
     overlap: int,
     block: int = DEFAULT_BLOCK,
     client=None,
+    probabilities=None,
 ) -> ProgressGenerator[None]:
     """Write the classes of every plane into ``out`` (T, Z, H, W) block by block.
 
@@ -140,53 +148,57 @@ def iter_semantic_blocks(
         out: writable uint8 array (numpy or zarr) shaped (T, Z, H, W).
         block: block side in pixels (rounded to whole tiles): larger blocks recompute fewer
             tiles at their edges, (1 + 1 / tiles per side)**2 of the work, but hold
-            ``K x block**2`` float32 sums.
+            ``K x block**2`` float32 sums; a plane up to ``block`` is one block (each tile once).
         client: a dask.distributed Client, or None to compute here.
+        probabilities: None, or a float32 array (K, T, Z, H, W) to fill with the blended
+            class probabilities too (in memory).
 
-    Yields ``ProgressEvent(done, total, "block")`` as blocks finish (in any order).
+    Yields ``ProgressEvent(done, total, stage)`` counted in tiles: ``"tile"`` after each tile
+    computed here, ``"block"`` as a cluster's blocks finish (in any order).
     """
-    items, where = [], []
+    from .tiling import window_tile_count
+
+    items, where, tiles = [], [], []
     for (t, z), source in sources.items():
         for window in semantic_windows(source.shape, tile, overlap, block):
             part = source.part(_grown(window, tile, source.shape), load=False)
-            items.append((run, part, window, tile, overlap))
+            items.append((run, part, window, tile, overlap, probabilities is not None))
             where.append((t, z, window))
-    for done, (index, classes) in enumerate(run_tasks(semantic_block, items, client, key="unet-block"), 1):
+            tiles.append(window_tile_count(source.shape, window, tile, overlap))
+    finished, total = 0, sum(tiles)
+    for item in run_tasks(semantic_block, items, client, key="unet-block"):
+        if isinstance(item, TaskProgress):
+            yield ProgressEvent(finished + item.event.done, total, "tile")
+            continue
+        index, result = item
         t, z, window = where[index]
-        out[t, z, window.y0 : window.y1, window.x0 : window.x1] = classes
-        yield ProgressEvent(done, len(items), "block")
+        ys, xs = slice(window.y0, window.y1), slice(window.x0, window.x1)
+        if probabilities is not None:
+            result, probabilities[:, t, z, ys, xs] = result
+        out[t, z, ys, xs] = result
+        finished += tiles[index]
+        if client is not None:
+            yield ProgressEvent(finished, total, "block")
 
 
 def instance_block(
     run: NetworkRun, source, cells: list[tuple[Window, Window]], detector_options: dict, mask_threshold: float
-) -> list[_Candidate]:
-    """Task: the owned, thresholded detections of a group of ``(core, read)`` cells."""
+) -> ProgressGenerator[list[_Candidate]]:
+    """Task: the owned, thresholded detections of a group of ``(core, read)`` cells; yields per cell."""
     detector = run.detector(**detector_options)
     reads = [read for _, read in cells]
     source = source.part(_union(reads), load=True)
     candidates = []
-    for core, read in cells:
+    for done, (core, read) in enumerate(cells, 1):
         image = source.read(read.y0, read.y1, read.x0, read.x1)
-        candidates += _owned_candidates(detector(image), core, read, source.shape, mask_threshold)
+        owned = partial(_owned, core=core, read=read, plane_shape=source.shape)
+        candidates += _owned_candidates(detector(image, keep=owned), core, read, source.shape, mask_threshold)
+        yield ProgressEvent(done, len(cells), "tile")
     return candidates
 
 
-@dataclass
-class _Object:
-    """A kept instance: its final (overlap-resolved) mask at ``(y0, x0)`` of plane ``(t, z)``."""
-
-    t: int
-    z: int
-    y0: int
-    x0: int
-    mask: np.ndarray
-    score: float
-    class_id: int
-
-
-def iter_instance_blocks(
+def iter_instance_objects(
     sources: dict[tuple[int, int], object],
-    out,
     run: NetworkRun,
     *,
     tile: int,
@@ -194,58 +206,68 @@ def iter_instance_blocks(
     mask_threshold: float,
     min_size: int,
     detector_options: dict,
-    z_link_iou: float,
     block: int = DEFAULT_BLOCK,
     client=None,
-) -> ProgressGenerator[list[tuple[np.ndarray, np.ndarray, list[_Object], np.ndarray]]]:
-    """Write instance labels of every plane into ``out`` (T, Z, H, W); ids unique over all of it.
+) -> ProgressGenerator[dict[tuple[int, int], list[PlaneObject]]]:
+    """The kept objects of every plane, detected block by block (here or on a cluster).
 
     Args as in :func:`iter_semantic_blocks`, plus those of
     :func:`.instances.predict_instances_plane` and ``detector_options`` (score_threshold,
     nms_iou) for :func:`.models.maskrcnn.detect`.
 
-    Yields ``ProgressEvent(done, total, "block")``; returns, per time point, ``(scores,
-    classes, objects, ids)``: stack ids ``1..n`` have ``scores[i - 1]``, ``classes[i - 1]``
-    (before the time offset), ``objects`` their masks and ``ids`` each object's stack id.
+    Yields ``ProgressEvent(done, total, stage)`` counted in tiles (``"tile"`` here, ``"block"``
+    from a cluster), then one ``"resolve"`` step per plane; returns ``(t, z) -> objects``
+    in label order (as :func:`.instances._paste_by_score` numbers them).
     """
-    n_t = 1 + max(t for t, _ in sources)
-    n_z = 1 + max(z for _, z in sources)
-    items, where = [], []
+    items, where, tiles = [], [], []
     for (t, z), source in sources.items():
         for cells in _cell_groups(source.shape, tile, margin, block):
             part = source.part(_union([read for _, read in cells]), load=False)
             items.append((run, part, cells, detector_options, mask_threshold))
             where.append((t, z))
-    total = len(items) + n_t * n_z
+            tiles.append(len(cells))
+    total = sum(tiles) + len(sources)
     candidates: dict[tuple[int, int], list[_Candidate]] = defaultdict(list)
     done = 0
-    for index, found in run_tasks(instance_block, items, client, key="maskrcnn-block"):
+    for item in run_tasks(instance_block, items, client, key="maskrcnn-block"):
+        if isinstance(item, TaskProgress):
+            yield ProgressEvent(done + item.event.done, total, "tile")
+            continue
+        index, found = item
         candidates[where[index]] += found
+        done += tiles[index]
+        if client is not None:
+            yield ProgressEvent(done, total, "block")
+    objects = {}
+    for (t, z), source in sources.items():
+        objects[t, z] = _resolve(candidates.pop((t, z), []), source.shape, min_size, t, z)
         done += 1
-        yield ProgressEvent(done, total, "block")
-    shape = next(iter(sources.values())).shape
-    results = []
-    next_id = 0
-    for t in range(n_t):
-        planes = []
-        for z in range(n_z):
-            planes.append(_resolve(candidates.pop((t, z), []), shape, min_size, t, z))
-            done += 1
-            yield ProgressEvent(done, total, "resolve")
-        matches = [None] + [
-            _match_objects(planes[z], planes[z - 1], z_link_iou) if 0 < z_link_iou <= 1 else None
-            for z in range(1, n_z)
-        ]
-        ids, scores, classes = link_ids(
-            [np.asarray([o.score for o in p], np.float32) for p in planes],
-            [np.asarray([o.class_id for o in p], np.int32) for p in planes], matches,
-        )
-        objects = [o for p in planes for o in p]
-        object_ids = np.concatenate([i[1:] for i in ids]).astype(np.int64) if objects else np.zeros(0, np.int64)
-        _paint(out, t, objects, object_ids + next_id, shape, _chunk_side(out))
-        results.append((scores, classes, objects, object_ids))
-        next_id += len(scores)
-    return results
+        yield ProgressEvent(done, total, "resolve")
+    return objects
+
+
+def link_time_point(planes: list[list[PlaneObject]], z_link_iou: float):
+    """Ids of one time point's objects, linked across its z-slices (``planes[z]``).
+
+    Returns ``(scores, classes, objects, ids)``: stack ids ``1..n`` have ``scores[i - 1]``,
+    ``classes[i - 1]``; ``objects`` all planes' objects in order and ``ids`` their stack ids.
+    """
+    matches = [None] + [
+        _match_objects(planes[z], planes[z - 1], z_link_iou) if 0 < z_link_iou <= 1 else None
+        for z in range(1, len(planes))
+    ]
+    ids, scores, classes = link_ids(
+        [np.asarray([o.score for o in p], np.float32) for p in planes],
+        [np.asarray([o.class_id for o in p], np.int32) for p in planes], matches,
+    )
+    objects = [o for p in planes for o in p]
+    object_ids = np.concatenate([i[1:] for i in ids]).astype(np.int64) if objects else np.zeros(0, np.int64)
+    return scores, classes, objects, object_ids
+
+
+def paint_time_point(out, t: int, objects: list[PlaneObject], ids: np.ndarray, shape: tuple[int, int]) -> None:
+    """Write ``out[t]`` (Z, H, W) chunk by chunk from the objects' masks: object ``i`` gets ``ids[i]``."""
+    _paint(out, t, objects, ids, shape, _chunk_side(out))
 
 
 def _cell_groups(shape, tile: int, margin: int, block: int) -> list[list[tuple[Window, Window]]]:
@@ -287,7 +309,7 @@ class _BitPlane:
         self.bits[y0 : y0 + h, cols] = np.packbits(bits, axis=1)
 
 
-def _resolve(candidates: list[_Candidate], shape, min_size: int, t: int, z: int) -> list[_Object]:
+def _resolve(candidates: list[_Candidate], shape, min_size: int, t: int, z: int) -> list[PlaneObject]:
     """Kept objects of one plane in label order, as :func:`.instances._paste_by_score` keeps them."""
     claimed = _BitPlane(shape)
     order = np.lexsort(
@@ -301,17 +323,17 @@ def _resolve(candidates: list[_Candidate], shape, min_size: int, t: int, z: int)
         if _claim(region, local, 2, min_size):
             mask = region == 2
             claimed.add(candidate.y0, candidate.x0, mask)
-            kept.append(_Object(t, z, candidate.y0, candidate.x0, mask, candidate.score, candidate.class_id))
+            kept.append(PlaneObject(t, z, candidate.y0, candidate.x0, mask, candidate.score, candidate.class_id))
     return kept
 
 
-def _boxes(objects: list[_Object]) -> np.ndarray:
+def _boxes(objects: list[PlaneObject]) -> np.ndarray:
     """int64 (n, 4) y0, y1, x0, x1 of the objects' masks."""
     return np.asarray([(o.y0, o.y0 + o.mask.shape[0], o.x0, o.x0 + o.mask.shape[1]) for o in objects],
                       np.int64).reshape(-1, 4)
 
 
-def _match_objects(here: list[_Object], previous: list[_Object], iou_threshold: float):
+def _match_objects(here: list[PlaneObject], previous: list[PlaneObject], iou_threshold: float):
     """:func:`.linking.match_by_iou` of two slices computed from the objects' masks."""
     boxes_a, boxes_b = _boxes(here), _boxes(previous)
     pairs = []
@@ -343,7 +365,7 @@ def _chunk_side(out) -> int:
     return 1024
 
 
-def _paint(out, t: int, objects: list[_Object], ids: np.ndarray, shape, side: int) -> None:
+def _paint(out, t: int, objects: list[PlaneObject], ids: np.ndarray, shape, side: int) -> None:
     """Write ``out[t]`` chunk by chunk (``side`` pixels square): object ``i`` gets ``ids[i]``."""
     n_z = out.shape[1]
     touching: dict[tuple[int, int, int], list[int]] = defaultdict(list)
@@ -361,38 +383,6 @@ def _paint(out, t: int, objects: list[_Object], ids: np.ndarray, shape, side: in
                 crop = obj.mask[y0 - obj.y0 : y1 - obj.y0, x0 - obj.x0 : x1 - obj.x0]
                 canvas[y0 - window.y0 : y1 - window.y0, x0 - window.x0 : x1 - window.x0][crop] = ids[i]
             out[t, z, window.y0 : window.y1, window.x0 : window.x1] = canvas
-
-
-def object_table(
-    objects: list[_Object], ids: np.ndarray, scores: np.ndarray, classes: np.ndarray,
-    class_names, n_z: int, spacing=None,
-) -> dict[str, np.ndarray]:
-    """The columns of :func:`.instance_table.instance_table` computed from the objects' masks."""
-    count = len(scores)
-    dims = ("z", "y", "x") if n_z > 1 else ("y", "x")
-    area = np.zeros(count + 1, np.int64)
-    sums = np.zeros((3, count + 1))
-    low = np.full((3, count + 1), np.iinfo(np.int64).max)
-    high = np.zeros((3, count + 1), np.int64)
-    for obj, label in zip(objects, ids):
-        ys, xs = np.nonzero(obj.mask)
-        coords = (np.full(ys.size, obj.z), ys + obj.y0, xs + obj.x0)
-        area[label] += ys.size
-        for axis, values in enumerate(coords):
-            sums[axis, label] += values.sum()
-            low[axis, label] = min(low[axis, label], values.min())
-            high[axis, label] = max(high[axis, label], values.max() + 1)
-    labels = np.arange(1, count + 1)
-    names = np.asarray([class_names[c - 1] for c in classes], dtype=str) if count else np.zeros(0, str)
-    table = {"label": labels.astype(np.int32), "class_id": classes.astype(np.int32), "class_name": names,
-             "score": scores.astype(np.float32), "area": area[1:]}
-    if spacing is not None:
-        table["area_calibrated"] = area[1:] * float(np.prod(spacing))
-    offset = 3 - len(dims)
-    table.update({f"bbox_{d}0": low[offset + i, 1:] for i, d in enumerate(dims)})
-    table.update({f"bbox_{d}1": high[offset + i, 1:] for i, d in enumerate(dims)})
-    table.update({f"centroid_{d}": sums[offset + i, 1:] / np.maximum(area[1:], 1) for i, d in enumerate(dims)})
-    return table
 
 
 class CanonicalWriter:

@@ -11,8 +11,19 @@ a cancelled run never leaves a half-written output behind.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any
+
+from .progress import ProgressEvent, drain
+
+
+@dataclass(frozen=True)
+class TaskProgress:
+    """Progress inside task ``index`` (a generator task run here): ``event`` counted within the task."""
+
+    index: int
+    event: ProgressEvent
 
 
 def run_tasks(
@@ -21,28 +32,34 @@ def run_tasks(
     client=None,
     *,
     key: str = "segment",
-) -> Iterator[tuple[int, Any]]:
-    """Yield ``(i, function(*items[i]))`` for every item, in completion order.
+) -> Iterator[tuple[int, Any] | TaskProgress]:
+    """Yield ``(i, result of function(*items[i]))`` for every item, in completion order.
 
     Args:
-        function: a module-level (picklable) function.
+        function: a module-level (picklable) function; it may be a generator function
+            that yields :class:`~.progress.ProgressEvent` and returns the result: run here,
+            its events come through as :class:`TaskProgress` (so a long task can be
+            followed and cancelled between its tiles); on a cluster it is run to the end.
         items: argument tuples, one per task.
         client: a ``dask.distributed.Client``, or None to run here one by one.
         key: prefix of the dask task names (shown in the dask dashboard).
 
     A worker's exception is re-raised here. Closing the generator early cancels the
-    tasks not yet finished.
+    tasks not yet finished (and closes the task running here).
     """
     if client is None:
         for index, args in enumerate(items):
-            yield index, function(*args)
+            result = function(*args)
+            if isinstance(result, Generator):
+                result = yield from _relayed(index, result)
+            yield index, result
         return
     import uuid
 
     from dask.distributed import as_completed
 
     run = uuid.uuid4().hex[:8]
-    futures = [client.submit(function, *args, key=f"{key}-{run}-{index}", pure=False)
+    futures = [client.submit(run_to_end, function, *args, key=f"{key}-{run}-{index}", pure=False)
                for index, args in enumerate(items)]
     index_of = {future.key: index for index, future in enumerate(futures)}
     try:
@@ -52,6 +69,26 @@ def run_tasks(
             future.release()
     finally:
         client.cancel([future for future in futures if not future.done()])
+
+
+def run_to_end(function: Callable[..., Any], *args) -> Any:
+    """``function(*args)``; a generator task is drained (its progress events are dropped)."""
+    result = function(*args)
+    if isinstance(result, Generator):
+        return drain(result)
+    return result
+
+
+def _relayed(index: int, task: Generator) -> Generator[TaskProgress, None, Any]:
+    try:
+        event = next(task)
+        while True:
+            yield TaskProgress(index, event)
+            event = next(task)
+    except StopIteration as stop:
+        return stop.value
+    finally:
+        task.close()
 
 
 # Imported once by the process that forks the local workers: their pages (~300 MB of

@@ -86,6 +86,18 @@ class ObjectSize:
                 "model_diameter": self.model_diameter, "note": self.note}
 
 
+@dataclass(frozen=True)
+class SizeRequest:
+    """``mode`` and ``scale`` from :func:`.object_size.fixed_scale` (scale None = estimate per
+    plane), the caller's ``diameter`` (pixels; None = automatic) and the model's training
+    diameter (pixels; None when the model file does not record it)."""
+
+    mode: str
+    scale: float | None
+    diameter: float | None
+    model_diameter: float | None
+
+
 def describe_object_size(size: dict[str, Any]) -> str:
     """One line for people on a result's ``object_size`` dict: the diameter, how it was found, the scale used."""
     how = {"auto": "estimated", "given": "given", "pixel size": "from the pixel sizes", "off": "off"}[size["mode"]]
@@ -105,13 +117,23 @@ def equivalent_diameters(labels: np.ndarray) -> np.ndarray:
     return np.sqrt(4.0 * areas[areas > 0] / math.pi)
 
 
+def median_of(diameters: np.ndarray) -> float | None:
+    """Median of equivalent diameters (pixels); None without any."""
+    diameters = np.asarray(diameters, np.float64)
+    return float(np.median(diameters)) if diameters.size else None
+
+
+def mask_diameters(masks: Iterable[np.ndarray]) -> np.ndarray:
+    """Equivalent diameters (pixels), float64 (n,), of bool object masks."""
+    return np.sqrt(4.0 * np.asarray([np.count_nonzero(m) for m in masks], np.float64) / math.pi)
+
+
 def median_diameter(label_images: np.ndarray | Iterable[np.ndarray]) -> float | None:
     """Median equivalent diameter (pixels) of all objects of one label image or several; None without objects."""
     if isinstance(label_images, np.ndarray):
         label_images = [label_images]
     diameters = [equivalent_diameters(labels) for labels in label_images]
-    pooled = np.concatenate(diameters) if diameters else np.zeros(0)
-    return float(np.median(pooled)) if pooled.size else None
+    return median_of(np.concatenate(diameters) if diameters else np.zeros(0))
 
 
 def check_diameter(diameter: float | None) -> float | None:
@@ -191,6 +213,10 @@ class ScaledSource:
         self.shape = scaled_shape((height, width), scale)
         self.channels = source.channels
         self._factors = (height / self.shape[0], width / self.shape[1])  # source pixels per output pixel
+
+    def part(self, window, load: bool = True) -> ScaledSource:
+        """This source (block tasks ask for a part; a resized plane is read lazily from its source anyway)."""
+        return self
 
     def read(self, y0: int, y1: int, x0: int, x1: int) -> np.ndarray:
         """Window ``[y0, y1) x [x0, x1)`` of the resized plane: float32 (channels, y1 - y0, x1 - x0)."""
@@ -284,7 +310,8 @@ def segment_at_object_size(
         source: ``PlaneSource`` of the plane, shape (H, W).
         predict: ``predict(source, resized) -> generator`` of the model's result on a source
             (``resized`` tells whether it is a :class:`ScaledSource`).
-        measure: instance labels (h, w) of a result, to check a resized pass (None: cannot).
+        measure: equivalent diameters (n,) of the objects of a result, in its pixels (None: it has
+            no objects to measure; a resized pass is then kept unchecked).
         to_grid: ``to_grid(result, (H, W))`` maps a resized result back onto the plane's grid.
         mode, scale: from :func:`fixed_scale`; ``scale`` None = estimate (automatic): the
             estimator decides; when it is unsure near the trained size, a native pass runs first
@@ -303,8 +330,8 @@ def segment_at_object_size(
         scale, diameter, note = automatic_scale(source, model_diameter, trained_range, estimate)
     if scale is None:  # unsure and near the trained size: the objects of a native pass decide
         native, done = yield from _counted(predict(source, False), 0, 0)
-        labels = measure(native)
-        measured = median_diameter(labels) if labels is not None else None
+        diameters = measure(native)
+        measured = median_of(diameters) if diameters is not None else None
         scale = choose_scale(measured, model_diameter, trained_range)
         if scale == 1.0:
             return native, ObjectSize(mode, diameter, 1.0, model_diameter, note + ", native scale kept")
@@ -344,17 +371,49 @@ def automatic_scale(source, model_diameter: float | None, trained_range: tuple[f
     return choose_scale(found.diameter, model_diameter, trained_range), found.diameter, None
 
 
-def resized_pass_mismatch(labels: np.ndarray | None, scale: float, model_diameter: float | None,
+def native_run_object_size(source, mode: str, scale: float | None, diameter: float | None,
+                           model_diameter: float | None) -> ProgressGenerator[ObjectSize]:
+    """The :class:`ObjectSize` of a run that segments every plane at native scale (``out=`` / ``client=``).
+
+    Automatic (``scale`` None): the diameter is estimated from ``source`` alone (e.g. a central
+    window of the middle plane; :mod:`.size_estimator`, NumPy only: a ``client=`` run's caller
+    never loads torch) and must lie in the model's trained range. A generator (one
+    ``"object size"`` event when estimating).
+
+    Raises:
+        ValueError: the given or estimated diameter needs the planes resized (with the fix).
+    """
+    note = None
+    if scale is None:
+        scale, diameter, note = automatic_scale(source, model_diameter)
+        yield ProgressEvent(1, 1, "object size")
+        if scale is None:  # unsure near the trained size: in memory a native pass would decide
+            scale, note = 1.0, note + ", native scale kept"
+        if scale != 1.0:
+            raise ValueError(
+                f"The objects measure about {diameter:.1f} px across (estimated on the image's central "
+                f"window), outside the range this model was trained for ({model_diameter:.1f} px); out= "
+                f"and client= segment at the image's own scale. Resize the image by {scale:.2f} first, "
+                "segment it in memory (no out=/client=; --output-format tif), give the objects' diameter "
+                "if the estimate is wrong, or diameter=0 (GUI/CLI: 0) to segment at native scale anyway."
+            )
+    elif scale != 1.0:
+        raise ValueError(f"out= and client= segment planes at their own scale, but the diameter asks to resize "
+                         f"them by {scale:.2f}: give diameter=0 (GUI/CLI: 0), or resize the image first.")
+    return ObjectSize(mode, diameter if mode != "off" else None, 1.0, model_diameter, note)
+
+
+def resized_pass_mismatch(diameters: np.ndarray | None, scale: float, model_diameter: float | None,
                           accept_range: tuple[float, float] = ACCEPT_RANGE) -> str | None:
     """Why a resized pass's objects contradict the estimate (a note), or None when they match it.
 
-    ``labels``: the instance labels found on the resized plane (None: nothing to check, the
-    pass is kept). The pass is rejected when it found no object, or when their median
-    diameter on the resized plane is outside ``accept_range`` times the model's.
+    ``diameters``: equivalent diameters of the objects found on the resized plane (None:
+    nothing to check, the pass is kept). The pass is rejected when it found no object, or
+    when their median on the resized plane is outside ``accept_range`` times the model's.
     """
-    if labels is None or not model_diameter:
+    if diameters is None or not model_diameter:
         return None
-    found = median_diameter(labels)
+    found = median_of(diameters)
     if found is None:
         return f"no object found after resizing x{scale:.3g}, native scale used instead"
     ratio = found / model_diameter
@@ -379,21 +438,21 @@ def _counted(gen: ProgressGenerator, offset: int, extra_total: int, stage: str |
         gen.close()
 
 
-def instances_to_grid(plane, shape: tuple[int, int], min_size: int):
-    """``PlaneInstances`` of a resized plane mapped onto the (H, W) grid (nearest neighbour).
+def objects_to_grid(objects, resized_shape: tuple[int, int], shape: tuple[int, int], min_size: int, t: int = 0,
+                    z: int = 0):
+    """:class:`~.instance_table.PlaneObject` s of a resized (h, w) plane mapped onto the (H, W) grid.
 
-    Objects left smaller than ``min_size`` pixels (or gone) are dropped and the ids renumbered
-    1..n in their order, with their scores and classes.
+    The objects are painted in order (ids 1..n), mapped by nearest neighbour; objects left
+    smaller than ``min_size`` pixels (or gone) are dropped, the others keep their order,
+    scores and classes.
     """
-    from .instances import PlaneInstances
+    from .instance_table import objects_from_labels
 
-    labels = nearest_to_grid(plane.labels, shape)
-    n = len(plane.scores)
-    areas = np.bincount(labels.ravel(), minlength=n + 1)[1 : n + 1]
-    keep = areas >= max(int(min_size), 1)
-    new_ids = np.zeros(n + 1, np.int32)
-    new_ids[1:][keep] = np.arange(1, int(keep.sum()) + 1, dtype=np.int32)
-    return PlaneInstances(new_ids[labels], plane.scores[keep], plane.classes[keep])
+    labels = np.zeros(resized_shape, np.int32)
+    for index, obj in enumerate(objects, 1):
+        labels[obj.y0 : obj.y0 + obj.mask.shape[0], obj.x0 : obj.x0 + obj.mask.shape[1]][obj.mask] = index
+    return objects_from_labels(nearest_to_grid(labels, shape), [o.score for o in objects],
+                               [o.class_id for o in objects], t, z, min_size)
 
 
 def semantic_to_grid(result: tuple[np.ndarray, np.ndarray], shape: tuple[int, int]):

@@ -87,3 +87,29 @@ def progress_text(event: ProgressEvent, elapsed_s: float) -> str:
         left = elapsed_s / event.done * (event.total - event.done)
         text += f", about {format_duration(left)} left"
     return text
+
+
+class RunProgress:
+    """Progress over all planes of a run; a plane's tile count may change (a resized pass)."""
+
+    def __init__(self, per_plane: int, planes: int):
+        self.per_plane = per_plane
+        self.total = per_plane * planes
+        self.done = 0
+
+    def relay(self, gen: ProgressGenerator) -> ProgressGenerator:
+        """Re-yield a per-plane generator's events on the whole run's scale; return its result."""
+        counted = self.per_plane
+        try:
+            event = next(gen)
+            while True:
+                if event.total != counted:
+                    self.total += event.total - counted
+                    counted = event.total
+                yield ProgressEvent(self.done + event.done, self.total, event.stage)
+                event = next(gen)
+        except StopIteration as stop:
+            return stop.value
+        finally:
+            gen.close()
+            self.done += counted

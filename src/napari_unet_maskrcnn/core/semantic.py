@@ -111,14 +111,19 @@ def predict_semantic_window(
     overlap: int = 64,
     device: str | torch.device = "cpu",
     autocast_dtype: torch.dtype | None = None,
-) -> np.ndarray:
+    return_probabilities: bool = False,
+) -> ProgressGenerator[np.ndarray | tuple[np.ndarray, np.ndarray]]:
     """Classes uint8 ``window.shape`` of one block of a plane, equal to that part of
     :func:`predict_semantic_plane` run on the whole plane.
 
+    A generator: yields ``ProgressEvent(done, total, "tile")`` after each tile of the block.
     The tiles are those of the whole plane's grid that touch ``window`` (the ones at the
     block's edges are computed again by the neighbouring blocks), summed in the same order,
     so the blended probabilities are the same floats. Memory: ``(K, h, w)`` sums of the
     block and the raw pixels of the tiles it needs, read once.
+
+    Returns:
+        the classes, or with ``return_probabilities`` ``(classes, float32 (K, h, w) probabilities)``.
     """
     _check_settings(tile, overlap, 1)
     height, width = source.shape
@@ -132,6 +137,7 @@ def predict_semantic_window(
     weights_on_device = torch.from_numpy(weights).to(device)
     network.eval()
     sums = weight_sums = None
+    done, total = 0, len(rows) * len(cols)
     for y0 in rows:
         for x0 in cols:
             tile_image = source.read(y0, y0 + tile_h, x0, x0 + tile_w)[np.newaxis]
@@ -145,6 +151,11 @@ def predict_semantic_window(
             inside = (slice(ys.start - y0, ys.stop - y0), slice(xs.start - x0, xs.stop - x0))
             sums[(slice(None), *out)] += weighted[(slice(None), *inside)]
             weight_sums[out] += weights[inside]
+            done += 1
+            yield ProgressEvent(done, total, "tile")
+    if return_probabilities:
+        sums /= weight_sums
+        return sums.argmax(axis=0).astype(np.uint8), sums
     return _blended_classes(sums, weight_sums)
 
 

@@ -160,3 +160,12 @@ def balanced_tile(shape: tuple[int, int], tile: int, overlap: int, multiple: int
         side = -(-(length + (count - 1) * overlap) // count)
         best = max(best, -(-side // multiple) * multiple)
     return int(min(best, tile))
+
+
+def window_tile_count(shape: tuple[int, int], window: Window, tile: int, overlap: int) -> int:
+    """How many tiles :func:`predict_semantic_window` runs for ``window`` of a plane of ``shape``."""
+    counts = []
+    for length, start, stop in ((shape[0], window.y0, window.y1), (shape[1], window.x0, window.x1)):
+        side = min(tile, length)
+        counts.append(sum(1 for s in tile_starts(length, tile, tile - overlap) if s < stop and s + side > start))
+    return counts[0] * counts[1]
