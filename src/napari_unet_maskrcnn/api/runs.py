@@ -7,7 +7,6 @@ import numpy as np
 
 from ..core.arrays import as_array
 from ..core.axes import guess_axes, to_canonical, validate_axes
-from ..core.progress import ProgressEvent, ProgressGenerator
 from ..core.settings import INSTANCE_FALLBACKS, TILE_CONTEXT, segment_default
 from ..core.validation import MIN_TILE, check_ambiguous_axes
 
