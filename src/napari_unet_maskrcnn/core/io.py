@@ -21,12 +21,12 @@ import warnings
 import xml.etree.ElementTree as ElementTree
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from .axes import resolve_axes, validate_axes
+from .image_data import ImageData, ImageReadError, normal_unit as _normal_unit, unit_um as _unit_um
 
 TIFF_SUFFIXES = (".tif", ".tiff")
 PILLOW_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
@@ -37,41 +37,12 @@ MAX_RESOLUTION_PIXEL_UM = 20.0
 """Pixel sizes from inch/cm resolution tags above this (µm) are ignored: they are the
 print or screen defaults of general image software (72, 96, 300 dpi), not a calibration."""
 
-_UNIT_UM = {
-    "um": 1.0, "micron": 1.0, "microns": 1.0, "micrometer": 1.0, "micrometre": 1.0,
-    "nm": 1e-3, "mm": 1e3, "cm": 1e4, "m": 1e6, "inch": 25400.0, "in": 25400.0,
-}
 _PAPER_UNITS = ("inch", "in", "cm")
 _TIFF_RESOLUTION_UNITS = {2: "inch", 3: "cm"}
 _PILLOW_MODES_KEPT = {"1", "L", "I;16", "I;16L", "I;16B", "I", "F", "RGB", "RGBA"}
 _PILLOW_MODES_WITH_ALPHA = {"LA", "La", "PA", "RGBa"}
 _SPATIAL = "XYZ"
 _IMAGEJ_ORDER = "TZCYX"
-
-
-class ImageReadError(ValueError):
-    """An image file that is missing, unsupported, empty or unreadable; names the file and the fix."""
-
-    def __init__(self, path: str | os.PathLike, problem: str, fix: str = ""):
-        self.path = str(path)
-        super().__init__(f"Image '{path}': {problem}" + (f" {fix}" if fix else ""))
-
-
-@dataclass
-class ImageData:
-    """An image read from a file.
-
-    Attributes:
-        data: the pixels, dimensions ordered as ``axes`` (numpy, or dask when read lazily).
-        axes: one letter per dimension of ``data`` (T, Z, C, Y, X).
-        pixel_size: micrometres per pixel along ``"X"``, ``"Y"``, ``"Z"``: only those known.
-        path: the file it was read from.
-    """
-
-    data: np.ndarray
-    axes: str
-    pixel_size: dict[str, float]
-    path: Path
 
 
 def read_image(path: str | os.PathLike, lazy: bool = False) -> ImageData:
@@ -343,17 +314,6 @@ def _rational(value) -> float:
     if isinstance(value, tuple):
         return value[0] / value[1] if value[1] else 0.0
     return float(value)
-
-
-def _normal_unit(unit: str | None) -> str:
-    """Lowercase unit with the micro signs and ImageJ's escaped \\u00B5 spelled ``u``."""
-    text = str(unit or "").strip().lower()
-    return text.replace("\\u00b5", "u").replace("\u00b5", "u").replace("\u03bc", "u")
-
-
-def _unit_um(unit: str | None) -> float | None:
-    """Micrometres per ``unit`` (um, micron, nm, mm, cm, m, inch); None for pixel or unknown units."""
-    return _UNIT_UM.get(_normal_unit(unit))
 
 
 def _present(sizes: dict[str, float], axes: str) -> dict[str, float]:

@@ -68,7 +68,7 @@ def open_zarr_image(path: str | os.PathLike):
     """
     import dask.array as da
 
-    from .io import ImageData
+    from .image_data import ImageData
 
     image = _contents(Path(path), writable=False)[0]
     return ImageData(da.from_zarr(image.array), image.axes, image.pixel_size, Path(path))
@@ -76,7 +76,7 @@ def open_zarr_image(path: str | os.PathLike):
 
 def _highest_resolution(group) -> tuple:
     """``(zarr array, axis letters or None, pixel size in µm)`` of an OME-Zarr group's first multiscale."""
-    from .io import _unit_um
+    from .image_data import unit_um as _unit_um
 
     multiscale = ome_multiscale(group)
     dataset = multiscale["datasets"][0]
@@ -126,7 +126,7 @@ def zarr_contents(path: str | os.PathLike) -> list[ZarrContent]:
 def _contents(path: Path, writable: bool) -> list[ZarrContent]:
     import zarr
 
-    from .io import ImageReadError
+    from .image_data import ImageReadError
 
     if not path.exists():
         raise ImageReadError(path, "no such folder.", f"Check the path (relative paths start at '{Path.cwd()}').")
