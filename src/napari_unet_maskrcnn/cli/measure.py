@@ -44,7 +44,7 @@ def run_measure(args: argparse.Namespace) -> int:
     from .. import api
     from ..core.io import ImageReadError, read_image
     from ..core.output_paths import OutputClash, PlannedOutput, check_outputs
-    from .segment import write_table_csv
+    from ..core.io import write_table_csv
 
     summary_path = args.summary or args.output.with_name(f"{args.output.stem}_regions.csv")
     try:

@@ -18,7 +18,6 @@ input written into its own folder add ``labels/<name>`` to it and change nothing
 from __future__ import annotations
 
 import argparse
-import csv
 import sys
 from pathlib import Path
 
@@ -309,6 +308,8 @@ def _segment_one(path: Path, task: str, args, client=None):
                 result, _ = _run_api(image, axes, task, args, advance, client, writer)
             written = [target]
             if task == "instances":
+                from ..core.io import write_table_csv
+
                 written.append(write_table_csv(args.output / f"{path.stem}.csv", result.table))
             return written, result
         result, labels = _run_api(image, axes, task, args, advance, client, None)
@@ -346,7 +347,7 @@ def _run_api(image, axes: str, task: str, args, advance, client, out):
 
 def _write_outputs(path: Path, task: str, args, result, labels, pixel_size):
     """Write the label TIFF, and the table CSV or probabilities TIFF, of one input: ``(written, result)``."""
-    from ..core.io import write_labels
+    from ..core.io import write_labels, write_table_csv
 
     written = [write_labels(args.output / f"{path.stem}.tif", labels, result.axes, pixel_size)]
     if task == "instances":
@@ -401,16 +402,3 @@ def _spacing(pixel_size: dict[str, float], axes: str) -> tuple[float, ...] | Non
     if not pixel_size or not all(a in pixel_size for a in spatial if a != "Z"):
         return None
     return tuple(pixel_size.get(a, 1.0) for a in spatial)
-
-
-def write_table_csv(path: Path, table: dict) -> Path:
-    """Write a table of equal-length columns to CSV atomically."""
-    from ..core.io import atomic_path
-
-    columns = list(table)
-    with atomic_path(path) as tmp, open(tmp, "w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(columns)
-        for row in zip(*(table[c].tolist() for c in columns)):
-            writer.writerow(row)
-    return path

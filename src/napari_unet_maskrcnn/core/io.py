@@ -375,3 +375,16 @@ def _write_ome(path: Path, data: np.ndarray, axes: str, sizes: dict[str, float])
         resolutionunit="CENTIMETER" if resolution else None, compression="zlib",
         bigtiff=data.nbytes > CLASSIC_TIFF_BYTES,
     )
+
+
+def write_table_csv(path: Path, table: dict) -> Path:
+    """Write a table of equal-length columns (a header row, then one row per entry) to CSV atomically."""
+    import csv
+
+    columns = list(table)
+    with atomic_path(path) as tmp, open(tmp, "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(columns)
+        for row in zip(*(table[c].tolist() for c in columns)):
+            writer.writerow(row)
+    return path
