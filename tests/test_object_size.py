@@ -240,9 +240,9 @@ def test_a_stack_reports_each_plane(maskrcnn_file, blob_detector):
 
 
 def test_semantic_rescales_and_maps_classes_and_probabilities_back(unet_file, threshold_unet):
-    image, truth = disc_scene((203, 187), 12, 48, offset=3)
+    image, truth = disc_scene((263, 251), 16, 64, offset=3)  # 32 px discs: outside a U-Net's 0.5-2x range
     result = api.segment_semantic(image, unet_file, return_probabilities=True, split_instances=True)
-    assert result.diameter == pytest.approx(24, rel=0.1)
+    assert result.diameter == pytest.approx(32, rel=0.1)
     assert result.scale == pytest.approx(MODEL_DIAMETER / result.diameter)
     assert result.classes.shape == image.shape and result.probabilities.shape == (3, *image.shape)
     assert np.allclose(result.probabilities.sum(axis=0), 1.0, atol=1e-5)
@@ -296,6 +296,16 @@ def test_a_resized_boundary_class_maps_back_at_the_trained_width(scale):
     assert object_iou > 0.85 and object_iou > linear_iou
     swapped = instances_to_classes(truth, object_class=2, boundary_class=1)
     assert np.array_equal(swapped, np.choose(expected, [0, 2, 1]))
+
+
+def test_a_unet_keeps_native_scale_up_to_twice_its_size_where_a_maskrcnn_resizes(unet_file, threshold_unet,
+                                                                                  maskrcnn_file, blob_detector):
+    from napari_unet_maskrcnn.core.object_size import TRAINED_RANGES
+
+    image, _ = disc_scene((203, 187), 11, 44, offset=3)  # 22 px discs, 1.8x the models' 12 px
+    assert TRAINED_RANGES["unet"][1] > 1.8 > TRAINED_RANGES["maskrcnn"][1]
+    assert api.segment_semantic(image, unet_file).scale == 1.0
+    assert api.segment_instances(image, maskrcnn_file, tile=128, margin=32).scale == pytest.approx(12 / 22, rel=0.1)
 
 
 def test_a_model_without_a_boundary_class_keeps_the_linear_classes(tmp_path, monkeypatch):

@@ -6,7 +6,6 @@ import os
 
 import numpy as np
 
-from ..core.object_size import fixed_scale
 from ..core.progress import CancelCheck, ProgressCallback, ProgressGenerator, drain
 from ..core.settings import check_tile_setting, segment_default as default
 from ..core.validation import check_segment_call
@@ -100,13 +99,12 @@ def iter_segment_instances(
     for name in ("score_threshold", "mask_threshold", "nms_iou"):
         if not 0.0 <= settings[name] <= 1.0:
             raise ValueError(f"{name} must be between 0 and 1 (got {settings[name]}).")
-    mode, scale = fixed_scale(diameter, spec.object_diameter_px, pixel_size_um, spec.pixel_size_um)
     n_z = canonical.shape[1]
     with block_output(out, canonical, axes, np.uint32) as writer:
         table, sizes = yield from iter_instance_run(
             plane_sources(canonical, spec, channel), writer, run,
             InstanceSettings(tile, margin, **settings, z_link_iou=z_link_iou, block=block),
-            SizeRequest(mode, scale, diameter, spec.object_diameter_px), list(spec.class_names),
+            SizeRequest.for_model(spec, diameter, pixel_size_um), list(spec.class_names),
             spacing=table_spacing(spacing, n_z), client=client, in_memory=not blocks,
         )
     labels, result_axes = block_result(writer, out, axes)

@@ -7,7 +7,6 @@ import os
 import numpy as np
 
 from ..core.axes import from_canonical
-from ..core.object_size import fixed_scale
 from ..core.progress import CancelCheck, ProgressCallback, ProgressGenerator, drain
 from ..core.settings import check_tile_setting, segment_default as default
 from ..core.validation import check_segment_call
@@ -112,7 +111,6 @@ def iter_segment_semantic(
         raise ValueError("Probabilities and split instances are computed in memory only: "
                          "leave out= and client= empty, or untick them.")
     run = network_run(model_path, device, precision, client, tta)
-    mode, scale = fixed_scale(diameter, spec.object_diameter_px, pixel_size_um, spec.pixel_size_um)
     boundary = spec.class_names.index("boundary") if "boundary" in spec.class_names else None
     min_size = INSTANCE_DEFAULTS["min_size"] if min_size is None else min_size
     n_classes = len(spec.class_names)
@@ -123,7 +121,7 @@ def iter_segment_semantic(
         sizes = yield from iter_semantic_run(
             plane_sources(canonical, spec, channel), writer, run,
             SemanticSettings(tile, overlap, block, boundary, min_size),
-            SizeRequest(mode, scale, diameter, spec.object_diameter_px), n_classes,
+            SizeRequest.for_model(spec, diameter, pixel_size_um), n_classes,
             probabilities=probabilities, client=client, in_memory=not blocks,
         )
     classes, result_axes = block_result(writer, out, axes)

@@ -76,8 +76,7 @@ def iter_instance_run(
                    detector_options=dict(score_threshold=settings.score_threshold, nms_iou=settings.nms_iou),
                    block=settings.block, client=client)
     if not in_memory:
-        sizes = [(yield from native_run_object_size(sources[0, n_z // 2], size.mode, size.scale, size.diameter,
-                                                    size.model_diameter))]
+        sizes = [(yield from native_run_object_size(sources[0, n_z // 2], size))]
         objects = yield from iter_instance_objects(sources, run, min_size=settings.min_size, **options)
     else:
         objects, sizes = yield from _objects_at_object_size(sources, run, settings, size, options)
@@ -116,6 +115,7 @@ def _objects_at_object_size(sources, run, settings: InstanceSettings, size: Size
         (found, _), plane_size = yield from progress.relay(segment_at_object_size(
             source, predict, lambda result: mask_diameters(o.mask for o in result[0]), to_grid,
             mode=size.mode, scale=size.scale, model_diameter=size.model_diameter, diameter=size.diameter,
+            trained_range=size.trained_range,
         ))
         objects[t, z] = found
         sizes.append(plane_size)

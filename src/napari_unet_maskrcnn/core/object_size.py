@@ -45,7 +45,12 @@ import numpy as np
 from .progress import ProgressEvent, ProgressGenerator
 
 TRAINED_RANGE = (0.67, 1.5)
-"""``estimate / model diameter`` inside this range: the plane runs at native scale (automatic mode)."""
+"""``estimate / model diameter`` inside this range: the plane runs at native scale (automatic mode).
+The default, and Mask R-CNN's; see :data:`TRAINED_RANGES`."""
+TRAINED_RANGES = {"maskrcnn": TRAINED_RANGE, "unet": (0.5, 2.0)}
+"""The native-scale range per architecture, chosen on the held-out lists at x0.5, x1 and x2
+(docs/OBJECT_SIZE.md): U-Nets lose less than Mask R-CNNs when a plane's objects are up to 2x
+off their size, and more by resizing planes that are not, so their range is wider."""
 SCALE_LIMITS = (0.1, 10.0)
 """Resize factors are clipped to this range (a wrong estimate must not make absurd planes)."""
 PIXEL_SIZE_TOLERANCE = 0.02
@@ -89,13 +94,21 @@ class ObjectSize:
 @dataclass(frozen=True)
 class SizeRequest:
     """``mode`` and ``scale`` from :func:`.object_size.fixed_scale` (scale None = estimate per
-    plane), the caller's ``diameter`` (pixels; None = automatic) and the model's training
-    diameter (pixels; None when the model file does not record it)."""
+    plane), the caller's ``diameter`` (pixels; None = automatic), the model's training
+    diameter (pixels; None when the model file does not record it) and the estimate-to-model
+    ratios at which a plane stays at native scale (:data:`TRAINED_RANGES`)."""
 
     mode: str
     scale: float | None
     diameter: float | None
     model_diameter: float | None
+    trained_range: tuple[float, float] = TRAINED_RANGE
+
+    @classmethod
+    def for_model(cls, spec, diameter: float | None, pixel_size_um: float | None) -> SizeRequest:
+        """The request of a run with model ``spec`` (:class:`~.model_file.ModelSpec`): see :func:`fixed_scale`."""
+        mode, scale = fixed_scale(diameter, spec.object_diameter_px, pixel_size_um, spec.pixel_size_um)
+        return cls(mode, scale, diameter, spec.object_diameter_px, TRAINED_RANGES.get(spec.arch, TRAINED_RANGE))
 
 
 def describe_object_size(size: dict[str, Any]) -> str:
@@ -371,8 +384,7 @@ def automatic_scale(source, model_diameter: float | None, trained_range: tuple[f
     return choose_scale(found.diameter, model_diameter, trained_range), found.diameter, None
 
 
-def native_run_object_size(source, mode: str, scale: float | None, diameter: float | None,
-                           model_diameter: float | None) -> ProgressGenerator[ObjectSize]:
+def native_run_object_size(source, size: SizeRequest) -> ProgressGenerator[ObjectSize]:
     """The :class:`ObjectSize` of a run that segments every plane at native scale (``out=`` / ``client=``).
 
     Automatic (``scale`` None): the diameter is estimated from ``source`` alone (e.g. a central
@@ -383,9 +395,9 @@ def native_run_object_size(source, mode: str, scale: float | None, diameter: flo
     Raises:
         ValueError: the given or estimated diameter needs the planes resized (with the fix).
     """
-    note = None
+    mode, scale, diameter, model_diameter, note = size.mode, size.scale, size.diameter, size.model_diameter, None
     if scale is None:
-        scale, diameter, note = automatic_scale(source, model_diameter)
+        scale, diameter, note = automatic_scale(source, model_diameter, size.trained_range)
         yield ProgressEvent(1, 1, "object size")
         if scale is None:  # unsure near the trained size: in memory a native pass would decide
             scale, note = 1.0, note + ", native scale kept"

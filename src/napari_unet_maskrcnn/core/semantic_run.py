@@ -69,8 +69,7 @@ def iter_semantic_run(
     blocks = dict(tile=settings.tile, overlap=settings.overlap, block=settings.block)
     if not in_memory:
         n_z = 1 + max(z for _, z in sources)
-        sizes = [(yield from native_run_object_size(sources[0, n_z // 2], size.mode, size.scale, size.diameter,
-                                                    size.model_diameter))]
+        sizes = [(yield from native_run_object_size(sources[0, n_z // 2], size))]
         yield from iter_semantic_blocks(sources, out, run, client=client, **blocks)
         return sizes
     shape = tuple(next(iter(sources.values())).shape)
@@ -89,7 +88,7 @@ def iter_semantic_run(
     for (t, z), source in sources.items():
         (classes, plane_probabilities), plane_size = yield from progress.relay(segment_at_object_size(
             source, predict, _measure(settings), _to_grid(settings), mode=size.mode, scale=size.scale,
-            model_diameter=size.model_diameter, diameter=size.diameter,
+            model_diameter=size.model_diameter, diameter=size.diameter, trained_range=size.trained_range,
         ))
         out[t, z, 0 : shape[0], 0 : shape[1]] = classes
         if probabilities is not None:
