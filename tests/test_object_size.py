@@ -366,3 +366,14 @@ def test_grid_mapping_is_exact_and_centred():
     assert TRAINED_RANGE[0] < 1 < TRAINED_RANGE[1]
     assert choose_scale(12.0, 12.0) == 1.0 and choose_scale(30.0, 12.0) == pytest.approx(0.4)
     assert object_size.SCALE_LIMITS[0] <= choose_scale(1000.0, 12.0)
+
+
+def test_a_large_plane_is_measured_on_its_central_window_without_cut_objects(monkeypatch):
+    from napari_unet_maskrcnn.core import semantic_run
+
+    _, truth = disc_scene((300, 300), 10, 40)  # 20 px discs
+    classes = instances_to_classes(truth).astype(np.uint8)
+    monkeypatch.setattr(semantic_run, "MEASURE_WINDOW", 100)  # cuts discs at its edges
+    settings = semantic_run.SemanticSettings(tile=64, overlap=16, block=4096, boundary_class=2, min_size=10)
+    diameters = semantic_run._measure(settings)((classes, None))
+    assert 0 < len(diameters) < 9 and np.median(diameters) == pytest.approx(20, rel=0.1)

@@ -97,16 +97,30 @@ def iter_semantic_run(
     return sizes
 
 
+MEASURE_WINDOW = 2048
+"""Side (pixels) of the central window of a plane's classes whose objects are measured: enough
+objects for a median, and a x4 resized pass of a 2048² plane (8192²) is not split whole to be checked."""
+
+
 def _measure(settings: SemanticSettings):
     """The objects' equivalent diameters of a plane's ``(classes, probabilities)``: split by
-    watershed inside the boundary class (models without one: None, nothing to measure)."""
+    watershed inside the boundary class (models without one: None, nothing to measure), on the
+    central :data:`MEASURE_WINDOW` square, objects cut by its edges left out when others remain."""
     from .postprocess import instances_from_classes
 
     def measure(result):
         if settings.boundary_class is None:
             return None
-        return equivalent_diameters(instances_from_classes(
-            result[0], object_class=1, boundary_class=settings.boundary_class, min_size=settings.min_size))
+        classes = result[0]
+        y0, x0 = (max(0, (n - MEASURE_WINDOW) // 2) for n in classes.shape)
+        window = classes[y0 : y0 + MEASURE_WINDOW, x0 : x0 + MEASURE_WINDOW]
+        labels = instances_from_classes(window, object_class=1, boundary_class=settings.boundary_class,
+                                        min_size=settings.min_size)
+        if window.shape != classes.shape:
+            edges = np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]))
+            inner = np.where(np.isin(labels, edges), 0, labels)
+            labels = inner if inner.any() else labels
+        return equivalent_diameters(labels)
 
     return measure
 
