@@ -142,6 +142,17 @@ def test_detect_segments_only_the_boxes_kept_and_their_masks_are_unchanged(tiny)
     np.testing.assert_array_equal(every["masks"], whole["masks"][:, 0].numpy())
 
 
+def test_bfloat16_masks_leave_detections_and_scores_in_float32(tiny):
+    image = np.random.default_rng(2).random((1, 96, 80), dtype=np.float32)
+    plain = detect(tiny, image, score_threshold=0.0)
+    mixed = detect(tiny, image, score_threshold=0.0, mask_autocast_dtype=torch.bfloat16)
+    for key in ("boxes", "scores", "labels"):
+        np.testing.assert_array_equal(mixed[key], plain[key])
+    assert mixed["masks"].dtype == np.float32 and len(plain["masks"]) > 0
+    assert not np.array_equal(mixed["masks"], plain["masks"])  # computed in bfloat16
+    np.testing.assert_allclose(mixed["masks"], plain["masks"], atol=0.05)
+
+
 def test_default_design_is_unchanged_and_group_norm_is_an_option():
     plain = build_maskrcnn(in_channels=1, num_classes=2, **TINY)
     names = set(plain.state_dict())

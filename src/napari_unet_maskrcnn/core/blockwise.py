@@ -77,13 +77,16 @@ class NetworkRun:
         from .models.maskrcnn import detect
 
         network, device, dtype = self.load()
+        mask_dtype = dtype
+        if self.precision == "auto":  # float32 detections and scores, masks in bfloat16 where native
+            dtype = None
         if not self.tta:
             return partial(detect, network, score_threshold=score_threshold, nms_iou=nms_iou, device=device,
-                           autocast_dtype=dtype)
+                           autocast_dtype=dtype, mask_autocast_dtype=mask_dtype)
         from .flip_averaging import TTA_VIEW_SCORE_FACTOR, FlipFusedDetector
 
         view = partial(detect, network, score_threshold=score_threshold * TTA_VIEW_SCORE_FACTOR,
-                       nms_iou=nms_iou, device=device, autocast_dtype=dtype)
+                       nms_iou=nms_iou, device=device, autocast_dtype=dtype, mask_autocast_dtype=mask_dtype)
         return FlipFusedDetector(view, score_threshold=score_threshold)
 
 

@@ -151,8 +151,9 @@ SEGMENT_SETTINGS: dict[str, Setting] = {s.name: s for s in (
             fallback=TILE_CONTEXT),
     Setting("device", str, "auto", "auto (CUDA, MPS, CPU), cpu, cuda, mps"),
     Setting("precision", str, "auto",
-            "auto: bfloat16 where the CPU/GPU computes it natively; fp32; bf16 (default: auto for U-Net, fp32 "
-            "for Mask R-CNN: bf16 costs it 1-2 points of AP)", choices=PRECISIONS),
+            "auto: bfloat16 where the CPU/GPU computes it natively (Mask R-CNN: its mask head only, "
+            "detections and scores in float32); fp32; bf16 (default: auto for U-Net, fp32 for Mask R-CNN: "
+            "bf16 costs it 1-2 points of AP)", choices=PRECISIONS),
     _fraction("score_threshold", "instances: detections scoring lower are dropped (default: the model's, "
               "else 0.5)", fallback=0.5),
     _fraction("mask_threshold", "instances: mask probability above which a pixel belongs to the object "

@@ -23,6 +23,7 @@ training targets should be built the same way. Mask cell ``j`` of ``M`` covers
 
 from __future__ import annotations
 
+import contextlib
 import math
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -211,6 +212,7 @@ def detect(
     device: str | torch.device = "cpu",
     autocast_dtype: torch.dtype | None = None,
     keep: Callable[[np.ndarray], np.ndarray] | None = None,
+    mask_autocast_dtype: torch.dtype | None = None,
 ) -> dict[str, np.ndarray]:
     """Detect objects in one normalised image.
 
@@ -230,6 +232,9 @@ def detect(
         autocast_dtype: run under autocast with this dtype (e.g. bfloat16); None = float32.
         keep: ``boxes float32 (N, 4) -> bool (N,)``: which detections to segment and return;
             None = all.
+        mask_autocast_dtype: run the mask stage (RoIAlign, mask head, predictor) under autocast
+            with this dtype, whatever ``autocast_dtype`` is: bfloat16 masks with float32
+            detections and scores (``precision="auto"`` for Mask R-CNN, :meth:`.blockwise.NetworkRun.detector`).
 
     Returns:
         ``boxes`` float32 ``(N, 4)`` x0, y0, x1, y1 in pixels of ``image`` (pixel edges),
@@ -249,7 +254,7 @@ def detect(
             with torch.inference_mode():
                 tensor = torch.from_numpy(np.ascontiguousarray(image, dtype=np.float32)).to(device)
                 with autocast(device, autocast_dtype):
-                    result = _eval_forward(network, tensor, keep)
+                    result = _eval_forward(network, tensor, keep, mask_autocast_dtype)
         finally:
             network.train(saved[0])
             heads.score_thresh, heads.nms_thresh, heads.detections_per_img = saved[1:4]
@@ -281,7 +286,8 @@ def area_scale(shape: Sequence[int], object_diameter: float | None = None, propo
     return max(1.0, height * width / REFERENCE_TILE**2)
 
 
-def _eval_forward(network: MaskRCNN, image: torch.Tensor, keep) -> dict[str, torch.Tensor]:
+def _eval_forward(network: MaskRCNN, image: torch.Tensor, keep, mask_dtype: torch.dtype | None = None
+                  ) -> dict[str, torch.Tensor]:
     """torchvision's eval forward of one image (``GeneralizedRCNN`` + ``RoIHeads``), step by step.
 
     Spelled out so that the detections ``keep`` rejects leave before the mask head; the kept
@@ -309,11 +315,12 @@ def _eval_forward(network: MaskRCNN, image: torch.Tensor, keep) -> dict[str, tor
     if keep is not None:
         wanted = torch.as_tensor(np.asarray(keep(boxes.float().cpu().numpy()), dtype=bool), device=boxes.device)
         boxes, scores, labels = boxes[wanted], scores[wanted], labels[wanted]
-    masks = [
-        maskrcnn_inference(heads.mask_predictor(heads.mask_head(_roi_pool(heads.mask_roi_pool, pooled, part, sizes))),
-                           [part_labels])[0]
-        for part, part_labels in zip(boxes.split(MASK_CHUNK), labels.split(MASK_CHUNK))
-    ]
+    with autocast(image.device, mask_dtype) if mask_dtype is not None else contextlib.nullcontext():
+        masks = [
+            maskrcnn_inference(heads.mask_predictor(heads.mask_head(_roi_pool(heads.mask_roi_pool, pooled, part, sizes))),
+                               [part_labels])[0].float()
+            for part, part_labels in zip(boxes.split(MASK_CHUNK), labels.split(MASK_CHUNK))
+        ]
     masks = torch.cat(masks) if masks else boxes.new_zeros((0, 1, *_mask_size(heads)))
     return {"boxes": boxes, "scores": scores, "labels": labels, "masks": masks}
 
