@@ -377,3 +377,15 @@ def test_a_large_plane_is_measured_on_its_central_window_without_cut_objects(mon
     settings = semantic_run.SemanticSettings(tile=64, overlap=16, block=4096, boundary_class=2, min_size=10)
     diameters = semantic_run._measure(settings)((classes, None))
     assert 0 < len(diameters) < 9 and np.median(diameters) == pytest.approx(20, rel=0.1)
+
+
+def test_native_objects_that_contradict_an_unsure_estimate_keep_native_scale(maskrcnn_file, blob_detector,
+                                                                             threshold_estimator):
+    # Fragments of large nuclei look small at native scale: enlarging by them made 20x over-split
+    # x4 DSB2018 images; they may only move the scale the way the (unsure) estimate points.
+    image, truth = disc_scene((160, 160), 3, 20)  # 6 px discs: "enlarge x2" by themselves
+    threshold_estimator(18.0, spread=MAX_SPREAD + 0.1)  # unsure, larger than the model's 12 px
+    events = []
+    result = api.segment_instances(image, maskrcnn_file, tile=64, margin=16, on_progress=events.append)
+    assert result.scale == 1.0 and "contradict" in result.object_size["note"]
+    assert "rescaled tile" not in {event.stage for event in events}

@@ -346,6 +346,11 @@ def segment_at_object_size(
         diameters = measure(native)
         measured = median_of(diameters) if diameters is not None else None
         scale = choose_scale(measured, model_diameter, trained_range)
+        if scale != 1.0 and diameter is not None and (scale > 1.0) != (diameter < model_diameter):
+            # the objects point the other way from the estimate: fragments of objects larger than the
+            # model's (or merged small ones); resizing would make them worse (issue 18: x4 DSB2018)
+            return native, ObjectSize(mode, diameter, 1.0, model_diameter, note + (
+                f"; the objects found at native scale ({measured:.1f} px) contradict it, native scale kept"))
         if scale == 1.0:
             return native, ObjectSize(mode, diameter, 1.0, model_diameter, note + ", native scale kept")
         diameter, note = measured, note + f"; the objects found at native scale measured {measured:.1f} px"
