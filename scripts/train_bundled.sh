@@ -4,7 +4,8 @@
 #   scripts/train_bundled.sh MODEL_NAME [OUTPUT_DIR]
 #
 # MODEL_NAME: maskrcnn-nuclei | unet-nuclei | maskrcnn-phasecells | unet-phasecells (from scratch),
-# or a warm-restart stage of a bundled file: maskrcnn-nuclei-stage3 (docs/TRAINING_ATTEMPTS.md).
+# or a warm-restart stage of a bundled file: maskrcnn-nuclei-stage3 (docs/TRAINING_ATTEMPTS.md),
+# maskrcnn-phasecells-mask28 (installed: stage 4 of the file's provenance, 2026-12-07).
 # The validation images in recipes/*_val.txt are never trained on. Time budgets are for
 # this project's 2-core CPU machine (NAPARI_UNET_MASKRCNN_THREADS sets torch's threads).
 set -euo pipefail
@@ -40,6 +41,15 @@ case "$1" in
         "${train[@]}" --arch maskrcnn "${phase[@]}" --in-channels 1 --class-names cell \
             --backbone resnet18 --fpn-channels 128 --mask-head-channels 128 --box-batch-size 256 \
             --crop 384 --batch-size 2 --minutes "${MINUTES:-45}" --output "$out/$1.safetensors" ;;
+    maskrcnn-phasecells-mask28)
+        # Issue 18 part 3: warm restart from the bundled file (14-grid mask head) with a 28 x 28 mask
+        # RoIAlign grid, i.e. 56 x 56 masks for ~50-100 px cells; the head is convolutional, so every
+        # weight is kept. lr 1e-4, seed 5, fp32, 1 torch thread (NAPARI_UNET_MASKRCNN_THREADS=1). The base is
+        # the 14-grid stage-3 file (bundled up to commit a5b213a); the bundled file is now this stage's result.
+        "$repo/.venv/bin/unet-maskrcnn" train --seed 5 --quiet --arch maskrcnn "${phase[@]}" --in-channels 1 \
+            --class-names cell --base maskrcnn-phasecells --mask-roi-size 28 --crop 384 --batch-size 2 \
+            --lr 1e-4 --augment standard --precision fp32 --minutes "${MINUTES:-90}" \
+            --output "$out/maskrcnn-phasecells-s5.safetensors" ;;
     unet-phasecells)
         "${train[@]}" --arch unet "${phase[@]}" --in-channels 1 --class-names background cell boundary \
             --depth 4 --base-width 16 --crop 256 --batch-size 8 --minutes "${MINUTES:-30}" \
