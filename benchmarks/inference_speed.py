@@ -7,14 +7,15 @@ Prints, in one process (numbers are comparable only within one run on one machin
 1. the CPU (model name, SIMD flags, torch threads) and this machine's fp32 (and bf16)
    matrix-multiply rate, ``torch.mm`` of 2048 x 2048 matrices, median of 5;
 2. ``maskrcnn-nuclei`` end to end through ``api.segment_instances`` (default tile, object size,
-   mask pasting, overlap resolution) in float32 (its default) and, where the CPU computes it
-   natively, bfloat16 autocast,
+   mask pasting, overlap resolution) in float32 (its default), then at native scale
+   (``diameter=0``: on this synthetic image the automatic size estimate is unsure and wrong,
+   docs/OBJECT_SIZE.md) in float32 and, where the CPU computes bfloat16 natively, with
+   ``precision="auto"`` (bfloat16 mask head) and ``"bf16"`` (bfloat16 autocast throughout),
    against torchvision's stock ``maskrcnn_resnet50_fpn(weights=None, weights_backbone=None)``
    (random weights: speed does not depend on them) given the same pixels (``min_size`` =
    ``max_size`` = the image side, so it does not shrink the image to 800 px) and its default
    100 detections, on a crowded synthetic 16-bit nuclei image (``large_image_memory.synthetic_nuclei``,
-   one disc per 40 x 40 px) of each ``--sizes`` (at 1024 also with the former default 512 px tiles);
-   rounds interleaved, medians of ``--repeats``;
+   one disc per 40 x 40 px) of each ``--sizes``; rounds interleaved, medians of ``--repeats``;
 3. each bundled U-Net on one 1024 x 1024 tile, network only (float32 and bfloat16 autocast):
    MPix/s, its convolutions' GFLOP (counted from the layers' shapes) per second, and that
    rate as a fraction of the fp32 matmul rate measured in the same interleaved rounds (the
@@ -110,9 +111,9 @@ def maskrcnn_against_stock(sizes: list[int], repeats: int) -> None:
     from napari_unet_maskrcnn.api.runs import auto_tile
     from napari_unet_maskrcnn.core.device import inference_dtype
 
-    def ours(image, precision, tile=None):
+    def ours(image, precision, tile=None, diameter=None):
         return int(api.segment_instances(image, "maskrcnn-nuclei", device="cpu", precision=precision,
-                                         tile=tile).labels.max())
+                                         tile=tile, diameter=diameter).labels.max())
 
     api.segment_instances(synthetic_nuclei(256, seed=0), "maskrcnn-nuclei", device="cpu")  # load once
     native_bf16 = inference_dtype("auto", "cpu") is not None
@@ -120,11 +121,11 @@ def maskrcnn_against_stock(sizes: list[int], repeats: int) -> None:
           + ("" if native_bf16 else " (no native bfloat16 here: bf16 not timed)"))
     for size in sizes:
         image = synthetic_nuclei(size, seed=1)
-        runs = {"maskrcnn-nuclei, float32 (default)": functools.partial(ours, image, "fp32")}
+        runs = {"maskrcnn-nuclei, float32 (default)": functools.partial(ours, image, "fp32"),
+                "  same, diameter 0 (native scale)": functools.partial(ours, image, "fp32", None, 0)}
         if native_bf16:
-            runs["maskrcnn-nuclei, bf16 autocast"] = functools.partial(ours, image, "bf16")
-        if size <= 1024:
-            runs["maskrcnn-nuclei, fp32, 512 px tiles"] = functools.partial(ours, image, "fp32", 512)
+            runs["  auto (bf16 masks), diameter 0"] = functools.partial(ours, image, "auto", None, 0)
+            runs["  bf16 autocast, diameter 0"] = functools.partial(ours, image, "bf16", None, 0)
         runs["stock maskrcnn_resnet50_fpn"] = functools.partial(run_stock, stock_network(size), image)
         times, found = {name: [] for name in runs}, {}
         for _ in range(repeats):  # interleaved: a changing background load hits every run alike
