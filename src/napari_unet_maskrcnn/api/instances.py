@@ -64,10 +64,10 @@ def iter_segment_instances(
         min_size: objects smaller than this (pixels, after overlap resolution) are dropped.
             These four default (None) to the model file's ``defaults``, else 0.5, 0.5, 0.5, 10.
         spacing: physical pixel size per output spatial axis (Z, Y, X order) for calibrated areas.
-        precision: ``"fp32"`` (default), ``"auto"`` (the mask head in bfloat16 where the CPU/GPU
-            computes it natively, detections and scores in float32) or ``"bf16"`` (all of it):
-            bfloat16 detection cost Mask R-CNN 1-2 points of AP(0.5) on DSB2018 (scores and
-            boxes shift), while the U-Net's classes are unchanged by it.
+        precision: ``"auto"`` (default: the mask head in bfloat16 where the CPU/GPU computes it
+            natively, detections and scores in float32; held-out AP unchanged within 0.003, 1.2x
+            faster end to end, docs/BENCHMARKS.md), ``"fp32"`` or ``"bf16"`` (all of it: bfloat16
+            detection cost Mask R-CNN 1-2 points of AP(0.5) on DSB2018, scores and boxes shift).
         tta: test-time augmentation: detect in the tile and its three flips and fuse the
             detections (4x the network time; objects found in few views are dropped; see
             :class:`~napari_unet_maskrcnn.core.flip_averaging.FlipFusedDetector`).

@@ -37,9 +37,8 @@ def add_segment_parser(commands) -> None:
     seg.add_argument("--output", required=True, type=Path, metavar="DIR", help="output folder")
     seg.add_argument("--axes", help="input axes, e.g. YX, YXC, ZYX, TZYX, CZYX (default: from the file)")
     settings = SEGMENT_SETTINGS  # flags, defaults, ranges and help declared once (core/settings.py)
-    for name in ("channel", "device", "tile", "overlap", "margin"):
+    for name in ("channel", "device", "tile", "overlap", "margin", "precision"):
         settings[name].add_argument(seg)
-    settings["precision"].add_argument(seg, default=None)  # None: the task's default
     for name in ("score_threshold", "mask_threshold", "nms_iou", "min_size"):
         settings[name].add_argument(seg)
     settings["diameter"].add_argument(seg, metavar="D")
@@ -322,9 +321,7 @@ def _run_api(image, axes: str, task: str, args, advance, client, out):
     from ..core.axes import output_axes
 
     common = dict(axes=axes, channel=args.channel, device=args.device, tile=args.tile, tta=args.tta,
-                  diameter=args.diameter, pixel_size_um=image.pixel_size.get("X"))
-    if args.precision:
-        common["precision"] = args.precision
+                  precision=args.precision, diameter=args.diameter, pixel_size_um=image.pixel_size.get("X"))
     if client is not None or out is not None:
         common.update(client=client, out=out, block=args.block)
     if task == "semantic":

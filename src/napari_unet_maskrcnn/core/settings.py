@@ -151,9 +151,9 @@ SEGMENT_SETTINGS: dict[str, Setting] = {s.name: s for s in (
             fallback=TILE_CONTEXT),
     Setting("device", str, "auto", "auto (CUDA, MPS, CPU), cpu, cuda, mps"),
     Setting("precision", str, "auto",
-            "auto: bfloat16 where the CPU/GPU computes it natively (Mask R-CNN: its mask head only, "
-            "detections and scores in float32); fp32; bf16 (default: auto for U-Net, fp32 for Mask R-CNN: "
-            "bf16 costs it 1-2 points of AP)", choices=PRECISIONS),
+            "auto (default): bfloat16 where the CPU/GPU computes it natively (Mask R-CNN: its mask head "
+            "only, detections and scores in float32: bf16 throughout costs it 1-2 points of AP); fp32; bf16",
+            choices=PRECISIONS),
     _fraction("score_threshold", "instances: detections scoring lower are dropped (default: the model's, "
               "else 0.5)", fallback=0.5),
     _fraction("mask_threshold", "instances: mask probability above which a pixel belongs to the object "
@@ -194,8 +194,6 @@ SEMANTIC = ("channel", "tile", "overlap", "device", "return_probabilities", "spl
 INSTANCES = ("channel", "tile", "margin", "device", "score_threshold", "mask_threshold", "nms_iou", "min_size",
              "z_link_iou", "precision", "tta", "diameter", "block", "overwrite")
 """The settings of ``api.iter_segment_instances``."""
-TASK_DEFAULTS = {"semantic": {"precision": "auto"}, "instances": {"precision": "fp32"}}
-"""Defaults that differ by task (the command line's default None means: the task's)."""
 INSTANCE_FALLBACKS = {name: SEGMENT_SETTINGS[name].fallback
                       for name in ("score_threshold", "mask_threshold", "nms_iou", "min_size")}
 """Mask R-CNN settings a model file may set (``ModelSpec.defaults``), and their values when it does not."""
@@ -207,8 +205,8 @@ def check_tile_setting(tile):
 
 
 def segment_default(name: str, task: str) -> Any:
-    """The API default of setting ``name`` for ``task`` ("semantic" or "instances")."""
-    return TASK_DEFAULTS[task].get(name, SEGMENT_SETTINGS[name].default)
+    """The API default of setting ``name`` for ``task`` ("semantic" or "instances"): today the same for both."""
+    return SEGMENT_SETTINGS[name].default
 
 
 # -- training -----------------------------------------------------------------------------------------
