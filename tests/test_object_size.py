@@ -389,3 +389,31 @@ def test_native_objects_that_contradict_an_unsure_estimate_keep_native_scale(mas
     result = api.segment_instances(image, maskrcnn_file, tile=64, margin=16, on_progress=events.append)
     assert result.scale == 1.0 and "contradict" in result.object_size["note"]
     assert "rescaled tile" not in {event.stage for event in events}
+
+
+def test_a_large_resized_pass_is_tried_on_a_central_window_first(maskrcnn_file, blob_detector,
+                                                                 threshold_estimator, monkeypatch):
+    # A wrong enlargement of a large plane is rejected at the cost of one window, not of the whole
+    # enlarged plane (issue 21: a x4.2 pass of a 1024² image, 18 MPix, before its objects rejected it).
+    monkeypatch.setattr(object_size, "TRIAL_WINDOW", 64)
+    image, truth = disc_scene((200, 200), 6, 30)  # discs of the model's size
+    threshold_estimator(MODEL_DIAMETER / 4)  # wrong: "enlarge x4" (800 x 800, 156 trial windows)
+    result = api.segment_instances(image, maskrcnn_file, tile=64, margin=16)
+    assert result.scale == 1.0 and result.labels.max() == truth.max()
+    assert "tried on a central window" in result.object_size["note"]
+    tried_pixels = sum(h * w for h, w in blob_detector)
+    blob_detector.clear()
+    monkeypatch.setattr(object_size, "TRIAL_AREA", 10 ** 6)  # the same run without the trial
+    plain = api.segment_instances(image, maskrcnn_file, tile=64, margin=16)
+    np.testing.assert_array_equal(result.labels, plain.labels)
+    assert tried_pixels < 0.2 * sum(h * w for h, w in blob_detector)  # a window and native, not 800 x 800
+    monkeypatch.setattr(object_size, "TRIAL_AREA", 4)
+
+    small, small_truth = disc_scene((200, 200), 3, 16)  # 6 px discs: a right "enlarge x2" (400 x 400)
+    threshold_estimator(MODEL_DIAMETER / 2)
+    tried = api.segment_instances(small, maskrcnn_file, tile=64, margin=16)
+    monkeypatch.setattr(object_size, "TRIAL_AREA", 10 ** 6)  # the same run without the trial
+    plain = api.segment_instances(small, maskrcnn_file, tile=64, margin=16)
+    assert tried.scale == plain.scale == pytest.approx(2.0) and tried.object_size["note"] is None
+    np.testing.assert_array_equal(tried.labels, plain.labels)
+    assert tried.labels.max() == small_truth.max()

@@ -104,7 +104,8 @@ def _objects_at_object_size(sources, run, settings: InstanceSettings, size: Size
     for (t, z), source in sources.items():
 
         def predict(plane, resized: bool):
-            area_ratio = plane.shape[0] * plane.shape[1] / (shape[0] * shape[1])
+            whole = getattr(plane, "whole_shape", plane.shape)  # a central window's: its resized plane's
+            area_ratio = whole[0] * whole[1] / (shape[0] * shape[1])
             min_size = int(settings.min_size * area_ratio) if resized else settings.min_size
             found = yield from iter_instance_objects({(t, z): plane}, run, min_size=min_size, **options)
             return found[t, z], tuple(plane.shape)
