@@ -7,10 +7,11 @@ Prints, in one process (numbers are comparable only within one run on one machin
 1. the CPU (model name, SIMD flags, torch threads) and this machine's fp32 (and bf16)
    matrix-multiply rate, ``torch.mm`` of 2048 x 2048 matrices, median of 5;
 2. ``maskrcnn-nuclei`` end to end through ``api.segment_instances`` (default tile, object size,
-   mask pasting, overlap resolution) in float32 (its default), then at native scale
-   (``diameter=0``: on this synthetic image the automatic size estimate is unsure and wrong,
-   docs/OBJECT_SIZE.md) in float32 and, where the CPU computes bfloat16 natively, with
-   ``precision="auto"`` (bfloat16 mask head) and ``"bf16"`` (bfloat16 autocast throughout),
+   mask pasting, overlap resolution) with its defaults (precision ``"auto"``: the mask head in
+   bfloat16 where the CPU computes it natively), then at native scale (``diameter=0``: on this
+   synthetic image the automatic size estimate is unsure and wrong, docs/OBJECT_SIZE.md) with
+   the default precision, in float32 and, where the CPU computes bfloat16 natively, with
+   ``"bf16"`` (bfloat16 autocast throughout),
    against torchvision's stock ``maskrcnn_resnet50_fpn(weights=None, weights_backbone=None)``
    (random weights: speed does not depend on them) given the same pixels (``min_size`` =
    ``max_size`` = the image side, so it does not shrink the image to 800 px) and its default
@@ -110,21 +111,24 @@ def maskrcnn_against_stock(sizes: list[int], repeats: int) -> None:
     from napari_unet_maskrcnn import api
     from napari_unet_maskrcnn.api.runs import auto_tile
     from napari_unet_maskrcnn.core.device import inference_dtype
+    from napari_unet_maskrcnn.core.settings import SEGMENT_SETTINGS
 
-    def ours(image, precision, tile=None, diameter=None):
-        return int(api.segment_instances(image, "maskrcnn-nuclei", device="cpu", precision=precision,
-                                         tile=tile, diameter=diameter).labels.max())
+    def ours(image, precision=None, tile=None, diameter=None):
+        options = {} if precision is None else {"precision": precision}
+        return int(api.segment_instances(image, "maskrcnn-nuclei", device="cpu", tile=tile, diameter=diameter,
+                                         **options).labels.max())
 
     api.segment_instances(synthetic_nuclei(256, seed=0), "maskrcnn-nuclei", device="cpu")  # load once
     native_bf16 = inference_dtype("auto", "cpu") is not None
-    print(f"maskrcnn-nuclei default tile {auto_tile(None, 'maskrcnn-nuclei')} px, default precision float32"
-          + ("" if native_bf16 else " (no native bfloat16 here: bf16 not timed)"))
+    default = SEGMENT_SETTINGS["precision"].default
+    print(f"maskrcnn-nuclei default tile {auto_tile(None, 'maskrcnn-nuclei')} px, default precision {default}"
+          + (" (bf16 mask head)" if native_bf16 else " (no native bfloat16 here: float32, bf16 not timed)"))
     for size in sizes:
         image = synthetic_nuclei(size, seed=1)
-        runs = {"maskrcnn-nuclei, float32 (default)": functools.partial(ours, image, "fp32"),
-                "  same, diameter 0 (native scale)": functools.partial(ours, image, "fp32", None, 0)}
+        runs = {f"maskrcnn-nuclei, defaults ({default})": functools.partial(ours, image),
+                "  same, diameter 0 (native scale)": functools.partial(ours, image, None, None, 0),
+                "  float32, diameter 0": functools.partial(ours, image, "fp32", None, 0)}
         if native_bf16:
-            runs["  auto (bf16 masks), diameter 0"] = functools.partial(ours, image, "auto", None, 0)
             runs["  bf16 autocast, diameter 0"] = functools.partial(ours, image, "bf16", None, 0)
         runs["stock maskrcnn_resnet50_fpn"] = functools.partial(run_stock, stock_network(size), image)
         times, found = {name: [] for name in runs}, {}
