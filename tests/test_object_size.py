@@ -20,16 +20,13 @@ from napari_unet_maskrcnn.core.model_file import SPEC_KEY, ModelSpec, read_spec
 from napari_unet_maskrcnn.core.models import maskrcnn
 from napari_unet_maskrcnn.core.object_size import (
     TRAINED_RANGE,
-    ScaledSource,
     choose_scale,
     fixed_scale,
     boundary_classes_to_grid,
-    linear_to_grid,
     median_diameter,
-    nearest_to_grid,
-    scaled_shape,
     semantic_to_grid,
 )
+from napari_unet_maskrcnn.core.resampling import ScaledSource, linear_to_grid, nearest_to_grid, scaled_shape
 from napari_unet_maskrcnn.core.postprocess import instances_from_classes, instances_to_classes
 from napari_unet_maskrcnn.core.progress import ProgressEvent
 from napari_unet_maskrcnn.core.size_estimator import MAX_SPREAD, SizeEstimate
