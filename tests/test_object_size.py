@@ -414,3 +414,19 @@ def test_a_large_resized_pass_is_tried_on_a_central_window_first(maskrcnn_file, 
     assert tried.scale == plain.scale == pytest.approx(2.0) and tried.object_size["note"] is None
     np.testing.assert_array_equal(tried.labels, plain.labels)
     assert tried.labels.max() == small_truth.max()
+
+
+def test_a_unet_tries_a_large_enlargement_on_a_central_window_first(unet_file, threshold_unet, threshold_estimator,
+                                                                   monkeypatch):
+    monkeypatch.setattr(object_size, "TRIAL_WINDOW", 64)
+    seen = []
+    predict = semantic.predict_semantic_window
+    monkeypatch.setattr(semantic, "predict_semantic_window",
+                        lambda source, network, window, **kw: (seen.append(source.shape), (yield from predict(
+                            source, network, window, **kw)))[1])
+    image, truth = disc_scene((200, 200), 6, 30)  # discs of the model's size
+    threshold_estimator(MODEL_DIAMETER / 4)  # wrong: "enlarge x4" (800 x 800)
+    result = api.segment_semantic(image, unet_file, split_instances=True)
+    assert result.scale == 1.0 and "tried on a central window" in result.object_size["note"]
+    assert result.instances.max() == truth.max()
+    assert set(seen) == {(64, 64), (200, 200)}  # the window, then the native plane: never the 800 x 800 plane
