@@ -69,6 +69,8 @@ first when the resized plane holds more than :data:`TRIAL_AREA` such windows: a 
 then rejected at the cost of one window instead of the whole enlarged plane (issue 21: a x4.2 pass
 of a 1024² image is 18 MPix of network work before its objects reject it)."""
 TRIAL_AREA = 4
+"""A resized plane of more than this many :data:`TRIAL_WINDOW` squares is tried on one first (the
+trial then adds at most a quarter to a pass that is kept)."""
 MODES = ("auto", "given", "pixel size", "off")
 
 
@@ -271,20 +273,17 @@ def segment_at_object_size(
         result, _ = yield from _counted(predict(source, False), 0, 0)
         return result, ObjectSize(mode, diameter, 1.0, model_diameter, note)
     scaled = ScaledSource(source, scale)
+    passes = [scaled]
     if mode == "auto" and scaled.shape[0] * scaled.shape[1] > TRIAL_AREA * TRIAL_WINDOW ** 2:
-        trial, done = yield from _counted(predict(CentralWindow(scaled, TRIAL_WINDOW), True), done, done, "rescaled tile")
-        rejected = resized_pass_mismatch(measure(trial), scale, model_diameter)
+        passes.insert(0, CentralWindow(scaled, TRIAL_WINDOW))
+    for plane in passes:
+        result, done = yield from _counted(predict(plane, True), done, done, "rescaled tile")
+        rejected = resized_pass_mismatch(measure(result), scale, model_diameter) if mode == "auto" else None
         if rejected:
             if native is None:
                 native, _ = yield from _counted(predict(source, False), done, done)
-            return native, ObjectSize(mode, diameter, 1.0, model_diameter, rejected + " (tried on a central window)")
-    result, done = yield from _counted(predict(scaled, True), done, done, "rescaled tile")
-    if mode == "auto":
-        rejected = resized_pass_mismatch(measure(result), scale, model_diameter)
-        if rejected:
-            if native is None:
-                native, _ = yield from _counted(predict(source, False), done, done)
-            return native, ObjectSize(mode, diameter, 1.0, model_diameter, rejected)
+            where = "" if plane is scaled else " (tried on a central window)"
+            return native, ObjectSize(mode, diameter, 1.0, model_diameter, rejected + where)
     return to_grid(result, tuple(source.shape)), ObjectSize(mode, diameter, scale, model_diameter, note)
 
 
