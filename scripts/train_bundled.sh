@@ -4,7 +4,7 @@
 #   scripts/train_bundled.sh MODEL_NAME [OUTPUT_DIR]
 #
 # MODEL_NAME: maskrcnn-nuclei | unet-nuclei | maskrcnn-phasecells | unet-phasecells (from scratch),
-# or a warm-restart stage of a bundled file: maskrcnn-nuclei-stage3 and -stage3b (docs/TRAINING_ATTEMPTS.md),
+# or a warm-restart stage of a bundled file: maskrcnn-nuclei-stage3, -stage3b and -stage4 (docs/TRAINING_ATTEMPTS.md),
 # maskrcnn-phasecells-mask28 (installed: stage 4 of the file's provenance, 2026-12-07).
 # The validation images in recipes/*_val.txt are never trained on. Time budgets are for
 # this project's 2-core CPU machine (NAPARI_UNET_MASKRCNN_THREADS sets torch's threads).
@@ -42,6 +42,16 @@ case "$1" in
             --box-batch-size 256 --crop 256 --batch-size 4 --base maskrcnn-nuclei --lr 1e-4 \
             --augment robust --balance-groups 0.5 0.3 0.2 --precision fp32 --minutes "${MINUTES:-100}" \
             --output "$out/s3b/maskrcnn-nuclei-s3b.safetensors" ;;
+    maskrcnn-nuclei-stage4)
+        # Issue 18 stage 4 (2026-12-07 15:00 UTC): warm restart from the bundled file with 'robust-lowres'
+        # (stage 3b's recipe without the contrast inversion that cost brightfield precision, plus crops that
+        # lost resolution, for the x0.25 scale misses); shares nearer the plain ones; seed 10, 2 threads.
+        NAPARI_UNET_MASKRCNN_THREADS="${NAPARI_UNET_MASKRCNN_THREADS:-2}" \
+        "$repo/.venv/bin/unet-maskrcnn" train --seed 10 --quiet --arch maskrcnn "${dsb[@]}" --in-channels 3 \
+            --class-names nucleus --backbone resnet18 --fpn-channels 128 --mask-head-channels 128 \
+            --box-batch-size 256 --crop 256 --batch-size 4 --base maskrcnn-nuclei --lr 1e-4 \
+            --augment robust-lowres --balance-groups 0.55 0.3 0.15 --precision fp32 --minutes "${MINUTES:-115}" \
+            --output "$out/s4/maskrcnn-nuclei-s4.safetensors" ;;
     unet-nuclei)
         "${train[@]}" --arch unet "${dsb[@]}" --in-channels 3 --class-names background nucleus boundary \
             --depth 4 --base-width 16 --crop 256 --batch-size 8 --minutes "${MINUTES:-35}" \

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from napari_unet_maskrcnn.core.inputs import prepare_plane
+from napari_unet_maskrcnn.core.settings import AUGMENT_RECIPES
 from napari_unet_maskrcnn.core.training import TrainConfig
 from napari_unet_maskrcnn.core.training.augment import (
     AUGMENT_PRESETS,
@@ -193,9 +194,10 @@ def test_inversion_only_for_grey_crops():
     np.testing.assert_allclose(kept, plain)
 
 
-def test_robust_preset_gives_finite_aligned_crops():
-    robust = AUGMENT_PRESETS["robust"]
-    assert robust.anisotropic and robust.invert_grey_only and robust.colour_only_stain
+@pytest.mark.parametrize("preset", ["robust", "robust-lowres"])
+def test_robust_presets_give_finite_aligned_crops(preset):
+    robust = AUGMENT_PRESETS[preset]
+    assert robust.anisotropic and robust.colour_only_stain
     rng = np.random.default_rng(5)
     for channels in (1, 3):
         image, labels = _disc_image(40, channels)
@@ -205,3 +207,22 @@ def test_robust_preset_gives_finite_aligned_crops():
             assert crop.shape == (channels, 32, 32) and crop.dtype == np.float32
             assert np.isfinite(crop).all() and crop_labels.shape == (32, 32)
             assert set(np.unique(crop_labels)) <= {-1, 0, 1}
+
+
+def test_robust_lowres_never_inverts_and_keeps_the_recipes_declared():
+    assert AUGMENT_PRESETS["robust-lowres"].invert_probability == 0.0
+    assert set(AUGMENT_RECIPES) == set(AUGMENT_PRESETS)
+
+
+def test_lowres_crop_loses_fine_detail_but_keeps_labels_and_mean():
+    """Shrunk x2-x2 and enlarged back: the same labels, the same mean, a blurred checkerboard."""
+    lowres = replace(NO_AUGMENTATION, lowres_probability=1.0, lowres_range=(2.0, 2.0))
+    checker = (np.indices((64, 64)).sum(axis=0) % 2).astype(np.float32) * 200 + 20
+    labels = np.zeros((64, 64), np.int64)
+    labels[16:48, 16:48] = 1
+    source = prepare_plane(checker, 1)
+    plain, plain_labels = random_sample(source, labels, 64, np.random.default_rng(0), NO_AUGMENTATION)
+    blurred, blurred_labels = random_sample(source, labels, 64, np.random.default_rng(0), lowres)
+    np.testing.assert_array_equal(blurred_labels, plain_labels)
+    assert abs(float(blurred.mean()) - float(plain.mean())) < 0.02 * float(np.ptp(plain))
+    assert float(np.abs(np.diff(blurred, axis=2)).mean()) < 0.1 * float(np.abs(np.diff(plain, axis=2)).mean())

@@ -36,7 +36,7 @@ TILE_CONTEXT = 64
 (a quarter of a smaller tile)."""
 BLOCK = 4096
 """Default block side (pixels) of ``out=`` / ``client=`` runs (``core.blockwise.DEFAULT_BLOCK``)."""
-AUGMENT_RECIPES = ("standard", "strong", "histology", "robust", "none")
+AUGMENT_RECIPES = ("standard", "strong", "histology", "robust", "robust-lowres", "none")
 BACKBONES = ("resnet18", "resnet34", "resnet50")
 
 
@@ -248,7 +248,8 @@ TRAIN_SETTINGS: dict[str, Setting] = {s.name: s for s in (
             "augmentation recipe: standard (flips, scale 0.75-1.33, intensity), strong (any rotation, H&E stain "
             "and colour jitter, inverted contrast, dim objects, scale 0.5-2), histology (any rotation, stain "
             "jitter), robust (scale 0.7-1.4 per axis, stain jitter on colour images, grey images inverted, "
-            "defocus blur, dimming), none (plain crops)", choices=AUGMENT_RECIPES),
+            "defocus blur, dimming), robust-lowres (robust without inversion, plus crops shrunk 1.5-4x and "
+            "enlarged back), none (plain crops)", choices=AUGMENT_RECIPES),
     Setting("channel", int, None, "train on this channel of multichannel images (0-based)", low=0),
     Setting("in_channels", int, None, "network input channels (default: from the images)", low=1, high=64),
     Setting("label_kind", str, "instances",

@@ -12,9 +12,10 @@ One sample is made in three steps (:func:`random_sample`):
    3-channel images (:func:`jitter_colour`; optionally colour images only), an optional
    contrast inversion (fluorescence looks like brightfield and back; optionally grey images
    only);
-4. optical degradations (:func:`degrade`): Gaussian defocus blur, and contrast reduction
-   towards the crop's background under a smooth random gain field (dim objects, uneven
-   illumination);
+4. optical degradations (:func:`degrade`): a loss of resolution (the crop shrunk and enlarged
+   back with the inference path's own resampling, as a small image is enlarged to the model's
+   object size), Gaussian defocus blur, and contrast reduction towards the crop's background
+   under a smooth random gain field (dim objects, uneven illumination);
 5. intensity jitter (:func:`jitter_intensity`): contrast, brightness, gamma and Gaussian noise.
 
 With ``anisotropic`` the zoom of step 1 is drawn per axis (elongated or squashed objects).
@@ -30,6 +31,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
+from ..resampling import linear_to_grid
 from .data import PAD_LABEL
 
 
@@ -63,6 +65,10 @@ class AugmentSettings:
             median (the background) is multiplied by a smooth random field (a 4 x 4 grid of
             values uniform in ``dim_range``, interpolated), so objects get dim, some more
             than others; the noise of step 5 then lowers their signal-to-noise ratio.
+        lowres_probability: chance of a loss of resolution: the crop is shrunk by a factor
+            drawn log-uniform from ``lowres_range`` (anti-aliased linear) and enlarged back
+            (linear), the blur an image gets when taken at a coarser pixel size and enlarged
+            to the model's object size (issue 18: objects of ~4 px enlarged x4).
     """
 
     scale_range: tuple[float, float] = (0.75, 1.33)
@@ -82,9 +88,11 @@ class AugmentSettings:
     blur_sigma: tuple[float, float] = (0.5, 2.0)
     dim_probability: float = 0.0
     dim_range: tuple[float, float] = (0.3, 1.0)
+    lowres_probability: float = 0.0
+    lowres_range: tuple[float, float] = (1.5, 4.0)
 
     def __post_init__(self) -> None:
-        for name in ("scale_range", "gamma_range", "blur_sigma", "dim_range"):
+        for name in ("scale_range", "gamma_range", "blur_sigma", "dim_range", "lowres_range"):
             low, high = getattr(self, name)
             if not 0 < low <= high:
                 raise ValueError(f"{name} must be (min, max) with 0 < min <= max, got {(low, high)}.")
@@ -116,6 +124,15 @@ AUGMENT_PRESETS = {
         noise_std=0.06, stain_jitter=0.08, channel_gain=0.05, colour_only_stain=True,
         invert_probability=0.2, invert_grey_only=True, blur_probability=0.25, blur_sigma=(0.5, 2.0),
         dim_probability=0.3, dim_range=(0.25, 1.0),
+    ),
+    # Issue 18, after stage 3b: 'robust' without the contrast inversion (it cost brightfield
+    # precision, docs/TRAINING_ATTEMPTS.md) and with crops that lost resolution (shrunk 1.5-4x
+    # and enlarged back), the images the automatic object size makes of small objects.
+    "robust-lowres": AugmentSettings(
+        scale_range=(0.7, 1.4), anisotropic=True, contrast=0.3, brightness=0.1, gamma_range=(0.6, 1.6),
+        noise_std=0.06, stain_jitter=0.08, channel_gain=0.05, colour_only_stain=True,
+        blur_probability=0.2, blur_sigma=(0.5, 2.0), dim_probability=0.3, dim_range=(0.25, 1.0),
+        lowres_probability=0.25, lowres_range=(1.5, 4.0),
     ),
     "none": NO_AUGMENTATION,
 }
@@ -275,12 +292,18 @@ def is_grey(image: np.ndarray) -> bool:
 
 
 def degrade(image: np.ndarray, rng: np.random.Generator, settings: AugmentSettings) -> np.ndarray:
-    """Gaussian defocus blur and smooth contrast reduction of a normalised crop (C, h, w).
+    """Loss of resolution, Gaussian defocus blur and smooth contrast reduction of a normalised crop (C, h, w).
 
-    See :class:`AugmentSettings` (``blur_probability``, ``dim_probability``). Each is drawn
-    independently; with both off the image is returned unchanged (no random numbers drawn).
+    See :class:`AugmentSettings` (``lowres_probability``, ``blur_probability``,
+    ``dim_probability``). Each is drawn independently; with all off the image is returned
+    unchanged (no random numbers drawn).
     """
     out = image
+    if settings.lowres_probability > 0 and rng.random() < settings.lowres_probability:
+        factor = _log_uniform(rng, *settings.lowres_range)
+        height, width = out.shape[1:]
+        small = linear_to_grid(out, (max(1, round(height / factor)), max(1, round(width / factor))))
+        out = linear_to_grid(small, (height, width))
     if settings.blur_probability > 0 and rng.random() < settings.blur_probability:
         sigma = float(rng.uniform(*settings.blur_sigma))
         out = ndimage.gaussian_filter(out, (0.0, sigma, sigma), mode="nearest").astype(np.float32)
