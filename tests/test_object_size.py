@@ -77,7 +77,8 @@ def threshold_estimator(monkeypatch):
         return SizeEstimate(**forced) if forced else thresholded_diameter(source)
 
     monkeypatch.setattr(size_estimator, "estimate_diameter", estimate)
-    return lambda diameter, spread=0.1: forced.update(diameter=diameter, spread=spread)
+    return lambda diameter, spread=0.1, disagreement=0.0: forced.update(
+        diameter=diameter, spread=spread, disagreement=disagreement)
 
 
 @pytest.fixture
@@ -194,6 +195,11 @@ def test_an_unsure_estimate_near_the_trained_size_lets_the_native_objects_decide
     assert result.scale == 1.0 and result.diameter == 24.0
     assert "unsure" in result.object_size["note"] and "native scale kept" in result.object_size["note"]
     assert result.labels.max() == truth.max() and {event.stage for event in events} == {"tile", "resolve"}
+
+    threshold_estimator(6.0, disagreement=1.5)  # sharp, but the window and the wide look disagree
+    result = api.segment_instances(image, maskrcnn_file, tile=64, margin=16)
+    assert result.scale == 1.0 and "wide views 1.5 octaves apart" in result.object_size["note"]
+    assert result.labels.max() == truth.max()
 
     big, big_truth = disc_scene((200, 200), 12, 48)  # 24 px discs: the native objects say resize x0.5
     threshold_estimator(18.0, spread=MAX_SPREAD + 0.1)

@@ -11,6 +11,7 @@ from napari_unet_maskrcnn.core.size_estimator import (
     BINS_PER_OCTAVE,
     FEATURES,
     N_SCALES,
+    SizeEstimate,
     SizeRegressor,
     bundled_regressor,
     estimate_diameter,
@@ -105,3 +106,23 @@ def test_large_objects_in_a_large_plane_are_found_through_the_wide_look():
     found = estimate_diameter(prepare_plane(image, 1))
     assert found is not None and abs(np.log2(found.diameter / 160)) < np.log2(4 / 3), found
     assert found.confident  # the central window alone holds few discs and is unsure (spread 0.9)
+
+
+class _ScriptedRegressor:
+    """Answers the central window's look, then the wide look's (in the wide look's shrunk pixels)."""
+
+    def __init__(self, *answers):
+        self.answers = list(answers)
+
+    def estimate(self, descriptor):
+        return self.answers.pop(0)
+
+
+@pytest.mark.parametrize(("wide", "confident"), [(20.0, True), (40.0, False)])
+def test_window_and_wide_look_more_than_an_octave_apart_make_the_estimate_unsure(wide, confident):
+    plane = prepare_plane(soft_discs((2048, 2048), 20, seed=1), 1)  # wide look: 2 windows across, shrunk x2
+    found = estimate_diameter(plane, _ScriptedRegressor(SizeEstimate(30.0, 0.5), SizeEstimate(wide, 0.6)))
+    assert found.diameter == 30.0 and found.spread == 0.5  # the sharper look's answer
+    assert found.disagreement == pytest.approx(abs(np.log2(2 * wide / 30.0)))
+    assert found.confident is confident
+    assert ("apart" in found.doubt()) is not confident

@@ -11,7 +11,8 @@ Every model file may store ``object_diameter_px``, the median equivalent diamete
   ``estimate / model diameter`` falls outside :data:`TRAINED_RANGE` is the plane resized
   by ``model diameter / estimate``. Inside the range it runs at native scale: rescaling
   every image to one size lowered AP on moderately large DSB2018 nuclei (issue 7). Guards
-  (issue 18): an estimate the regressor is unsure of (:data:`~.size_estimator.MAX_SPREAD`)
+  (issue 18): an estimate the regressor is unsure of (:data:`~.size_estimator.MAX_SPREAD`, or a
+  large plane's central and wide views :data:`~.size_estimator.MAX_DISAGREEMENT` apart)
   is used only when it is far outside the trained size (:data:`UNSURE_FOLLOWED`); nearer, a
   native pass runs and its objects' median diameter decides, as the only estimate did before
   issue 18; and a resized pass is kept only when the objects it found measure what the
@@ -57,7 +58,7 @@ SCALE_LIMITS = (0.1, 10.0)
 PIXEL_SIZE_TOLERANCE = 0.02
 """Pixel-size ratios within this relative distance of 1 are treated as 1 (no resampling)."""
 UNSURE_FOLLOWED = (0.4, 2.5)
-"""An unsure estimate (spread > ``size_estimator.MAX_SPREAD``) is followed only when ``estimate / model
+"""An unsure estimate (not ``SizeEstimate.confident``) is followed only when ``estimate / model
 diameter`` is outside this range: objects that far from the trained size are lost at native scale
 anyway, and the resized pass is still checked (:func:`resized_pass_mismatch`). Nearer, native scale
 is the safer choice (issue 18: enlarged x4 DSB2018 nuclei of 150-210 px came out unsure at 100-150 px)."""
@@ -295,7 +296,7 @@ def automatic_scale(source, model_diameter: float | None, trained_range: tuple[f
     note) when the estimator is unsure of an estimate inside :data:`UNSURE_FOLLOWED`: then
     the objects of a native pass decide (:func:`segment_at_object_size`), as before issue 18.
     """
-    from .size_estimator import MAX_SPREAD, estimate_diameter
+    from .size_estimator import estimate_diameter
 
     found = (estimate or estimate_diameter)(source)
     if found is None:
@@ -303,8 +304,8 @@ def automatic_scale(source, model_diameter: float | None, trained_range: tuple[f
     if not model_diameter:
         return 1.0, found.diameter, None
     ratio = found.diameter / model_diameter
-    if found.spread > MAX_SPREAD and UNSURE_FOLLOWED[0] <= ratio <= UNSURE_FOLLOWED[1]:
-        return None, found.diameter, f"estimate {found.diameter:.1f} px unsure ({found.spread:.2f} octaves of spread)"
+    if not found.confident and UNSURE_FOLLOWED[0] <= ratio <= UNSURE_FOLLOWED[1]:
+        return None, found.diameter, f"estimate {found.diameter:.1f} px unsure ({found.doubt()})"
     return choose_scale(found.diameter, model_diameter, trained_range), found.diameter, None
 
 

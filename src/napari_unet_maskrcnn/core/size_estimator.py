@@ -48,6 +48,10 @@ WIDE_FACTOR = 4
 """The wide look at a large plane covers up to this many windows across, shrunk to one window."""
 MAX_SPREAD = 0.75
 """Estimates less sure than this (octaves of standard deviation) are not used to rescale."""
+MAX_DISAGREEMENT = 1.0
+"""Octaves (|log2| of the ratio) by which the central window and the wide look of a large plane may
+differ before the estimate counts as unsure, however narrow either look's own spread (issue 18:
+Usiigaci set23 enlarged x4, 289 px cells: window 28.7 px with spread 0.52, wide look 99 px)."""
 WEIGHTS_FILE = Path(__file__).with_name("size_estimator.safetensors")
 _MIN_LEVEL_SIDE = 8
 
@@ -65,14 +69,24 @@ class SizeEstimate:
         diameter: median equivalent object diameter (pixels of the plane).
         spread: standard deviation of log2(diameter) under the estimator's distribution
             (octaves); larger means less sure.
+        disagreement: octaves between the central window's and the wide look's estimates
+            (0 when the plane had one look); above :data:`MAX_DISAGREEMENT` the estimate is unsure.
     """
 
     diameter: float
     spread: float
+    disagreement: float = 0.0
 
     @property
     def confident(self) -> bool:
-        return self.spread <= MAX_SPREAD
+        return self.spread <= MAX_SPREAD and self.disagreement <= MAX_DISAGREEMENT
+
+    def doubt(self) -> str:
+        """Why the estimate is unsure, for people (empty when it is confident)."""
+        reasons = [f"{self.spread:.2f} octaves of spread"] if self.spread > MAX_SPREAD else []
+        if self.disagreement > MAX_DISAGREEMENT:
+            reasons.append(f"central and wide views {self.disagreement:.1f} octaves apart")
+        return ", ".join(reasons)
 
 
 def grey_window(source, side: int = WINDOW) -> np.ndarray:
@@ -209,7 +223,8 @@ def estimate_diameter(source, regressor: SizeRegressor | None = None) -> SizeEst
     A plane larger than :data:`WINDOW` is also looked at through a wider central square (up
     to :data:`WIDE_FACTOR` windows across) shrunk to one window, where large objects are many
     and of a size the regressor knows well; the estimate with the smaller spread is returned
-    (enlarged x4 held-out images: Usiigaci cells of 160-290 px, DSB2018 nuclei of 190 px).
+    (enlarged x4 held-out images: Usiigaci cells of 160-290 px, DSB2018 nuclei of 190 px),
+    unsure when the two looks are more than :data:`MAX_DISAGREEMENT` apart.
     Returns None for planes the descriptor cannot describe (smaller than 16 x 16 pixels, or
     constant).
     """
@@ -228,7 +243,8 @@ def estimate_diameter(source, regressor: SizeRegressor | None = None) -> SizeEst
     wide = rescale(wide, 1.0 / factor, order=1, anti_aliasing=True).astype(np.float32)
     coarse = regressor.estimate(scale_space_descriptor(wide))
     coarse = SizeEstimate(coarse.diameter * factor, coarse.spread)
-    return coarse if coarse.spread < found.spread else found
+    sharper = coarse if coarse.spread < found.spread else found
+    return SizeEstimate(sharper.diameter, sharper.spread, abs(math.log2(coarse.diameter / found.diameter)))
 
 
 def provenance(regressor: SizeRegressor | None = None) -> dict:
