@@ -26,7 +26,7 @@ With ``anisotropic`` the zoom of step 1 is drawn per axis (elongated or squashed
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from scipy import ndimage
@@ -102,6 +102,17 @@ NO_AUGMENTATION = AugmentSettings(
     scale_range=(1.0, 1.0), flips=False, contrast=0.0, brightness=0.0, gamma_range=(1.0, 1.0), noise_std=0.0
 )
 
+# Issue 18: the failures of maskrcnn-nuclei on other labs' images. Dim, low-contrast and
+# defocused nuclei (contrast reduction under a smooth gain field, blur, gamma, noise);
+# elongated, pale H&E nuclei (zoom 0.7-1.4 per axis, stain jitter in HED space on colour
+# crops); brightfield (grey crops inverted: fluorescence looks like brightfield and back).
+_ROBUST = AugmentSettings(
+    scale_range=(0.7, 1.4), anisotropic=True, contrast=0.3, brightness=0.1, gamma_range=(0.6, 1.6),
+    noise_std=0.06, stain_jitter=0.08, channel_gain=0.05, colour_only_stain=True,
+    invert_probability=0.2, invert_grey_only=True, blur_probability=0.25, blur_sigma=(0.5, 2.0),
+    dim_probability=0.3, dim_range=(0.25, 1.0),
+)
+
 AUGMENT_PRESETS = {
     "standard": AugmentSettings(),
     # Aimed at unseen microscopes: any orientation, stain and colour variation, inverted
@@ -115,23 +126,12 @@ AUGMENT_PRESETS = {
         scale_range=(0.7, 1.4), contrast=0.2, brightness=0.1, gamma_range=(0.8, 1.25), noise_std=0.03,
         any_rotation=True, stain_jitter=0.05, channel_gain=0.05,
     ),
-    # Issue 18: the failures of maskrcnn-nuclei on other labs' images. Dim, low-contrast and
-    # defocused nuclei (contrast reduction under a smooth gain field, blur, gamma, noise);
-    # elongated, pale H&E nuclei (zoom 0.7-1.4 per axis, stain jitter in HED space on colour
-    # crops); brightfield (grey crops inverted: fluorescence looks like brightfield and back).
-    "robust": AugmentSettings(
-        scale_range=(0.7, 1.4), anisotropic=True, contrast=0.3, brightness=0.1, gamma_range=(0.6, 1.6),
-        noise_std=0.06, stain_jitter=0.08, channel_gain=0.05, colour_only_stain=True,
-        invert_probability=0.2, invert_grey_only=True, blur_probability=0.25, blur_sigma=(0.5, 2.0),
-        dim_probability=0.3, dim_range=(0.25, 1.0),
-    ),
+    "robust": _ROBUST,
     # Issue 18, after stage 3b: 'robust' without the contrast inversion (it cost brightfield
     # precision, docs/TRAINING_ATTEMPTS.md) and with crops that lost resolution (shrunk 1.5-4x
     # and enlarged back), the images the automatic object size makes of small objects.
-    "robust-lowres": AugmentSettings(
-        scale_range=(0.7, 1.4), anisotropic=True, contrast=0.3, brightness=0.1, gamma_range=(0.6, 1.6),
-        noise_std=0.06, stain_jitter=0.08, channel_gain=0.05, colour_only_stain=True,
-        blur_probability=0.2, blur_sigma=(0.5, 2.0), dim_probability=0.3, dim_range=(0.25, 1.0),
+    "robust-lowres": replace(
+        _ROBUST, invert_probability=0.0, invert_grey_only=False, blur_probability=0.2,
         lowres_probability=0.25, lowres_range=(1.5, 4.0),
     ),
     "none": NO_AUGMENTATION,
