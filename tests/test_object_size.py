@@ -270,6 +270,21 @@ def rule_scene():
     return labels
 
 
+def test_foreground_outside_every_object_seeds_no_object_when_mapped_back():
+    # A 3 x 3 blob (under the split's 10 pixels at the model's scale) and one real object; on the
+    # x4 grid the blob would be 144 pixels of object class and an object of its own (issue 18: x4
+    # Usiigaci, 128 objects for 45 cells). It becomes boundary: no seed, no object.
+    labels = np.zeros((40, 40), np.int32)
+    labels[disk((20, 14), 8, shape=labels.shape)] = 1
+    small = instances_to_classes(labels)
+    small[30:33, 32:35] = 1
+    result = (small, np.stack([small == k for k in range(3)]).astype(np.float32))
+    classes, _ = boundary_classes_to_grid(result, (160, 160))
+    blob = classes[116:136, 124:144]
+    assert (blob == 2).sum() > 64 and not (blob == 1).any()
+    assert instances_from_classes(classes).max() == 1
+
+
 @pytest.mark.parametrize("scale", [0.5, 2.0])
 def test_a_resized_boundary_class_maps_back_at_the_trained_width(scale):
     # A stand-in model that draws the training rule's classes on the resized plane: mapped back,

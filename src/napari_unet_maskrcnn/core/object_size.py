@@ -415,7 +415,10 @@ def boundary_classes_to_grid(
     trained to draw. The foreground (object or boundary) is still that of the linearly
     resized probabilities: object pixels outside it become its class, and its pixels outside
     every object (objects under 10 pixels at the model's scale, edges the nearest mapping
-    does not reach) keep their linear class.
+    does not reach) become boundary, so they join a neighbouring object or none when
+    instances are split on the grid, instead of seeding objects of their own (issue 18:
+    unet-phasecells on a Usiigaci image enlarged x4, 128 objects for 45 cells, AP(0.5) 0.16;
+    with this rule 36 objects, 0.42).
 
     Returns:
         ``(uint8 classes (H, W), float32 probabilities (K, H, W))``; the probabilities are
@@ -426,6 +429,8 @@ def boundary_classes_to_grid(
     classes, probabilities = semantic_to_grid(result, shape)
     found = instances_from_classes(result[0], result[1], object_class=object_class, boundary_class=boundary_class)
     instances = nearest_to_grid(found, shape)
-    instances[(classes != object_class) & (classes != boundary_class)] = 0
+    foreground = (classes == object_class) | (classes == boundary_class)
+    instances[~foreground] = 0
     rebuilt = instances_to_classes(instances, object_class=object_class, boundary_class=boundary_class)
-    return np.where(instances > 0, rebuilt, classes).astype(np.uint8), probabilities
+    outside_objects = np.where(foreground, boundary_class, classes)
+    return np.where(instances > 0, rebuilt, outside_objects).astype(np.uint8), probabilities
