@@ -252,7 +252,9 @@ def segment_at_object_size(
         to_grid: ``to_grid(result, (H, W))`` maps a resized result back onto the plane's grid.
         mode, scale: from :func:`fixed_scale`; ``scale`` None = estimate (automatic): the
             estimator decides; when it is unsure near the trained size, a native pass runs first
-            and, when its objects' median diameter is outside ``trained_range``, a resized pass.
+            and, when its objects' median diameter is outside ``trained_range``, a resized pass;
+            when they are fragments (smaller than the model's, the estimate larger), shrunk
+            tries (:data:`FRAGMENT_SEARCH_SCALES`).
         diameter: the caller's diameter (mode ``"given"``), reported as is.
         model_diameter: the model's training diameter in pixels, or None.
         estimate: ``estimate(source) -> SizeEstimate | None``; default
