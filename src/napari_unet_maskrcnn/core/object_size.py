@@ -269,8 +269,7 @@ def segment_at_object_size(
         scale, diameter, note = automatic_scale(source, model_diameter, trained_range, estimate)
     if scale is None:  # unsure and near the trained size: the objects of a native pass decide
         native, done = yield from _counted(predict(source, False), 0, 0)
-        diameters = measure(native)
-        measured = median_of(diameters) if diameters is not None else None
+        measured = _median_measured(measure, native)
         scale = choose_scale(measured, model_diameter, trained_range)
         if scale != 1.0 and diameter is not None and (scale > 1.0) != (diameter < model_diameter):
             # the objects point the other way from the estimate: fragments of objects larger than the
@@ -359,6 +358,12 @@ def native_run_object_size(source, size: SizeRequest) -> ProgressGenerator[Objec
     return ObjectSize(mode, diameter if mode != "off" else None, 1.0, model_diameter, note)
 
 
+def _median_measured(measure, result) -> float | None:
+    """Median equivalent diameter (pixels of the result) of ``measure(result)``; None when nothing to measure."""
+    diameters = measure(result)
+    return median_of(diameters) if diameters is not None else None
+
+
 def _fragment_search(source, predict, measure, model_diameter: float, trained_range: tuple[float, float],
                      done: int):
     """Passes over ``source`` shrunk by :data:`FRAGMENT_SEARCH_SCALES` in turn, until one's objects measure
@@ -369,8 +374,7 @@ def _fragment_search(source, predict, measure, model_diameter: float, trained_ra
             break
         result, total = yield from _counted(predict(plane, True), done, done, "rescaled tile")
         done += total
-        diameters = measure(result)
-        measured = median_of(diameters) if diameters is not None else None
+        measured = _median_measured(measure, result)
         if measured is not None and trained_range[0] <= measured / model_diameter <= trained_range[1]:
             return (result, scale, measured / scale), done
     return None, done
