@@ -100,8 +100,7 @@ def card(name: str) -> str:
         f"- **Training**: {training.get('time_s', 0) / 60:.0f} min, {training.get('epochs')} epochs, "
         f"{training.get('steps')} steps, stopped by {training.get('stop_reason')}; {hardware.get('cpu', '?')} "
         f"{hardware.get('device', '')}, {hardware.get('torch_threads')} torch thread(s), {hardware.get('precision')}.",
-        f"- **Best validation epoch** {validation.get('best_epoch')}: "
-        + ", ".join(f"{k} {v:.3f}" for k, v in validation.get("best_metrics", {}).items()),
+        _validation_line(validation),
     ]
     stages = prov.get("stages") or []
     if len(stages) > 1:
@@ -126,6 +125,7 @@ def card(name: str) -> str:
             lines.append(f"    - {kind} ({figures['images']} images): AP(0.5) **{figures['ap50']:.3f}**, "
                          f"mean AP {figures['ap_mean']:.3f}, precision {figures['precision50']:.3f}, "
                          f"recall {figures['recall50']:.3f}.")
+        lines += _group_mean_line(evaluation.get("instances_by_modality", {}), "ap50", "AP(0.5)")
         classes = evaluation.get("classes")
         if classes:
             ious = ", ".join(f"{n} {v:.3f}" for n, v in zip(spec.class_names, classes["class_iou"]))
@@ -134,6 +134,7 @@ def card(name: str) -> str:
         for kind, figures in evaluation.get("classes_by_modality", {}).items():
             lines.append(f"    - {kind}: foreground IoU **{figures['foreground_iou']:.3f}**, "
                          f"object-class IoU {figures['object_class_iou']:.3f}.")
+        lines += _group_mean_line(evaluation.get("classes_by_modality", {}), "foreground_iou", "foreground IoU")
         tissue = evaluation.get("tissue")
         if tissue:
             overall = tissue["all"]
@@ -144,6 +145,8 @@ def card(name: str) -> str:
                 if kind != "all":
                     lines.append(f"    - {kind} ({figures['images']} images): mean IoU {figures['mean_iou']:.3f}, "
                                  f"gland Dice {figures['dice_gland']:.3f}.")
+            lines += _group_mean_line({k: v for k, v in tissue.items() if k != "all"}, "mean_iou", "mean IoU",
+                                      "diagnoses")
     lines += tta_lines(name)
     speed = prov.get("speed")
     if speed:
@@ -152,6 +155,24 @@ def card(name: str) -> str:
         lines.append(f"- **Inference change** ({note['date']}): {note['change']}")
     lines += [f"- **Known limits**: {limits}", ""]
     return "\n".join(lines)
+
+
+def _validation_line(validation: dict) -> str:
+    """The card line for the epoch kept: the best on the validation list, or the last without one."""
+    metrics = validation.get("best_metrics") or {}
+    if not metrics:
+        return "- **Epoch kept**: the last (no validation list: the held-out images chose nothing)."
+    return (f"- **Best validation epoch** {validation.get('best_epoch')}: "
+            + ", ".join(f"{k} {v:.3f}" for k, v in metrics.items()))
+
+
+def _group_mean_line(by_group: dict, key: str, label: str, groups: str = "groups") -> list[str]:
+    """``[line]`` with the unweighted mean of ``key`` over the groups (issue 18: each kind of image counts
+    once, however many images it has), or ``[]`` with fewer than two groups."""
+    if len(by_group) < 2:
+        return []
+    mean = sum(figures[key] for figures in by_group.values()) / len(by_group)
+    return [f"    - mean over the {len(by_group)} {groups} (each counts once): {label} **{mean:.3f}**."]
 
 
 @functools.cache
@@ -198,7 +219,7 @@ def _recipe(recipe: dict) -> str:
     keys = ("crop", "batch_size", "lr", "weight_decay", "warmup_fraction", "minutes", "class_weights",
             "max_crops_per_image", "augment", "amp")
     return "; ".join(f"{k} {recipe[k]}" for k in keys if k in recipe and recipe[k] is not None) + \
-        ". AdamW, linear warm-up then cosine decay over the time budget, gradient clipping, best epoch kept."
+        ". AdamW, linear warm-up then cosine decay over the time budget, gradient clipping."
 
 
 def summary_row(name: str) -> str:
