@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from evaluate_bundled import DATA, REPO, modality  # noqa: E402
+from evaluate_bundled import DATA, REPO  # noqa: E402
 
 CACHE = REPO / ".train" / "size_descriptors.npz"
 PEAK_WEIGHT = 0.3
@@ -40,12 +40,9 @@ GROUPS = ("fluorescence-small", "fluorescence-large", "stained", "brightfield", 
 
 def group_of(dataset: str, image: np.ndarray) -> str:
     """The validation group of a training image (see the module docstring)."""
-    if dataset == "usiigaci_cells":
-        return "phase"
-    kind = modality(image)
-    if kind == "fluorescence":
-        return "fluorescence-small" if max(image.shape[:2]) <= 360 else "fluorescence-large"
-    return kind
+    from napari_unet_maskrcnn.core.training.groups import appearance_group
+
+    return "phase" if dataset == "usiigaci_cells" else appearance_group(image)
 
 
 def training_items():

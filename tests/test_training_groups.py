@@ -23,7 +23,10 @@ from napari_unet_maskrcnn.core.training.augment import (
 )
 from napari_unet_maskrcnn.core.training.data import crops_per_image, epoch_order
 from napari_unet_maskrcnn.core.training.groups import (
+    APPEARANCE_GROUPS,
     MODALITIES,
+    SMALL_FRAME,
+    appearance_group,
     balanced_epoch_order,
     group_weights,
     modality,
@@ -45,6 +48,15 @@ def test_modality_rule_on_tiny_images():
     assert modality(dark.astype(np.uint16) * 20) == "fluorescence"
     assert modality((255 - dark).astype(np.uint16) * 20) == "brightfield"
     assert modality(np.zeros((4, 4), np.float32)) == "fluorescence"
+
+
+def test_appearance_groups_split_fluorescence_by_frame_size():
+    small = np.full((SMALL_FRAME, 200), 10, np.uint8)
+    large = np.full((SMALL_FRAME + 1, 200), 10, np.uint8)
+    pink = np.dstack([np.full((400, 400), 230), np.full((400, 400), 150), np.full((400, 400), 200)]).astype(np.uint8)
+    found = [appearance_group(small), appearance_group(large), appearance_group(pink), appearance_group(255 - large)]
+    assert found == ["fluorescence-small", "fluorescence-large", "stained", "brightfield"]
+    assert set(found) == set(APPEARANCE_GROUPS)
 
 
 def test_evaluate_bundled_uses_the_same_rule():

@@ -51,6 +51,23 @@ def modality(image: np.ndarray) -> str:
     return "brightfield" if np.median(rgb.mean(-1)) > LIGHT_BACKGROUND else "fluorescence"
 
 
+SMALL_FRAME = 360
+"""Pixels: fluorescence images whose longer side is at most this form their own validation group
+(:func:`appearance_group`; DSB2018's small-frame sources differ in magnification and crowding)."""
+APPEARANCE_GROUPS = ("fluorescence-small", "fluorescence-large", "stained", "brightfield")
+"""The groups of :func:`appearance_group`."""
+
+
+def appearance_group(image: np.ndarray) -> str:
+    """Validation group of an image (H, W) or (H, W, C) by appearance: :func:`modality`, with
+    fluorescence split by frame size (:data:`SMALL_FRAME`). Whole groups are held out in rotation
+    to predict how a model does on a kind of image it never saw (issue 18)."""
+    kind = modality(image)
+    if kind == "fluorescence":
+        return "fluorescence-small" if max(np.shape(image)[:2]) <= SMALL_FRAME else "fluorescence-large"
+    return kind
+
+
 def group_weights(weights: Sequence[float] | None) -> dict[str, float]:
     """``{group: weight}`` of :data:`MODALITIES` from ``weights`` in that order (None or empty = equal).
 
