@@ -95,8 +95,7 @@ def card(name: str) -> str:
         f"- **Training data**: {data}",
         f"- **Held out (never trained on)**: {held_out}.",
         f"- **Recipe**: {_recipe(prov.get('recipe', {}))}",
-        f"- **Reproduce**: `scripts/train_bundled.sh {name}` (runs `unet-maskrcnn train` with the options above; "
-        f"seed {prov.get('recipe', {}).get('seed')}).",
+        _reproduce_line(name, prov),
         f"- **Training**: {training.get('time_s', 0) / 60:.0f} min, {training.get('epochs')} epochs, "
         f"{training.get('steps')} steps, stopped by {training.get('stop_reason')}; {hardware.get('cpu', '?')} "
         f"{hardware.get('device', '')}, {hardware.get('torch_threads')} torch thread(s), {hardware.get('precision')}.",
@@ -108,9 +107,10 @@ def card(name: str) -> str:
         for number, stage in enumerate(stages, 1):
             best = stage.get("best_validation") or {}
             score = ", ".join(f"{k} {v:.3f}" for k, v in best.items() if k in ("ap50", "object_iou", "mean_iou"))
+            score = f"best validation {score}" if score else "last epoch kept (no validation list)"
             lines.append(f"  {number}. {stage.get('finished_utc')}: {stage.get('time_s', 0) / 60:.0f} min, "
                          f"{stage.get('steps')} steps from {stage.get('base_model') or 'scratch'} on "
-                         f"{(stage.get('hardware') or {}).get('cpu', '?')}; best validation {score or '-'}.")
+                         f"{(stage.get('hardware') or {}).get('cpu', '?')}; {score}.")
     if evaluation:
         lines.append(f"- **Held-out evaluation** ({evaluation.get('validation_images')} images, "
                      "`unet-maskrcnn evaluate`, StarDist matching, counts summed over images):")
@@ -155,6 +155,21 @@ def card(name: str) -> str:
         lines.append(f"- **Inference change** ({note['date']}): {note['change']}")
     lines += [f"- **Known limits**: {limits}", ""]
     return "\n".join(lines)
+
+
+LAST_STAGE_RECIPES = {"unet-tissue": "unet-tissue-stage3", "maskrcnn-phasecells": "maskrcnn-phasecells-mask28"}
+"""scripts/train_bundled.sh recipes of the bundled files' last stage, where it is not the from-scratch one."""
+
+
+def _reproduce_line(name: str, prov: dict) -> str:
+    """How to reproduce the file: the from-scratch recipe, then the last stage's warm restart if any."""
+    seed = prov.get("recipe", {}).get("seed")
+    last = LAST_STAGE_RECIPES.get(name)
+    if last is None:
+        return (f"- **Reproduce**: `scripts/train_bundled.sh {name}` (runs `unet-maskrcnn train` with the options "
+                f"above; seed {seed}).")
+    return (f"- **Reproduce**: `scripts/train_bundled.sh {name}` (from scratch), then the stages below; the last "
+            f"one is `scripts/train_bundled.sh {last}` (the options above, seed {seed}, from the file before it).")
 
 
 def _validation_line(validation: dict) -> str:
