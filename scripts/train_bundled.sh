@@ -4,10 +4,11 @@
 #   scripts/train_bundled.sh MODEL_NAME [OUTPUT_DIR]
 #
 # MODEL_NAME: maskrcnn-nuclei | unet-nuclei | maskrcnn-phasecells | unet-phasecells | unet-tissue (from scratch),
-# or a warm-restart stage of a bundled file: maskrcnn-nuclei-stage3, -stage3b, -stage4 and -stage4b (docs/TRAINING_ATTEMPTS.md),
+# or a warm-restart stage of a bundled file: maskrcnn-nuclei-stage2 (installed), maskrcnn-nuclei-stage3, -stage3b, -stage4 and -stage4b (docs/TRAINING_ATTEMPTS.md),
 # maskrcnn-phasecells-mask28 (installed: stage 4 of the file's provenance, 2026-12-07), unet-nuclei-stage2,
 # unet-tissue-stage3.
-# The validation images in recipes/*_val.txt are never trained on. Time budgets are for
+# A stage starts from the bundled file; BASE=FILE starts it from another (e.g. the stage before, to
+# reproduce the chain). The validation images in recipes/*_val.txt are never trained on. Time budgets are for
 # this project's 2-core CPU machine (NAPARI_UNET_MASKRCNN_THREADS sets torch's threads).
 set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -61,6 +62,14 @@ case "$1" in
         "${train[@]}" --arch maskrcnn "${dsb[@]}" --in-channels 3 --class-names nucleus \
             --backbone resnet18 --fpn-channels 128 --mask-head-channels 128 --box-batch-size 256 \
             --crop 256 --batch-size 4 --minutes "${MINUTES:-110}" --output "$out/$1.safetensors" ;;
+    maskrcnn-nuclei-stage2)
+        # The bundled file's stage 2 (2026-12-07 00:15 UTC): warm restart from stage 1 at lr 1e-4, standard
+        # augmentation, fp32, 2 torch threads, 118 min (from its provenance's command line).
+        NAPARI_UNET_MASKRCNN_THREADS="${NAPARI_UNET_MASKRCNN_THREADS:-2}" \
+        "$repo/.venv/bin/unet-maskrcnn" train --seed 7 --quiet --arch maskrcnn "${dsb[@]}" --in-channels 3 \
+            --class-names nucleus --base "${BASE:-maskrcnn-nuclei}" --crop 256 --batch-size 4 --lr 1e-4 \
+            --augment standard --precision fp32 --minutes "${MINUTES:-118}" \
+            --output "$out/maskrcnn-nuclei-s2.safetensors" ;;
     maskrcnn-nuclei-stage3)
         # Issue 18 stage 3: warm restart from the bundled file at lr 1e-4 (stage 2's gain), aimed at
         # other labs' images: epochs shared 0.5 / 0.3 / 0.2 between fluorescence / stained / brightfield
@@ -127,7 +136,7 @@ case "$1" in
         "$repo/.venv/bin/unet-maskrcnn" train --seed 12 --quiet --arch unet --val-fraction 0 \
             --images "$(training_images "$data/ebhi_seg/images" "$repo/recipes/ebhi_val.txt" ebhi_train_images)" \
             --labels "$labels" \
-            --label-kind classes --class-names background gland --in-channels 3 --base unet-tissue --crop 224 \
+            --label-kind classes --class-names background gland --in-channels 3 --base "${BASE:-unet-tissue}" --crop 224 \
             --batch-size 8 --lr 3e-4 --augment histology --precision bf16 --minutes "${MINUTES:-55}" \
             --output "$out/unet-tissue-s3.safetensors" ;;
     unet-nuclei)
