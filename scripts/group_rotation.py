@@ -123,7 +123,10 @@ def main() -> int:
     work = args.work or REPO / ".train" / "rotation" / args.model
     items = dsb_items()
     training = [item for item in items if not item["held_out"]]
-    result: dict = {"model": args.model, "minutes": args.minutes, "seed": args.seed, "precision": args.precision,
+    import platform
+
+    result: dict = {"model": args.model, "date": time.strftime("%Y-%m-%d"), "minutes": args.minutes,
+                    "seed": args.seed, "precision": args.precision, "cpu": platform.processor() or platform.machine(),
                     "recipe": RECIPES[args.model], "groups": {}}
     reference_images = link_folder(work / "train_all", [item["image"] for item in training])
     result["reference"] = train(args.model, reference_images, work / "reference.safetensors", args)

@@ -148,6 +148,7 @@ def card(name: str) -> str:
             lines += _group_mean_line({k: v for k, v in tissue.items() if k != "all"}, "mean_iou", "mean IoU",
                                       "diagnoses")
     lines += tta_lines(name)
+    lines += rotation_lines(name)
     speed = prov.get("speed")
     if speed:
         lines.append(f"- **Speed**: {speed}")
@@ -189,6 +190,39 @@ def _group_mean_line(by_group: dict, key: str, label: str, groups: str = "groups
         return []
     mean = sum(figures[key] for figures in by_group.values()) / len(by_group)
     return [f"    - mean over the {len(by_group)} {groups} (each counts once): {label} **{mean:.3f}**."]
+
+
+def rotation_lines(name: str) -> list[str]:
+    """Card lines for the recipe's whole-group rotation (scripts/group_rotation.py), when recorded in
+    docs/evaluations/group_rotation_<name>.json."""
+    path = REPO / "docs" / "evaluations" / f"group_rotation_{name.replace('-', '_')}.json"
+    if not path.is_file():
+        return []
+    import json
+
+    record = json.loads(path.read_text())
+    lines = [f"- **Whole groups held out** (`scripts/group_rotation.py`, {record['date']}): the recipe trained from "
+             f"scratch for {record['minutes']:g} min without one DSB2018 appearance group, scored on that group, "
+             f"against the same recipe trained on all groups for the same time, on the group's held-out images "
+             f"(short runs from scratch, not this file: the difference is what not having seen a kind of image "
+             f"costs). AP(0.5), then foreground IoU where the model has classes:"]
+    for group, entry in record["groups"].items():
+        unseen, reference = entry["unseen_heldout"], entry["reference_heldout"]
+        text = (f"    - {group} ({entry['group_held_out_images']} held-out images; {entry['unseen']['images']} "
+                f"unseen images in all: {_pair(entry['unseen'])}): never seen {_pair(unseen)}, seen "
+                f"{_pair(reference)}.")
+        lines.append(text)
+    means = record["mean_over_groups"]
+    lines.append(f"    - mean over the {means['unseen_heldout']['groups']} groups: never seen "
+                 f"{_pair(means['unseen_heldout'])}, seen {_pair(means['reference_heldout'])}.")
+    return lines
+
+
+def _pair(figures: dict) -> str:
+    """'AP(0.5) a' or 'a / b' (AP(0.5) / foreground IoU) from a rotation record's figures or headline."""
+    ap50 = figures["ap50"] if "ap50" in figures else figures["instances"]["ap50"]
+    iou = figures.get("foreground_iou", (figures.get("classes") or {}).get("foreground_iou"))
+    return f"**{ap50:.3f}**" + (f" / {iou:.3f}" if iou is not None else "")
 
 
 @functools.cache
