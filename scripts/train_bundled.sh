@@ -6,7 +6,7 @@
 # MODEL_NAME: maskrcnn-nuclei | unet-nuclei | maskrcnn-phasecells | unet-phasecells | unet-tissue (from scratch),
 # or a warm-restart stage of a bundled file: maskrcnn-nuclei-stage2 (installed), maskrcnn-nuclei-stage3, -stage3b, -stage4 and -stage4b (docs/TRAINING_ATTEMPTS.md),
 # maskrcnn-phasecells-mask28 (installed: stage 4 of the file's provenance, 2026-12-07), unet-nuclei-stage2,
-# unet-tissue-stage3.
+# unet-nuclei-stage2b, unet-tissue-stage3, unet-tissue-stage4.
 # A stage starts from the bundled file; BASE=FILE starts it from another (e.g. the stage before, to
 # reproduce the chain). The validation images in recipes/*_val.txt are never trained on. Time budgets are for
 # this project's 2-core CPU machine (NAPARI_UNET_MASKRCNN_THREADS sets torch's threads).
@@ -119,6 +119,18 @@ case "$1" in
             --class-names background nucleus boundary --base unet-nuclei --crop 256 --batch-size 8 --lr 3e-4 \
             --augment robust --balance-groups 0.5 0.3 0.2 --precision bf16 --minutes "${MINUTES:-50}" \
             --output "$out/unet-nuclei-s2.safetensors" ;;
+    unet-nuclei-stage2b)
+        # Issue 18 (2026-12-07 21:00 UTC): stage 2 won AP(0.5) (0.710 vs 0.686) and the mean over groups but
+        # lost pooled foreground IoU by 0.0007, on fluorescence (0.857 vs 0.864). This stage continues from
+        # stage 2's file (BASE, default $out/unet-nuclei-s2.safetensors) with fluorescence-heavier shares
+        # 0.7 / 0.2 / 0.1 (plain epochs are ~0.8 fluorescence), lr 1.5e-4, the same robust augmentation.
+        NAPARI_UNET_MASKRCNN_THREADS="${NAPARI_UNET_MASKRCNN_THREADS:-2}" \
+        "$repo/.venv/bin/unet-maskrcnn" train --seed 14 --quiet --arch unet --val-fraction 0 \
+            --images "$(training_images "$data/dsb2018_train/images" "$repo/recipes/dsb2018_val.txt" dsb2018_train_images)" \
+            --labels "$data/dsb2018_train/labels" --in-channels 3 \
+            --class-names background nucleus boundary --base "${BASE:-$out/unet-nuclei-s2.safetensors}" \
+            --crop 256 --batch-size 8 --lr 1.5e-4 --augment robust --balance-groups 0.7 0.2 0.1 \
+            --precision bf16 --minutes "${MINUTES:-35}" --output "$out/unet-nuclei-s2b.safetensors" ;;
     unet-tissue)
         # The bundled file's two stages (2026-12-02): 70 min from scratch, then 42 min from that file at lr 5e-4.
         labels="$(tissue_classes)"
@@ -139,6 +151,18 @@ case "$1" in
             --label-kind classes --class-names background gland --in-channels 3 --base "${BASE:-unet-tissue}" --crop 224 \
             --batch-size 8 --lr 3e-4 --augment histology --precision bf16 --minutes "${MINUTES:-55}" \
             --output "$out/unet-tissue-s3.safetensors" ;;
+    unet-tissue-stage4)
+        # Issue 18 (tissue mean IoU >= 0.86 elsewhere; 0.88 held out, issue 8): stage 3 (installed) kept
+        # improving to its last epoch (loss 0.16 and falling), so this stage continues from the bundled file
+        # with the same recipe at lr 2e-4, seed 15; the held-out cases again choose nothing.
+        labels="$(tissue_classes)"
+        NAPARI_UNET_MASKRCNN_THREADS="${NAPARI_UNET_MASKRCNN_THREADS:-2}" \
+        "$repo/.venv/bin/unet-maskrcnn" train --seed 15 --quiet --arch unet --val-fraction 0 \
+            --images "$(training_images "$data/ebhi_seg/images" "$repo/recipes/ebhi_val.txt" ebhi_train_images)" \
+            --labels "$labels" \
+            --label-kind classes --class-names background gland --in-channels 3 --base "${BASE:-unet-tissue}" --crop 224 \
+            --batch-size 8 --lr 2e-4 --augment histology --precision bf16 --minutes "${MINUTES:-55}" \
+            --output "$out/unet-tissue-s4.safetensors" ;;
     unet-nuclei)
         "${train[@]}" --arch unet "${dsb[@]}" --in-channels 3 --class-names background nucleus boundary \
             --depth 4 --base-width 16 --crop 256 --batch-size 8 --minutes "${MINUTES:-35}" \
