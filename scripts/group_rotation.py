@@ -1,13 +1,15 @@
-"""Validate a nuclei recipe by holding out whole groups of DSB2018 in rotation (issue 18, part 2).
+"""Validate a bundled model's recipe by holding out whole groups of its data in rotation (issue 18, part 2).
 
     python scripts/group_rotation.py --model unet-nuclei --minutes 15 [--groups G ...] [--work DIR]
         [--seed 0] [--precision auto] [--max-test 60] > rotation.json
 
-The held-out list (recipes/dsb2018_val.txt) predicts images *like the training images*; users'
-images come from other labs. Here the DSB2018 images are sorted into appearance groups
+The held-out lists (recipes/*_val.txt) predict images *like the training images*; users' images
+come from other labs. Here the images are sorted into groups: DSB2018 (nuclei models) by appearance
 (``core.training.groups.appearance_group``: fluorescence on small / large frames, stained,
-brightfield) and, for each group G, a model is trained **from scratch** with the bundled model's
-recipe on the other groups' training images only, then scored on G's images, which it never saw.
+brightfield), Usiigaci (phase-contrast models) by cell size and crowding
+(``core.training.groups.phase_group``: it names no experiments). For each group G, a model is
+trained **from scratch** with the bundled model's recipe on the other groups' training images only,
+then scored on G's images, which it never saw.
 A reference model trained the same way (same minutes, seed, precision) on every group's training
 images is scored on the held-out list's images of each group. Reported per group and as the mean
 over groups (each group counts once):
@@ -43,20 +45,43 @@ RECIPES = {
                         "256", "--crop", "256", "--batch-size", "4"],
 }
 """The from-scratch recipes of scripts/train_bundled.sh (without the time budget)."""
-DATASET = DATA / "dsb2018_train"
+RECIPES["unet-phasecells"] = ["--arch", "unet", "--in-channels", "1", "--class-names", "background", "cell",
+                              "boundary", "--depth", "4", "--base-width", "16", "--crop", "256", "--batch-size", "8"]
+RECIPES["maskrcnn-phasecells"] = ["--arch", "maskrcnn", "--in-channels", "1", "--class-names", "cell", "--backbone",
+                                  "resnet18", "--fpn-channels", "128", "--mask-head-channels", "128",
+                                  "--box-batch-size", "256", "--crop", "384", "--batch-size", "2"]
+DATASETS = {"nuclei": ("dsb2018_train", "dsb2018_val.txt"), "phasecells": ("usiigaci_cells", "usiigaci_val.txt")}
+"""Per model family: the dataset folder under ../shared/data and its held-out list under recipes/."""
 
 
-def dsb_items() -> list[dict]:
-    """Every DSB2018 image: stem, image and label paths, appearance group, on the held-out list or not."""
+def dataset_of(model: str) -> tuple[Path, Path]:
+    """The model's dataset folder and held-out list."""
+    folder, held_out = DATASETS[model.split("-", 1)[1]]
+    return DATA / folder, REPO / "recipes" / held_out
+
+
+def group_names(model: str) -> tuple[str, ...]:
+    from napari_unet_maskrcnn.core.training.groups import APPEARANCE_GROUPS, PHASE_GROUPS
+
+    return PHASE_GROUPS if model.endswith("phasecells") else APPEARANCE_GROUPS
+
+
+def dataset_items(model: str) -> list[dict]:
+    """Every image of the model's dataset: stem, image and label paths, group, on the held-out list or not."""
     from napari_unet_maskrcnn.core.io import read_image
-    from napari_unet_maskrcnn.core.training.groups import appearance_group
+    from napari_unet_maskrcnn.core.training.groups import appearance_group, phase_group
 
-    held_out = set((REPO / "recipes" / "dsb2018_val.txt").read_text().split())
+    dataset, held_out_list = dataset_of(model)
+    held_out = set(held_out_list.read_text().split())
     items = []
-    for path in sorted((DATASET / "images").iterdir()):
-        (label,) = (DATASET / "labels").glob(f"{path.stem}.*")
+    for path in sorted((dataset / "images").iterdir()):
+        (label,) = (dataset / "labels").glob(f"{path.stem}.*")
+        if model.endswith("phasecells"):
+            group = phase_group(np.asarray(read_image(label).data))
+        else:
+            group = appearance_group(np.asarray(read_image(path).data))
         items.append({"stem": path.stem, "image": path, "labels": label, "held_out": path.stem in held_out,
-                      "group": appearance_group(np.asarray(read_image(path).data))})
+                      "group": group})
     return items
 
 
@@ -76,7 +101,7 @@ def train(model: str, images: Path, output: Path, args) -> dict:
     if output.is_file():
         print(f"{output}: exists, reused", file=sys.stderr)
         return {"file": str(output), "reused": True}
-    cli("train", *RECIPES[model], "--images", str(images), "--labels", str(DATASET / "labels"),
+    cli("train", *RECIPES[model], "--images", str(images), "--labels", str(dataset_of(model)[0] / "labels"),
         "--val-fraction", "0", "--minutes", str(args.minutes), "--seed", str(args.seed),
         "--precision", args.precision, "--quiet", "--output", str(output))
     return {"file": str(output), "minutes": round((time.time() - started) / 60, 1)}
@@ -106,22 +131,28 @@ def headline(figures: dict) -> dict:
 
 
 def main() -> int:
-    from napari_unet_maskrcnn.core.training.groups import APPEARANCE_GROUPS
+    from napari_unet_maskrcnn.core.training.groups import APPEARANCE_GROUPS, PHASE_GROUPS
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", choices=sorted(RECIPES), default="unet-nuclei")
     parser.add_argument("--minutes", type=float, required=True, help="training time of each model")
-    parser.add_argument("--groups", nargs="+", choices=APPEARANCE_GROUPS, default=list(APPEARANCE_GROUPS))
+    parser.add_argument("--groups", nargs="+", choices=APPEARANCE_GROUPS + PHASE_GROUPS,
+                        help="default: every group of the model's dataset")
     parser.add_argument("--work", type=Path, help="default .train/rotation/MODEL")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--precision", choices=("auto", "fp32", "bf16"), default="auto")
     parser.add_argument("--max-test", type=int, default=60, help="images of a held-out group scored (unseen)")
     args = parser.parse_args()
-    if not DATASET.is_dir():
-        print(f"needs the DSB2018 data in {DATASET}", file=sys.stderr)
+    dataset = dataset_of(args.model)[0]
+    if not dataset.is_dir():
+        print(f"needs the data in {dataset}", file=sys.stderr)
+        return 2
+    groups = args.groups or list(group_names(args.model))
+    if set(groups) - set(group_names(args.model)):
+        print(f"--groups: {args.model}'s groups are {', '.join(group_names(args.model))}", file=sys.stderr)
         return 2
     work = args.work or REPO / ".train" / "rotation" / args.model
-    items = dsb_items()
+    items = dataset_items(args.model)
     training = [item for item in items if not item["held_out"]]
     import platform
 
@@ -131,7 +162,7 @@ def main() -> int:
     reference_images = link_folder(work / "train_all", [item["image"] for item in training])
     result["reference"] = train(args.model, reference_images, work / "reference.safetensors", args)
     result["reference"]["train_images"] = len(training)
-    for group in args.groups:
+    for group in groups:
         members = [item for item in items if item["group"] == group]
         held = [item for item in members if item["held_out"]]
         unseen = (held + [item for item in members if not item["held_out"]])[:args.max_test]

@@ -24,9 +24,11 @@ from napari_unet_maskrcnn.core.training.augment import (
 from napari_unet_maskrcnn.core.training.data import crops_per_image, epoch_order
 from napari_unet_maskrcnn.core.training.groups import (
     APPEARANCE_GROUPS,
+    PHASE_GROUPS,
     MODALITIES,
     SMALL_FRAME,
     appearance_group,
+    phase_group,
     balanced_epoch_order,
     group_weights,
     modality,
@@ -238,3 +240,17 @@ def test_lowres_crop_loses_fine_detail_but_keeps_labels_and_mean():
     np.testing.assert_array_equal(blurred_labels, plain_labels)
     assert abs(float(blurred.mean()) - float(plain.mean())) < 0.02 * float(np.ptp(plain))
     assert float(np.abs(np.diff(blurred, axis=2)).mean()) < 0.1 * float(np.abs(np.diff(plain, axis=2)).mean())
+
+
+def test_phase_groups_by_cell_size_and_crowding():
+    large = np.zeros((400, 400), np.int32)
+    large[50:120, 50:120] = 1  # ~79 px equivalent diameter
+    small_dense = np.zeros((100, 100), np.int32)
+    small_sparse = np.zeros((400, 400), np.int32)
+    for k, (y, x) in enumerate([(0, 0), (0, 50), (50, 0)], start=1):
+        small_dense[y:y + 40, x:x + 40] = k  # 45 px cells covering 48 % of the frame
+        small_sparse[y:y + 40, x:x + 40] = k  # the same cells covering 3 %
+    found = [phase_group(large), phase_group(small_dense), phase_group(small_sparse)]
+    assert found == ["large-cells", "small-cells-dense", "small-cells-sparse"]
+    assert set(found) == set(PHASE_GROUPS)
+    assert phase_group(np.zeros((10, 10), np.int32)) == "small-cells-sparse"

@@ -68,6 +68,32 @@ def appearance_group(image: np.ndarray) -> str:
     return kind
 
 
+PHASE_GROUPS = ("large-cells", "small-cells-dense", "small-cells-sparse")
+"""The groups of :func:`phase_group`."""
+LARGE_CELL = 52.0
+"""Pixels: median equivalent diameter of the labelled cells above which a phase-contrast image is ``large-cells``
+(Usiigaci's 45 images fall in two clusters, 59-74 px and 37-45 px: two kinds of experiment)."""
+DENSE_COVER = 0.11
+"""Share of the image covered by labelled cells at or above which a small-cell image is ``small-cells-dense``."""
+
+
+def phase_group(labels: np.ndarray) -> str:
+    """Validation group of a labelled phase-contrast image (instance labels (H, W), 0 = background).
+
+    Usiigaci names no experiment, so its images are grouped by what the labels show: cell size
+    (:data:`LARGE_CELL`) and, for small cells, crowding (:data:`DENSE_COVER`). The rule needs labels:
+    it sorts training data for validation (whole groups held out in rotation), not users' images.
+    """
+    labels = np.asarray(labels)
+    areas = np.bincount(labels.ravel())[1:]
+    areas = areas[areas > 0]
+    if areas.size == 0:
+        return "small-cells-sparse"
+    if float(np.sqrt(4.0 * np.median(areas) / np.pi)) > LARGE_CELL:
+        return "large-cells"
+    return "small-cells-dense" if float((labels > 0).mean()) >= DENSE_COVER else "small-cells-sparse"
+
+
 def group_weights(weights: Sequence[float] | None) -> dict[str, float]:
     """``{group: weight}`` of :data:`MODALITIES` from ``weights`` in that order (None or empty = equal).
 
