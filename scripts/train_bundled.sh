@@ -57,6 +57,30 @@ training_images() {
     fi
     echo "$dst"
 }
+unet_nuclei_stage() {
+    # unet_nuclei_stage SEED BASE LR "SHARES" MINUTES OUTPUT: a warm-restart stage of the nuclei U-Net,
+    # robust augmentation, group-balanced epochs, bf16, 2 threads, last epoch kept (held-out list linked out).
+    NAPARI_UNET_MASKRCNN_THREADS="${NAPARI_UNET_MASKRCNN_THREADS:-2}" \
+    "$repo/.venv/bin/unet-maskrcnn" train --seed "$1" --quiet --arch unet --val-fraction 0 \
+        --images "$(training_images "$data/dsb2018_train/images" "$repo/recipes/dsb2018_val.txt" dsb2018_train_images)" \
+        --labels "$data/dsb2018_train/labels" --in-channels 3 --class-names background nucleus boundary \
+        --base "$2" --crop 256 --batch-size 8 --lr "$3" --augment robust --balance-groups $4 \
+        --precision bf16 --minutes "${MINUTES:-$5}" --output "$6"
+}
+
+unet_tissue_stage() {
+    # unet_tissue_stage SEED LR OUTPUT: a 55-min warm-restart stage of the tissue U-Net from the bundled file
+    # (or BASE), histology augmentation, bf16, 2 threads, last epoch kept (held-out cases linked out).
+    local labels
+    labels="$(tissue_classes)"
+    NAPARI_UNET_MASKRCNN_THREADS="${NAPARI_UNET_MASKRCNN_THREADS:-2}" \
+    "$repo/.venv/bin/unet-maskrcnn" train --seed "$1" --quiet --arch unet --val-fraction 0 \
+        --images "$(training_images "$data/ebhi_seg/images" "$repo/recipes/ebhi_val.txt" ebhi_train_images)" \
+        --labels "$labels" --label-kind classes --class-names background gland --in-channels 3 \
+        --base "${BASE:-unet-tissue}" --crop 224 --batch-size 8 --lr "$2" --augment histology \
+        --precision bf16 --minutes "${MINUTES:-55}" --output "$3"
+}
+
 case "$1" in
     maskrcnn-nuclei)
         "${train[@]}" --arch maskrcnn "${dsb[@]}" --in-channels 3 --class-names nucleus \
@@ -112,25 +136,14 @@ case "$1" in
         # shared 0.5 / 0.3 / 0.2 between fluorescence / stained / brightfield), lr 3e-4, bf16 autocast (native
         # on AVX-512 + avx512_bf16: 1.7x fp32's steps/s for the tissue U-Net), 2 threads; no validation list:
         # the cosine schedule's last epoch is kept, so the held-out list chooses nothing.
-        NAPARI_UNET_MASKRCNN_THREADS="${NAPARI_UNET_MASKRCNN_THREADS:-2}" \
-        "$repo/.venv/bin/unet-maskrcnn" train --seed 13 --quiet --arch unet --val-fraction 0 \
-            --images "$(training_images "$data/dsb2018_train/images" "$repo/recipes/dsb2018_val.txt" dsb2018_train_images)" \
-            --labels "$data/dsb2018_train/labels" --in-channels 3 \
-            --class-names background nucleus boundary --base unet-nuclei --crop 256 --batch-size 8 --lr 3e-4 \
-            --augment robust --balance-groups 0.5 0.3 0.2 --precision bf16 --minutes "${MINUTES:-50}" \
-            --output "$out/unet-nuclei-s2.safetensors" ;;
+        unet_nuclei_stage 13 "${BASE:-unet-nuclei}" 3e-4 "0.5 0.3 0.2" 50 "$out/unet-nuclei-s2.safetensors" ;;
     unet-nuclei-stage2b)
         # Issue 18 (2026-12-07 21:00 UTC): stage 2 won AP(0.5) (0.710 vs 0.686) and the mean over groups but
         # lost pooled foreground IoU by 0.0007, on fluorescence (0.857 vs 0.864). This stage continues from
         # stage 2's file (BASE, default $out/unet-nuclei-s2.safetensors) with fluorescence-heavier shares
         # 0.7 / 0.2 / 0.1 (plain epochs are ~0.8 fluorescence), lr 1.5e-4, the same robust augmentation.
-        NAPARI_UNET_MASKRCNN_THREADS="${NAPARI_UNET_MASKRCNN_THREADS:-2}" \
-        "$repo/.venv/bin/unet-maskrcnn" train --seed 14 --quiet --arch unet --val-fraction 0 \
-            --images "$(training_images "$data/dsb2018_train/images" "$repo/recipes/dsb2018_val.txt" dsb2018_train_images)" \
-            --labels "$data/dsb2018_train/labels" --in-channels 3 \
-            --class-names background nucleus boundary --base "${BASE:-$out/unet-nuclei-s2.safetensors}" \
-            --crop 256 --batch-size 8 --lr 1.5e-4 --augment robust --balance-groups 0.7 0.2 0.1 \
-            --precision bf16 --minutes "${MINUTES:-35}" --output "$out/unet-nuclei-s2b.safetensors" ;;
+        unet_nuclei_stage 14 "${BASE:-$out/unet-nuclei-s2.safetensors}" 1.5e-4 "0.7 0.2 0.1" 35 \
+            "$out/unet-nuclei-s2b.safetensors" ;;
     unet-tissue)
         # The bundled file's two stages (2026-12-02): 70 min from scratch, then 42 min from that file at lr 5e-4.
         labels="$(tissue_classes)"
@@ -143,26 +156,12 @@ case "$1" in
         # bf16 autocast (native on AVX-512 + avx512_bf16: 2.45 vs 1.45 steps/s fp32, 2 threads, same run),
         # ~40 epochs in 55 min. No validation list: the last epoch of the cosine schedule is kept, so the
         # held-out cases (recipes/ebhi_val.txt) choose nothing and are never trained on.
-        labels="$(tissue_classes)"
-        NAPARI_UNET_MASKRCNN_THREADS="${NAPARI_UNET_MASKRCNN_THREADS:-2}" \
-        "$repo/.venv/bin/unet-maskrcnn" train --seed 12 --quiet --arch unet --val-fraction 0 \
-            --images "$(training_images "$data/ebhi_seg/images" "$repo/recipes/ebhi_val.txt" ebhi_train_images)" \
-            --labels "$labels" \
-            --label-kind classes --class-names background gland --in-channels 3 --base "${BASE:-unet-tissue}" --crop 224 \
-            --batch-size 8 --lr 3e-4 --augment histology --precision bf16 --minutes "${MINUTES:-55}" \
-            --output "$out/unet-tissue-s3.safetensors" ;;
+        unet_tissue_stage 12 3e-4 "$out/unet-tissue-s3.safetensors" ;;
     unet-tissue-stage4)
         # Issue 18 (tissue mean IoU >= 0.86 elsewhere; 0.88 held out, issue 8): stage 3 (installed) kept
         # improving to its last epoch (loss 0.16 and falling), so this stage continues from the bundled file
         # with the same recipe at lr 2e-4, seed 15; the held-out cases again choose nothing.
-        labels="$(tissue_classes)"
-        NAPARI_UNET_MASKRCNN_THREADS="${NAPARI_UNET_MASKRCNN_THREADS:-2}" \
-        "$repo/.venv/bin/unet-maskrcnn" train --seed 15 --quiet --arch unet --val-fraction 0 \
-            --images "$(training_images "$data/ebhi_seg/images" "$repo/recipes/ebhi_val.txt" ebhi_train_images)" \
-            --labels "$labels" \
-            --label-kind classes --class-names background gland --in-channels 3 --base "${BASE:-unet-tissue}" --crop 224 \
-            --batch-size 8 --lr 2e-4 --augment histology --precision bf16 --minutes "${MINUTES:-55}" \
-            --output "$out/unet-tissue-s4.safetensors" ;;
+        unet_tissue_stage 15 2e-4 "$out/unet-tissue-s4.safetensors" ;;
     unet-nuclei)
         "${train[@]}" --arch unet "${dsb[@]}" --in-channels 3 --class-names background nucleus boundary \
             --depth 4 --base-width 16 --crop 256 --batch-size 8 --minutes "${MINUTES:-35}" \
