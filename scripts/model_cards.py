@@ -201,8 +201,10 @@ def rotation_lines(name: str) -> list[str]:
     import json
 
     record = json.loads(path.read_text())
+    kind = ("Usiigaci group (cell size, crowding)" if name.endswith("phasecells")
+            else "DSB2018 appearance group")
     lines = [f"- **Whole groups held out** (`scripts/group_rotation.py`, {record['date']}): the recipe trained from "
-             f"scratch for {record['minutes']:g} min without one DSB2018 appearance group, scored on that group, "
+             f"scratch for {record['minutes']:g} min without one {kind}, scored on that group, "
              f"against the same recipe trained on all groups for the same time, on the group's held-out images "
              f"(short runs from scratch, not this file: the difference is what not having seen a kind of image "
              f"costs). AP(0.5), then foreground IoU where the model has classes:"]
