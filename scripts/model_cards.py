@@ -158,7 +158,7 @@ def card(name: str) -> str:
     return "\n".join(lines)
 
 
-LAST_STAGE_RECIPES = {"maskrcnn-nuclei": "maskrcnn-nuclei-stage2", "unet-tissue": "unet-tissue-stage3",
+LAST_STAGE_RECIPES = {"maskrcnn-nuclei": "maskrcnn-nuclei-stage2", "unet-tissue": "unet-tissue-stage4",
                       "unet-nuclei": "unet-nuclei-stage2b",
                       "maskrcnn-phasecells": "maskrcnn-phasecells-mask28"}
 """scripts/train_bundled.sh recipes of the bundled files' last stage, where it is not the from-scratch one."""

@@ -69,7 +69,7 @@ unet_nuclei_stage() {
 }
 
 unet_tissue_stage() {
-    # unet_tissue_stage SEED LR OUTPUT: a 55-min warm-restart stage of the tissue U-Net from the bundled file
+    # unet_tissue_stage SEED LR MINUTES OUTPUT: a warm-restart stage of the tissue U-Net from the bundled file
     # (or BASE), histology augmentation, bf16, 2 threads, last epoch kept (held-out cases linked out).
     local labels
     labels="$(tissue_classes)"
@@ -78,7 +78,7 @@ unet_tissue_stage() {
         --images "$(training_images "$data/ebhi_seg/images" "$repo/recipes/ebhi_val.txt" ebhi_train_images)" \
         --labels "$labels" --label-kind classes --class-names background gland --in-channels 3 \
         --base "${BASE:-unet-tissue}" --crop 224 --batch-size 8 --lr "$2" --augment histology \
-        --precision bf16 --minutes "${MINUTES:-55}" --output "$3"
+        --precision bf16 --minutes "${MINUTES:-$3}" --output "$4"
 }
 
 case "$1" in
@@ -156,12 +156,12 @@ case "$1" in
         # bf16 autocast (native on AVX-512 + avx512_bf16: 2.45 vs 1.45 steps/s fp32, 2 threads, same run),
         # ~40 epochs in 55 min. No validation list: the last epoch of the cosine schedule is kept, so the
         # held-out cases (recipes/ebhi_val.txt) choose nothing and are never trained on.
-        unet_tissue_stage 12 3e-4 "$out/unet-tissue-s3.safetensors" ;;
+        unet_tissue_stage 12 3e-4 55 "$out/unet-tissue-s3.safetensors" ;;
     unet-tissue-stage4)
         # Issue 18 (tissue mean IoU >= 0.86 elsewhere; 0.88 held out, issue 8): stage 3 (installed) kept
         # improving to its last epoch (loss 0.16 and falling), so this stage continues from the bundled file
-        # with the same recipe at lr 2e-4, seed 15; the held-out cases again choose nothing.
-        unet_tissue_stage 15 2e-4 "$out/unet-tissue-s4.safetensors" ;;
+        # with the same recipe at lr 2e-4, seed 15, 45 min; the held-out cases again choose nothing.
+        unet_tissue_stage 15 2e-4 45 "$out/unet-tissue-s4.safetensors" ;;
     unet-nuclei)
         "${train[@]}" --arch unet "${dsb[@]}" --in-channels 3 --class-names background nucleus boundary \
             --depth 4 --base-width 16 --crop 256 --batch-size 8 --minutes "${MINUTES:-35}" \
