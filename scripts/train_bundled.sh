@@ -4,7 +4,7 @@
 #   scripts/train_bundled.sh MODEL_NAME [OUTPUT_DIR]
 #
 # MODEL_NAME: maskrcnn-nuclei | unet-nuclei | maskrcnn-phasecells | unet-phasecells | unet-tissue (from scratch),
-# or a warm-restart stage of a bundled file: maskrcnn-nuclei-stage2 (installed), maskrcnn-nuclei-stage3, -stage3b, -stage4 and -stage4b (docs/TRAINING_ATTEMPTS.md),
+# or a warm-restart stage of a bundled file: maskrcnn-nuclei-stage2 (installed), maskrcnn-nuclei-stage3, -stage3b, -stage4, -stage4b and -stage5 (docs/TRAINING_ATTEMPTS.md),
 # maskrcnn-phasecells-mask28 (installed: stage 4 of the file's provenance, 2026-12-07), unet-nuclei-stage2,
 # unet-nuclei-stage2b, unet-tissue-stage3, unet-tissue-stage4.
 # A stage starts from the bundled file; BASE=FILE starts it from another (e.g. the stage before, to
@@ -131,6 +131,15 @@ case "$1" in
             --class-names nucleus --base "$out/s4/maskrcnn-nuclei-s4.safetensors" --crop 256 --batch-size 4 \
             --lr 5e-5 --augment robust-lowres --precision fp32 --minutes "${MINUTES:-35}" \
             --output "$out/s4b/maskrcnn-nuclei-s4b.safetensors" ;;
+    maskrcnn-nuclei-stage5)
+        # Issue 18 stage 5 (planned, docs/TRAINING_ATTEMPTS.md): warm from stage 4's file (BASE, default
+        # $out/s4/maskrcnn-nuclei-s4.safetensors) at a low peak lr 5e-5, stage 4's robust-lowres recipe and
+        # shares, seed 16, >= 2 h; judged by the mean AP(0.5) over the modality groups.
+        NAPARI_UNET_MASKRCNN_THREADS="${NAPARI_UNET_MASKRCNN_THREADS:-2}" \
+        "$repo/.venv/bin/unet-maskrcnn" train --seed 16 --quiet --arch maskrcnn "${dsb[@]}" --in-channels 3 \
+            --class-names nucleus --base "${BASE:-$out/s4/maskrcnn-nuclei-s4.safetensors}" --crop 256 --batch-size 4 \
+            --lr 5e-5 --augment robust-lowres --balance-groups 0.55 0.3 0.15 --precision fp32 \
+            --minutes "${MINUTES:-150}" --output "$out/s5/maskrcnn-nuclei-s5.safetensors" ;;
     unet-nuclei-stage2)
         # Issue 18: warm restart of the single-stage file with stage 3b's aims (robust augmentation, epochs
         # shared 0.5 / 0.3 / 0.2 between fluorescence / stained / brightfield), lr 3e-4, bf16 autocast (native
