@@ -6,7 +6,7 @@
 # MODEL_NAME: maskrcnn-nuclei | unet-nuclei | maskrcnn-phasecells | unet-phasecells | unet-tissue (from scratch),
 # or a warm-restart stage of a bundled file: maskrcnn-nuclei-stage2 (installed), maskrcnn-nuclei-stage3, -stage3b, -stage4, -stage4b and -stage5 (docs/TRAINING_ATTEMPTS.md),
 # maskrcnn-phasecells-mask28 (installed: stage 4 of the file's provenance, 2026-12-07), unet-nuclei-stage2,
-# unet-nuclei-stage2b, unet-tissue-stage3, unet-tissue-stage4.
+# unet-nuclei-stage2b, unet-nuclei-stage2c, unet-tissue-stage3, unet-tissue-stage4.
 # A stage starts from the bundled file; BASE=FILE starts it from another (e.g. the stage before, to
 # reproduce the chain). The validation images in recipes/*_val.txt are never trained on. Time budgets are for
 # this project's 2-core CPU machine (NAPARI_UNET_MASKRCNN_THREADS sets torch's threads).
@@ -153,6 +153,10 @@ case "$1" in
         # 0.7 / 0.2 / 0.1 (plain epochs are ~0.8 fluorescence), lr 1.5e-4, the same robust augmentation.
         unet_nuclei_stage 14 "${BASE:-$out/unet-nuclei-s2.safetensors}" 1.5e-4 "0.7 0.2 0.1" 35 \
             "$out/unet-nuclei-s2b.safetensors" ;;
+    unet-nuclei-stage2c)
+        # Issue 18 (2026-12-07 23:17 UTC): stage 2b (installed) was still improving; a short continuation from
+        # the bundled file (or BASE) with its shares, lr 1e-4, seed 17, 20 min; same rule as 2b.
+        unet_nuclei_stage 17 "${BASE:-unet-nuclei}" 1e-4 "0.7 0.2 0.1" 20 "$out/unet-nuclei-s2c.safetensors" ;;
     unet-tissue)
         # The bundled file's two stages (2026-12-02): 70 min from scratch, then 42 min from that file at lr 5e-4.
         labels="$(tissue_classes)"
