@@ -159,7 +159,7 @@ def card(name: str) -> str:
 
 
 LAST_STAGE_RECIPES = {"maskrcnn-nuclei": "maskrcnn-nuclei-stage2", "unet-tissue": "unet-tissue-stage4",
-                      "unet-nuclei": "unet-nuclei-stage2b",
+                      "unet-nuclei": "unet-nuclei-stage2c",
                       "maskrcnn-phasecells": "maskrcnn-phasecells-mask28"}
 """scripts/train_bundled.sh recipes of the bundled files' last stage, where it is not the from-scratch one."""
 
