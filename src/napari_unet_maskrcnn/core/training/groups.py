@@ -14,6 +14,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from ..object_size import median_diameter
 from .data import crops_per_image
 
 MODALITIES = ("fluorescence", "stained", "brightfield")
@@ -85,11 +86,10 @@ def phase_group(labels: np.ndarray) -> str:
     it sorts training data for validation (whole groups held out in rotation), not users' images.
     """
     labels = np.asarray(labels)
-    areas = np.bincount(labels.ravel())[1:]
-    areas = areas[areas > 0]
-    if areas.size == 0:
+    diameter = median_diameter(labels)
+    if diameter is None:
         return "small-cells-sparse"
-    if float(np.sqrt(4.0 * np.median(areas) / np.pi)) > LARGE_CELL:
+    if diameter > LARGE_CELL:
         return "large-cells"
     return "small-cells-dense" if float((labels > 0).mean()) >= DENSE_COVER else "small-cells-sparse"
 
