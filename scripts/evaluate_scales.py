@@ -12,7 +12,7 @@ classes (seeded watershed, ``split_instances``) — and AP(0.5) is computed with
 matching, counts summed over the images (``core.metrics.matching_dataset``, as
 ``unet-maskrcnn evaluate``). Prints one line per scale (AP(0.5), mean AP over IoU 0.5..0.9,
 precision, recall, median estimated diameter, median |log2(estimate / true median diameter)|,
-the largest ratio of found to true objects on any image and the images above 1.5x, images
+the largest ratio of found to true objects on any image and the images above 1.5x (named in the JSON), images
 rescaled, images whose automatic size left a note, seconds) and, with
 ``--json``, the figures as JSON on stdout. Needs ../shared/data.
 """
@@ -46,9 +46,10 @@ def resized(image: np.ndarray, axes: str, labels: np.ndarray, scale: float) -> t
     return out.astype(image.dtype), out_labels
 
 
-def evaluate_scale(model: str, task: str, items: list[tuple[np.ndarray, str, np.ndarray]], scale: float,
+def evaluate_scale(model: str, task: str, items: list[tuple[str, np.ndarray, str, np.ndarray]], scale: float,
                    diameter: float | None) -> dict:
-    """Figures of ``model`` on ``items`` (image, axes, labels) resized by ``scale``."""
+    """Figures of ``model`` on ``items`` (name, image, axes, labels) resized by ``scale``; ``over_1.5x`` names
+    the images where more than 1.5x the true count was found."""
     from napari_unet_maskrcnn import api
     from napari_unet_maskrcnn.core.metrics import matching_dataset
 
@@ -56,7 +57,8 @@ def evaluate_scale(model: str, task: str, items: list[tuple[np.ndarray, str, np.
 
     pairs, estimates, rescaled, count_ratios, estimate_errors, notes = [], [], 0, [], [], 0
     start = time.perf_counter()
-    for image, axes, labels in items:
+    over: dict[str, str] = {}
+    for stem, image, axes, labels in items:
         image, labels = resized(image, axes, labels, scale)
         if task == "instances":
             result = api.segment_instances(image, model, axes=axes, diameter=diameter)
@@ -65,7 +67,10 @@ def evaluate_scale(model: str, task: str, items: list[tuple[np.ndarray, str, np.
             result = api.segment_semantic(image, model, axes=axes, diameter=diameter, split_instances=True)
             predicted = result.instances
         pairs.append((labels, predicted))
-        count_ratios.append(len(np.unique(predicted[predicted > 0])) / max(len(np.unique(labels[labels > 0])), 1))
+        found, true = len(np.unique(predicted[predicted > 0])), len(np.unique(labels[labels > 0]))
+        count_ratios.append(found / max(true, 1))
+        if count_ratios[-1] > 1.5:
+            over[stem] = f"{found} found / {true} true"
         if result.diameter is not None:
             estimates.append(result.diameter)
             truth = median_diameter(labels)
@@ -82,6 +87,7 @@ def evaluate_scale(model: str, task: str, items: list[tuple[np.ndarray, str, np.
         "median_estimated_diameter": float(np.median(estimates)) if estimates else None,
         "median_abs_log2_estimate_error": float(np.median(estimate_errors)) if estimate_errors else None,
         "max_count_ratio": float(max(count_ratios)), "images_over_1.5x_count": int(sum(r > 1.5 for r in count_ratios)),
+        "over_1.5x": over,
         "images_rescaled": int(rescaled), "images_with_note": int(notes), "seconds": round(seconds, 1),
     }
 
@@ -113,7 +119,7 @@ def main() -> int:
     for stem in stems:
         image = read_image(DATA / dataset / "images" / f"{stem}{suffix}")
         labels = read_image(DATA / dataset / "labels" / f"{stem}.tif").data
-        items.append((image.data, image.axes, labels))
+        items.append((stem, image.data, image.axes, labels))
     print(f"{model}: {len(items)} held-out images of {val_list}, diameter {args.diameter}, model trained on "
           f"{spec.object_diameter_px} px objects", file=sys.stderr)
     figures = []

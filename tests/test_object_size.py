@@ -187,6 +187,20 @@ def test_a_wrong_estimate_is_caught_by_the_objects_and_native_scale_kept(maskrcn
     assert events[-1].done == events[-1].total
 
 
+def test_a_rejected_shrink_gets_a_second_look_at_the_size_its_objects_measured(maskrcnn_file, blob_detector,
+                                                                              threshold_estimator):
+    image, truth = disc_scene((240, 240), 12, 60)  # 24 px discs: twice the model's size
+    threshold_estimator(5 * MODEL_DIAMETER)  # 2.5x too large: x0.2 shrinks the discs to 0.4x the model's size
+    events = []
+    result = api.segment_instances(image, maskrcnn_file, tile=64, margin=16, on_progress=events.append)
+    assert result.scale == pytest.approx(0.5, rel=0.1)  # the size the first pass's objects measured
+    assert result.diameter == pytest.approx(24, rel=0.15) and result.labels.max() == truth.max()
+    assert "x0.2 the objects measured" in result.object_size["note"] and "kept" in result.object_size["note"]
+    assert {event.stage for event in events} == {"rescaled tile"}  # two resized passes, no native one
+    assert [event.done for event in events] == list(range(1, len(events) + 1))
+    assert events[-1].done == events[-1].total
+
+
 def test_an_unsure_estimate_near_the_trained_size_lets_the_native_objects_decide(maskrcnn_file, blob_detector,
                                                                                  threshold_estimator):
     image, truth = disc_scene((160, 160), 6, 30)  # 12 px discs: the model's size
