@@ -1,6 +1,6 @@
 """Train the object-size estimator (core/size_estimator.py) and validate it by holding out whole groups.
 
-    python scripts/train_size_estimator.py [--augment 6] [--epochs 400] [--seed 0] [--out FILE] [--json]
+    python scripts/train_size_estimator.py [--augment 6] [--epochs 400] [--seed 0] [--balance 0] [--out FILE] [--json]
 
 Data: the training images of DSB2018 (nuclei) and Usiigaci (phase-contrast cells) in
 ../shared/data, never the held-out lists of recipes/ (so the scale table of
@@ -111,13 +111,22 @@ def describe_all(augment: int, seed: int) -> dict[str, np.ndarray]:
     return {key: np.asarray(value) for key, value in rows.items()}
 
 
+def group_weights(groups: np.ndarray, power: float) -> np.ndarray:
+    """Per-sample loss weights (N,), mean 1: each group's share of the loss goes as its size ** (1 - power)
+    (0 = every sample alike, 1 = every group alike: Usiigaci's 40 images weigh as much as DSB2018's 400)."""
+    _, index, counts = np.unique(groups, return_inverse=True, return_counts=True)
+    weights = counts[index].astype(np.float64) ** -power
+    return weights / weights.mean()
+
+
 def train(x: np.ndarray, y: np.ndarray, epochs: int, seed: int, hidden: int = 16, kernel: int = 5,
-          peak_weight: float = PEAK_WEIGHT):
+          peak_weight: float = PEAK_WEIGHT, weights: np.ndarray | None = None):
     """Fit the 1-D network of ``SizeRegressor``; returns its tensors (NumPy).
 
     Loss: Huber on the expected log2 diameter, plus ``peak_weight`` times the cross-entropy
     of the bin distribution against a Gaussian (0.25 octave) around the target's bin, so the
-    distribution peaks where the answer is and its spread means something.
+    distribution peaks where the answer is and its spread means something; per sample times
+    ``weights`` (N,) when given.
     """
     import torch
 
@@ -134,6 +143,7 @@ def train(x: np.ndarray, y: np.ndarray, epochs: int, seed: int, hidden: int = 16
     offset = torch.nn.Parameter(torch.tensor(1.5))  # diameter ~ 2.8 sigma for a disk's LoG peak
     log_sigma = torch.tensor(np.log2(sigmas()), dtype=torch.float32)
     xs, ys = torch.tensor(x, dtype=torch.float32), torch.tensor(y, dtype=torch.float32)
+    ws = torch.ones(len(ys)) if weights is None else torch.tensor(weights, dtype=torch.float32)
     optimiser = torch.optim.Adam([*convs.parameters(), offset], lr=3e-3, weight_decay=1e-4)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, epochs)
     batch = 256
@@ -148,11 +158,12 @@ def train(x: np.ndarray, y: np.ndarray, epochs: int, seed: int, hidden: int = 16
                     h = torch.relu(h)
             log_p = torch.log_softmax(h[:, 0], dim=1)
             prediction = (log_p.exp() * log_sigma).sum(1) + offset
-            loss = torch.nn.functional.huber_loss(prediction, ys[idx], delta=0.5)
+            loss = torch.nn.functional.huber_loss(prediction, ys[idx], delta=0.5, reduction="none")
             if peak_weight:
                 target = torch.exp(-0.5 * ((log_sigma[None] + offset.detach() - ys[idx, None]) / 0.25) ** 2)
                 target = target / target.sum(1, keepdim=True).clamp_min(1e-12)
-                loss = loss + peak_weight * -(target * log_p).sum(1).mean()
+                loss = loss + peak_weight * -(target * log_p).sum(1)
+            loss = (loss * ws[idx]).mean()
             optimiser.zero_grad()
             loss.backward()
             optimiser.step()
@@ -177,7 +188,7 @@ def scores(tensors: dict, x: np.ndarray, y: np.ndarray) -> dict:
             "mean_spread": float(np.mean([e.spread for e in estimates]))}
 
 
-def image_folds(x, y, groups, names, epochs: int, seed: int, folds: int = 4) -> dict:
+def image_folds(x, y, groups, names, epochs: int, seed: int, folds: int = 4, balance: float = 0.0) -> dict:
     """Per group, images held out in ``folds`` random folds (every rescale of an image in one fold): how
     the estimator does on new images of kinds it was trained on; plus, over all groups, the share of
     confident estimates (spread <= MAX_SPREAD) and how often those and the others land within x1.5."""
@@ -189,7 +200,8 @@ def image_folds(x, y, groups, names, epochs: int, seed: int, folds: int = 4) -> 
     errors, spreads = np.zeros(len(y)), np.zeros(len(y))
     for k in range(folds):
         held = fold == k
-        regressor = SizeRegressor(train(x[~held], y[~held], epochs, seed))
+        regressor = SizeRegressor(train(x[~held], y[~held], epochs, seed,
+                                        weights=group_weights(groups[~held], balance)))
         estimates = [regressor.estimate(d) for d in x[held]]
         errors[held] = np.abs(np.log2([e.diameter for e in estimates]) - y[held])
         spreads[held] = [e.spread for e in estimates]
@@ -213,6 +225,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--augment", type=int, default=6, help="random rescales per image (besides native)")
     parser.add_argument("--epochs", type=int, default=150)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--balance", type=float, default=0.0,
+                        help="group balance of the loss: 0 = every sample alike, 1 = every group alike")
     parser.add_argument("--out", type=Path, help="write the weights here (default: only validate)")
     parser.add_argument("--json", action="store_true", help="print the validation figures as JSON")
     args = parser.parse_args(argv)
@@ -231,19 +245,19 @@ def main(argv: list[str] | None = None) -> int:
         held = groups == group
         if not held.any():
             continue
-        tensors = train(x[~held], y[~held], args.epochs, args.seed)
+        tensors = train(x[~held], y[~held], args.epochs, args.seed, weights=group_weights(groups[~held], args.balance))
         figures["groups"][group] = {"all_scales": scores(tensors, x[held], y[held]),
                                     "native": scores(tensors, x[held & native], y[held & native])}
         print(f"{group:20s} held out: {json.dumps(figures['groups'][group]['all_scales'])}", file=sys.stderr)
     per_group = [g["all_scales"] for g in figures["groups"].values()]
     figures["mean_over_groups"] = {key: float(np.mean([g[key] for g in per_group])) for key in per_group[0]}
     print(f"mean over groups: {json.dumps(figures['mean_over_groups'])}", file=sys.stderr)
-    figures["image_folds"] = image_folds(x, y, groups, data["name"], args.epochs, args.seed)
+    figures["image_folds"] = image_folds(x, y, groups, data["name"], args.epochs, args.seed, balance=args.balance)
 
     if args.out:
         from safetensors.numpy import save_file
 
-        tensors = train(x, y, args.epochs, args.seed)
+        tensors = train(x, y, args.epochs, args.seed, weights=group_weights(groups, args.balance))
         figures["training_fit"] = scores(tensors, x, y)
         provenance = {
             "trained_by": "scripts/train_size_estimator.py",
@@ -252,7 +266,7 @@ def main(argv: list[str] | None = None) -> int:
                      int((groups != "phase").sum() // (args.augment + 1)),
                      "Usiigaci sets (MIT; Tsai et al., SoftwareX 2019), recipes/usiigaci_val.txt excluded":
                      int((groups == "phase").sum() // (args.augment + 1))},
-            "augment": args.augment, "epochs": args.epochs, "seed": args.seed,
+            "augment": args.augment, "epochs": args.epochs, "seed": args.seed, "balance": args.balance,
             "group_held_out_validation": figures["groups"], "mean_over_groups": figures["mean_over_groups"],
             "image_folds_validation": figures["image_folds"],
         }

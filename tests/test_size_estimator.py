@@ -126,3 +126,20 @@ def test_window_and_wide_look_more_than_an_octave_apart_make_the_estimate_unsure
     assert found.disagreement == pytest.approx(abs(np.log2(2 * wide / 30.0)))
     assert found.confident is confident
     assert ("apart" in found.doubt()) is not confident
+
+
+def test_training_script_balances_groups_in_the_loss():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parent.parent / "scripts" / "train_size_estimator.py"
+    spec = importlib.util.spec_from_file_location("train_size_estimator_for_test", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    groups = np.array(["fluorescence"] * 90 + ["phase"] * 10)
+    assert np.allclose(module.group_weights(groups, 0.0), 1.0)  # the default: every sample alike
+    balanced = module.group_weights(groups, 1.0)
+    assert balanced.mean() == pytest.approx(1.0)
+    assert balanced[groups == "phase"].sum() == pytest.approx(balanced[groups == "fluorescence"].sum())
+    half = module.group_weights(groups, 0.5)  # shares as sqrt(size): 3 to 1
+    assert half[groups == "fluorescence"].sum() / half[groups == "phase"].sum() == pytest.approx(3.0)
